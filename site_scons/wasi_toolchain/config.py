@@ -1,0 +1,94 @@
+"""Settings from the documented WASI_* environment variables, validated once.
+
+Order of precedence (highest first): explicit arguments, SCons construction variables / tool keywords (applied by
+the glue), these environment variables, defaults. Only WASI_LLVM_PROVIDER changes the sysroot key; the others say
+where things come from or go, never what they are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+APP_NAME = "scons-wasi"
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache_dir: Path
+    debian_mirrors: tuple[str, ...]  # empty: read apt's configured sources
+    pypi_index: str | None  # None: pip's own configuration
+    provider: str | None  # None: the lock's default for this host
+    jobs: int
+    lock_timeout: float  # seconds to wait for another process's store lock
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            cache_dir=_cache_dir(env.get("WASI_CACHE_DIR", "")),
+            debian_mirrors=_mirrors(env.get("WASI_DEBIAN_MIRROR", "")),
+            pypi_index=_url_or_none("WASI_PYPI_INDEX", env.get("WASI_PYPI_INDEX", "")),
+            provider=env.get("WASI_LLVM_PROVIDER", "").strip() or None,
+            jobs=_positive_int("WASI_JOBS", env.get("WASI_JOBS", ""), default=os.cpu_count() or 1),
+            lock_timeout=_positive_float("WASI_LOCK_TIMEOUT", env.get("WASI_LOCK_TIMEOUT", ""), default=1800.0),
+        )
+
+
+def _cache_dir(value: str) -> Path:
+    if value.strip():
+        return Path(value.strip()).expanduser().absolute()
+    import platformdirs  # imported lazily: only needed when WASI_CACHE_DIR is unset
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def _mirrors(value: str) -> tuple[str, ...]:
+    bases = tuple(value.split())
+    for base in bases:
+        if not base.startswith(_URL_SCHEMES):
+            raise ConfigError(
+                f"WASI_DEBIAN_MIRROR: expected http://, https:// or file:// base URLs separated by spaces, got {base!r}",
+                hint="set WASI_DEBIAN_MIRROR to a Debian archive base, the directory that holds pool/",
+            )
+    return bases
+
+
+def _url_or_none(name: str, value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not value.startswith(_URL_SCHEMES):
+        raise ConfigError(f"{name}: expected an http://, https:// or file:// URL, got {value!r}",
+                          hint=f"set {name} to your package index's simple API URL, or unset it")
+    return value
+
+
+def _positive_int(name: str, value: str, *, default: int) -> int:
+    if not value.strip():
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{name}: expected a positive integer, got {value!r}", hint=f"unset {name} or fix it")
+    return number
+
+
+def _positive_float(name: str, value: str, *, default: float) -> float:
+    if not value.strip():
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}",
+                          hint=f"unset {name} or fix it")
+    return number

@@ -1,0 +1,231 @@
+"""toolchain.lock: the pins, parsed strictly into frozen dataclasses.
+
+The file is TOML. Every artifact has a file name, a sha256, a size and one or more locators. A problem is reported
+with the dotted path of the offending value, e.g. ``llvm.hosts.linux-x86_64.providers.ziglang.files[0].sha256``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import HostNotSupported, LockError
+from .host import KNOWN_HOSTS
+
+LOCK_VERSION = 1
+# The LLVM distributions the recipe knows how to lay out (see llvm.py).
+PROVIDERS = ("ziglang", "debian")
+LOCATOR_SCHEMES = ("debian", "pypi", "https", "http", "file")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# A file name is stored as a single path component: it names the file in the store and in WASI_DISTDIR.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One pinned file."""
+
+    name: str
+    sha256: str
+    size: int
+    locators: tuple[str, ...]
+    where: str  # dotted path in the lock, for messages
+
+
+@dataclass(frozen=True)
+class HostPins:
+    """The LLVM pins for one host (e.g. ``linux-x86_64``), per provider."""
+
+    host: str
+    default_provider: str
+    providers: Mapping[str, tuple[Artifact, ...]]
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: str
+    digest: str  # sha256 of the lock file's bytes
+    llvm_version: str
+    hosts: Mapping[str, HostPins]
+    builtins_version: str
+    builtins_member: str
+    builtins: Artifact
+    wasi_libc_version: str
+    wasi_libc: Artifact
+
+    def host_pins(self, host: str) -> HostPins:
+        try:
+            return self.hosts[host]
+        except KeyError:
+            supported = ", ".join(sorted(self.hosts)) or "none"
+            raise HostNotSupported(
+                f"no LLVM {self.llvm_version} is pinned for this host ({host}); pinned hosts: {supported}",
+                hint="run on a pinned host, or add this host to toolchain.lock",
+            ) from None
+
+    def llvm_files(self, host: str, provider: str) -> tuple[Artifact, ...]:
+        pins = self.host_pins(host)
+        try:
+            return pins.providers[provider]
+        except KeyError:
+            available = ", ".join(sorted(pins.providers))
+            raise HostNotSupported(
+                f"LLVM provider {provider!r} is not pinned for {host}; available: {available}",
+                hint=f"set WASI_LLVM_PROVIDER to one of: {available}",
+            ) from None
+
+    def all_artifacts(self) -> list[Artifact]:
+        artifacts = [self.builtins, self.wasi_libc]
+        for host in self.hosts.values():
+            for files in host.providers.values():
+                artifacts.extend(files)
+        return artifacts
+
+
+class _Reader:
+    """Typed accessors over the parsed TOML that raise LockError with a dotted path."""
+
+    def __init__(self, lock_path: str) -> None:
+        self.lock_path = lock_path
+
+    def fail(self, where: str, problem: str) -> LockError:
+        return LockError(self.lock_path, where, problem)
+
+    def table(self, value: Any, where: str, *, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a table, got {_kind(value)}")
+        missing = sorted(required - value.keys())
+        if missing:
+            raise self.fail(where, f"missing field {_join(where, missing[0])!r}")
+        unknown = sorted(value.keys() - required - optional)
+        if unknown:
+            raise self.fail(where, f"unknown field {_join(where, unknown[0])!r}")
+        return value
+
+    def mapping(self, value: Any, where: str) -> dict[str, Any]:
+        """A table whose keys are data (host names, provider names), not a fixed schema."""
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a table, got {_kind(value)}")
+        return value
+
+    def string(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, f"expected a non-empty string, got {_kind(value)}")
+        return value
+
+    def artifact(self, value: Any, where: str) -> Artifact:
+        t = self.table(value, where, required={"name", "sha256", "size", "locators"})
+        name = self.string(t["name"], f"{where}.name")
+        if not _FILE_NAME.fullmatch(name):
+            raise self.fail(f"{where}.name", f"expected a plain file name, got {name!r}")
+        sha256 = t["sha256"]
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise self.fail(f"{where}.sha256", f"expected 64 lowercase hex characters, got {sha256!r}")
+        size = t["size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise self.fail(f"{where}.size", f"expected a non-negative integer, got {size!r}")
+        locators = t["locators"]
+        if not isinstance(locators, list) or not locators:
+            raise self.fail(f"{where}.locators", f"expected a non-empty list of strings, got {_kind(locators)}")
+        for i, locator in enumerate(locators):
+            self.locator(locator, f"{where}.locators[{i}]")
+        return Artifact(name=name, sha256=sha256, size=size, locators=tuple(locators), where=where)
+
+    def locator(self, value: Any, where: str) -> str:
+        locator = self.string(value, where)
+        scheme, sep, rest = locator.partition(":")
+        if not sep or scheme not in LOCATOR_SCHEMES or not rest:
+            raise self.fail(where, f"expected a locator starting with one of {', '.join(s + ':' for s in LOCATOR_SCHEMES)}"
+                                   f" got {locator!r}")
+        return locator
+
+    def files(self, value: Any, where: str, *, exactly_one: bool = False) -> tuple[Artifact, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(where, f"expected a non-empty list of artifacts, got {_kind(value)}")
+        if exactly_one and len(value) != 1:
+            raise self.fail(where, f"expected exactly one artifact, got {len(value)}")
+        return tuple(self.artifact(item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
+    """Parse lock bytes. Raises LockError, and only LockError, on any problem."""
+    r = _Reader(lock_path)
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise r.fail("", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise r.fail("", f"not valid TOML: {e}") from None
+
+    top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc"})
+    version = top["lock-version"]
+    if version != LOCK_VERSION or isinstance(version, bool):
+        raise r.fail("lock-version", f"expected {LOCK_VERSION}, got {version!r}; this tool reads lock-version "
+                                     f"{LOCK_VERSION} only")
+
+    llvm = r.table(top["llvm"], "llvm", required={"version", "hosts"})
+    llvm_version = r.string(llvm["version"], "llvm.version")
+    hosts_table = r.mapping(llvm["hosts"], "llvm.hosts")
+    if not hosts_table:
+        raise r.fail("llvm.hosts", "expected at least one host")
+    hosts: dict[str, HostPins] = {}
+    for host, value in hosts_table.items():
+        where = f"llvm.hosts.{host}"
+        if host not in KNOWN_HOSTS:
+            raise r.fail(where, f"unknown host {host!r}; known hosts: {', '.join(KNOWN_HOSTS)}")
+        h = r.table(value, where, required={"default-provider", "providers"})
+        providers_table = r.mapping(h["providers"], f"{where}.providers")
+        providers: dict[str, tuple[Artifact, ...]] = {}
+        for provider, pvalue in providers_table.items():
+            pwhere = f"{where}.providers.{provider}"
+            if provider not in PROVIDERS:
+                raise r.fail(pwhere, f"unknown provider {provider!r}; known providers: {', '.join(PROVIDERS)}")
+            p = r.table(pvalue, pwhere, required={"files"})
+            providers[provider] = r.files(p["files"], f"{pwhere}.files")
+        default = r.string(h["default-provider"], f"{where}.default-provider")
+        if default not in providers:
+            raise r.fail(f"{where}.default-provider",
+                         f"expected one of the host's providers ({', '.join(sorted(providers)) or 'none'}), "
+                         f"got {default!r}")
+        hosts[host] = HostPins(host=host, default_provider=default, providers=providers)
+
+    b = r.table(top["builtins"], "builtins", required={"version", "member", "files"})
+    w = r.table(top["wasi-libc"], "wasi-libc", required={"version", "files"})
+    lock = Lock(
+        path=lock_path,
+        digest=hashlib.sha256(text).hexdigest(),
+        llvm_version=llvm_version,
+        hosts=hosts,
+        builtins_version=r.string(b["version"], "builtins.version"),
+        builtins_member=r.string(b["member"], "builtins.member"),
+        builtins=r.files(b["files"], "builtins.files", exactly_one=True)[0],
+        wasi_libc_version=r.string(w["version"], "wasi-libc.version"),
+        wasi_libc=r.files(w["files"], "wasi-libc.files", exactly_one=True)[0],
+    )
+    return lock
+
+
+def load_lock(path: str | Path) -> Lock:
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise LockError(str(path), "", f"cannot read it ({e.strerror})") from None
+    return parse_lock(text, str(path))

@@ -1,0 +1,217 @@
+"""The toolchain entry: pinned LLVM + private resource dir + wasi-libc built from source, under one content key.
+
+``plan()`` is pure and cheap (it reads nothing but the already-parsed lock), so SCons can put the key and paths
+into every command line at start-up. ``ensure()`` does the cold work once per key, behind a store lock, and
+publishes the entry atomically; a warm call only checks the stamp file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archive import unpack
+from .config import Settings
+from .errors import BuildError, ToolchainError
+from .fetch import Log, fetch, log_to_stderr
+from .host import detect_host
+from .llvm import BUILTINS_PATHS, get_provider
+from .lock import Lock
+from .store import STAMP, Store, remove_tree
+
+# Bump when anything below changes what ends up in an entry: it is part of the key.
+RECIPE_VERSION = 1
+TARGET = "wasm32-wasi"
+# wasi-libc Makefile variables. EXTRA_CFLAGS is its default plus --sysroot: its Makefile passes only -isystem for
+# the headers it is building, and without --sysroot clang would also search /include (the empty default sysroot).
+MAKE_VARIABLES = {"THREAD_MODEL": "single", "MALLOC_IMPL": "dlmalloc", "EXTRA_CFLAGS": "-O2 -DNDEBUG"}
+
+# Debian's builtins were compiled with -fstack-protector-strong, so members such as __divmoddi4 and __udivmodti4
+# reference these two symbols; the 2022 wasi-libc defines neither. A fixed guard value keeps the output
+# reproducible; the failure path traps, as musl's a_crash() does.
+STACK_PROTECTOR_C = """\
+/* Added to libc.a by scons-wasi: symbols that Debian's compiler-rt builtins need. */
+#include <stdint.h>
+uintptr_t __stack_chk_guard = 0x5a17c0de;
+_Noreturn void __stack_chk_fail(void) { __builtin_trap(); }
+"""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    key: str
+    provider: str
+    host: str
+    root: Path
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def clang(self) -> Path:
+        return self.bin_dir / "clang"
+
+    @property
+    def wasm_ld(self) -> Path:
+        return self.bin_dir / "wasm-ld"
+
+    @property
+    def llvm_ar(self) -> Path:
+        return self.bin_dir / "llvm-ar"
+
+    @property
+    def llvm_ranlib(self) -> Path:
+        return self.bin_dir / "llvm-ranlib"
+
+    @property
+    def resource_dir(self) -> Path:
+        return self.root / "resource"
+
+    @property
+    def sysroot(self) -> Path:
+        return self.root / "sysroot"
+
+    def is_complete(self) -> bool:
+        """Three stats: the stamp, the compiler wrapper and the builtins (whose absence is the classic failure)."""
+        return ((self.root / STAMP).is_file() and self.clang.is_file()
+                and (self.resource_dir / BUILTINS_PATHS[0]).is_file())
+
+
+def key_inputs(lock: Lock, host: str, provider: str) -> dict[str, object]:
+    """Everything that shapes an entry. The lock's own digest is not used: comments and other hosts' pins must
+    not change this host's key."""
+    return {
+        "recipe": RECIPE_VERSION,
+        "host": host,
+        "provider": provider,
+        "llvm": {"version": lock.llvm_version, "files": [a.sha256 for a in lock.llvm_files(host, provider)]},
+        "builtins": {"sha256": lock.builtins.sha256, "member": lock.builtins_member},
+        "wasi-libc": {"sha256": lock.wasi_libc.sha256, "make": MAKE_VARIABLES},
+        "target": TARGET,
+    }
+
+
+def plan(lock: Lock, settings: Settings, *, host: str | None = None, provider: str | None = None) -> Toolchain:
+    host = host or detect_host()
+    provider = provider or settings.provider or lock.host_pins(host).default_provider
+    inputs = key_inputs(lock, host, provider)
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    key = f"{provider}-{host}-{digest[:24]}"
+    return Toolchain(key=key, provider=provider, host=host, root=Store(settings.cache_dir).entry_path(key))
+
+
+def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = log_to_stderr) -> Toolchain:
+    """Make sure the entry exists and is complete; build it if not. Returns ``toolchain``."""
+    if toolchain.is_complete():
+        return toolchain
+    store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
+    with store.locked(f"sysroot-{toolchain.key}", f"building the sysroot {toolchain.key}"):
+        if toolchain.is_complete():
+            return toolchain  # another process built it while we waited
+        store.sweep_temps(toolchain.root)
+        if toolchain.root.exists():  # incomplete (e.g. a file removed by hand): rebuild it
+            log(f"wasi: toolchain entry {toolchain.root} is incomplete; rebuilding it")
+            remove_tree(toolchain.root)
+        started = time.monotonic()
+        log(f"wasi: preparing toolchain {toolchain.key} (first use; it is cached in {settings.cache_dir})")
+        # Small pins first, so a bad builtins or wasi-libc pin fails before the big LLVM download.
+        builtins_deb = fetch(lock.builtins, store, settings, log=log)
+        libc_source = fetch(lock.wasi_libc, store, settings, log=log)
+        llvm_files = [fetch(a, store, settings, log=log) for a in lock.llvm_files(toolchain.host, toolchain.provider)]
+        temp = store.temp_path(toolchain.root)
+        try:
+            staged = Toolchain(toolchain.key, toolchain.provider, toolchain.host, temp)
+            _install_llvm(staged, lock, llvm_files, builtins_deb, log)
+            _build_sysroot(staged, libc_source, settings, store, log)
+            stamp = {"key": toolchain.key, **key_inputs(lock, toolchain.host, toolchain.provider)}
+            (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            store.publish(temp, toolchain.root)
+        finally:
+            remove_tree(temp)
+        log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s")
+    return toolchain
+
+
+def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtins_deb: Path, log: Log) -> None:
+    log(f"wasi: unpacking LLVM {lock.llvm_version} ({staged.provider}) and compiler-rt builtins")
+    scratch = staged.root / "build" / "builtins"
+    member = lock.builtins_member.lstrip("./")
+    unpack(builtins_deb, scratch, include=lambda name: name == member)
+    builtins_archive = scratch / member
+    if not builtins_archive.is_file():
+        raise ToolchainError(
+            f"{lock.builtins.name} (sha256 {lock.builtins.sha256}) has no member {lock.builtins_member}",
+            hint="builtins.member in toolchain.lock must name libclang_rt.builtins-wasm32.a inside that package",
+        )
+    get_provider(staged.provider).install(llvm_files, staged.root, builtins_archive)
+    # Ask clang itself where it will look, so a layout mistake surfaces here and never as a wasm-ld error.
+    found = _run([str(staged.clang), f"--target={TARGET}", "-print-libgcc-file-name"], "locating the builtins",
+                 cwd=staged.root).strip()
+    if not Path(found).is_file():
+        raise ToolchainError(f"clang looks for the builtins at {found}, which the recipe did not create",
+                             hint="this is a bug in the recipe; please report it with the clang version")
+
+
+def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, store: Store, log: Log) -> None:
+    make = shutil.which("make")
+    if make is None:
+        raise ToolchainError("building wasi-libc needs make, and no make is on PATH",
+                             hint="install GNU make (Debian/Ubuntu: apt-get install make; macOS: xcode-select "
+                                  "--install)")
+    build = staged.root / "build"
+    unpack(libc_source, build / "src")
+    makefiles = list((build / "src").glob("*/Makefile"))
+    if len(makefiles) != 1:
+        raise ToolchainError(f"{libc_source.name} does not unpack to one directory with a Makefile")
+    source_dir = makefiles[0].parent
+    sysroot = staged.sysroot
+    variables = dict(MAKE_VARIABLES)
+    variables["EXTRA_CFLAGS"] += f" --sysroot={sysroot}"
+    # `-o check-symbols`: that step compares against symbol lists written for clang 14 and fails with clang 19
+    # (new predefined macros, __indirect_function_table). Upstream ties expected/ to one clang version on purpose:
+    # https://github.com/WebAssembly/wasi-libc/pull/251 and https://github.com/WebAssembly/wasi-libc/issues/619
+    command = [make, f"-j{settings.jobs}", f"CC={staged.clang}", f"SYSROOT={sysroot}", f"OBJDIR={build / 'obj'}",
+               *(f"{k}={v}" for k, v in variables.items()), "-o", "check-symbols"]
+    log(f"wasi: building wasi-libc from source with the pinned clang (make -j{settings.jobs})")
+    started = time.monotonic()
+    log_file = build / "make.log"
+    with open(log_file, "wb") as out:
+        result = subprocess.run(command, cwd=source_dir, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, env=_make_environment())
+    if result.returncode != 0:
+        kept = store.log_path(f"wasi-libc-{staged.key}.log")
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log_file, kept)
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
+        raise BuildError("building wasi-libc", command, result.returncode, tail, log_path=str(kept))
+    lib = sysroot / "lib" / TARGET
+    stack_c = build / "stack_protector.c"
+    stack_c.write_text(STACK_PROTECTOR_C, encoding="utf-8")
+    stack_o = build / "stack_protector.o"
+    _run([str(staged.clang), f"--target={TARGET}", f"--sysroot={sysroot}", "-O2", "-c", str(stack_c),
+          "-o", str(stack_o)], "compiling the stack-protector symbols", cwd=build)
+    _run([str(staged.llvm_ar), "rs", str(lib / "libc.a"), str(stack_o)], "adding them to libc.a", cwd=build)
+    # clang 19 spells the target wasm32-wasip1 too and then looks in lib/wasm32-wasip1; same ABI, same files.
+    (sysroot / "lib" / "wasm32-wasip1").symlink_to(TARGET)
+    remove_tree(build)
+    log(f"wasi: wasi-libc built in {time.monotonic() - started:.1f} s")
+
+
+def _make_environment() -> dict[str, str]:
+    """make and its recipes need the host's sh, cp, sed and find; the compiler itself is isolated by its wrapper.
+    Nothing else is passed on: no CFLAGS, CPATH, MAKEFLAGS or ccache settings from the caller."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+
+
+def _run(command: list[str], what: str, *, cwd: Path) -> str:
+    result = subprocess.run(command, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(what, command, result.returncode, (result.stderr + result.stdout)[-3000:])
+    return result.stdout
