@@ -14,6 +14,7 @@ whose action fetches and builds the sysroot on first use and is a few stats afte
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,9 +109,10 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     except WasiError as e:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=1) from None
     if code != expected:
-        # The program's exit code becomes scons's (SCons passes a BuildError's exitstatus through).
-        raise SCons.Errors.BuildError(node=target[0], errstr=f"{program} exited with {code}, expected {expected}",
-                                      exitstatus=code or 1)
+        print(f"wasi: {program} exited with {code}, expected {expected}", file=sys.stderr, flush=True)
+        # SCons turns every BuildError into exit status 2; a SystemExit from an action becomes its ExplicitExit,
+        # whose status is kept, so the program's exit code becomes scons's.
+        raise SystemExit(code or 1)
     return 0
 
 

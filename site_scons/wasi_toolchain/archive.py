@@ -98,6 +98,9 @@ def _unpack_tar(tar: tarfile.TarFile, dest: Path, include: Include | None, label
         if name in seen:
             raise ArchiveError(f"{label}: duplicate member {name!r}; refusing an ambiguous archive")
         seen.add(name)
+        if member.name.startswith("/") or ".." in member.name.split("/"):
+            # The data filter would silently strip a leading '/'; an archive that asks for one is not trusted.
+            raise ArchiveError(f"{label}: refusing member {member.name!r}: its path leaves the destination")
         try:
             checked = tarfile.data_filter(member, str(dest))
         except tarfile.FilterError as e:

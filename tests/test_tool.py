@@ -1,0 +1,170 @@
+"""The SCons glue, driven through real scons runs against a stand-in toolchain entry that records its argv.
+
+The stand-in is only for checking the exact flags each builder emits; tests/test_e2e.py runs the real toolchain.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import LoopbackServer, artifact_toml, lock_text, make_deb, run_scons, sha256
+from wasi_toolchain import sysroot
+from wasi_toolchain.config import Settings
+from wasi_toolchain.llvm import BUILTINS_PATHS
+from wasi_toolchain.lock import load_lock
+from wasi_toolchain.store import STAMP
+
+RECORDER = """#!{python}
+import json, os, sys
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"tool": os.path.basename(sys.argv[0]), "argv": sys.argv[1:]}}) + "\\n")
+if "-o" in sys.argv:
+    out = sys.argv[sys.argv.index("-o") + 1]
+    open(out, "wb").close()
+elif os.path.basename(sys.argv[0]) == "llvm-ar":
+    open(sys.argv[2], "wb").close()
+"""
+
+
+def fake_entry(project: Path, cache: Path) -> tuple[sysroot.Toolchain, Path]:
+    """A complete-looking store entry whose tools record their arguments to calls.jsonl."""
+    lock = load_lock(project / "toolchain.lock")
+    toolchain = sysroot.plan(lock, Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
+    log = cache / "calls.jsonl"
+    toolchain.bin_dir.mkdir(parents=True)
+    for tool in ("clang", "llvm-ar", "wasm-ld"):
+        script = toolchain.bin_dir / tool
+        script.write_text(RECORDER.format(python=sys.executable, log=str(log)))
+        script.chmod(0o755)
+    builtins = toolchain.resource_dir / BUILTINS_PATHS[0]
+    builtins.parent.mkdir(parents=True)
+    builtins.write_bytes(b"!<arch>\n")
+    (toolchain.root / STAMP).write_text("{}")
+    return toolchain, log
+
+
+def calls(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@pytest.fixture
+def project(tmp_path: Path, repo: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    shutil.copy(repo / "toolchain.lock", root / "toolchain.lock")
+    (root / "src" / "a.c").write_text('#include "a.h"\nint main(void) { return A; }\n')
+    (root / "src" / "util.c").write_text("int util(void) { return 1; }\n")
+    (root / "inc").mkdir()
+    (root / "inc" / "a.h").write_text("#define A 0\n")
+    return root
+
+
+SCONSTRUCT = """
+env = Environment(tools=['wasi'])
+env.WasiProgram('out/prog', ['src/a.c'], CPPPATH=['inc'], CPPDEFINES=['FEATURE=1'], WASI_LIBS=['c-printscan-long-double'])
+env.WasiProgram('out/debug', ['src/util.c'], WASI_STRIP=0, WASI_CFLAGS=['-Oz'])
+env.WasiLibrary('out/util', ['src/util.c'], WASI_OBJSUFFIX='.lib.o')
+"""
+
+
+def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
+    (project / "SConstruct").write_text(SCONSTRUCT)
+    toolchain, log = fake_entry(project, tmp_path / "cache")
+    result = run_scons(project, "-Q", ".", env={"WASI_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    recorded = {(c["tool"], c["argv"][c["argv"].index("-o") + 1] if "-o" in c["argv"] else c["argv"][1]): c["argv"]
+                for c in calls(log)}
+    entry = str(toolchain.root)
+    assert recorded["clang", "src/a.wasi.o"] == [
+        "--target=wasm32-wasi", f"--sysroot={entry}/sysroot", f"-ffile-prefix-map={project}=.", "-O2",
+        "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
+    assert recorded["clang", "out/prog.wasm"] == [
+        "--target=wasm32-wasi", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2", "-s",
+        "-o", "out/prog.wasm", "src/a.wasi.o", "-lc-printscan-long-double"]
+    assert recorded["clang", "src/util.wasi.o"][3] == "-Oz"
+    assert "-s" not in recorded["clang", "out/debug.wasm"]
+    assert recorded["llvm-ar", "out/libutil.a"] == ["rcsD", "out/libutil.a", "src/util.lib.o"]
+    assert "wasi: compiling src/a.c" in result.stdout
+    assert "wasi: linking out/prog.wasm" in result.stdout
+
+
+def test_a_header_change_recompiles_and_a_null_build_runs_nothing(project: Path, tmp_path: Path) -> None:
+    (project / "SConstruct").write_text(SCONSTRUCT)
+    _, log = fake_entry(project, tmp_path / "cache")
+    env = {"WASI_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_scons(project, "-Q", ".", env=env).returncode == 0
+    log.unlink()
+    assert run_scons(project, "-Q", ".", env=env).returncode == 0
+    assert not log.exists()
+    (project / "inc" / "a.h").write_text("#define A 1\n")
+    assert run_scons(project, "-Q", ".", env=env).returncode == 0
+    # Only a.c includes a.h. The stand-in writes identical (empty) objects, so SCons rightly does not relink.
+    assert [c["argv"][-1] for c in calls(log)] == ["src/a.c"]
+
+
+def test_cache_key_alias_prints_the_planned_key(project: Path, tmp_path: Path) -> None:
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\n")
+    toolchain, _ = fake_entry(project, tmp_path / "cache")
+    result = run_scons(project, "-Q", "wasi-cache-key", env={"WASI_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == toolchain.key + "\n"
+
+
+def test_a_broken_lock_is_a_scons_error_without_traceback(project: Path, tmp_path: Path) -> None:
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\n")
+    lock = project / "toolchain.lock"
+    lock.write_text(lock.read_text().replace("lock-version = 1", "lock-version = 7"))
+    result = run_scons(project, "-Q", env={"WASI_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 2
+    assert "scons: *** invalid lock file" in result.stderr
+    assert "lock-version: expected 1, got 7" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+BUILTINS_PATH = "pool/main/l/llvm-toolchain-19/libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb"
+
+
+def builtins_lock(project: Path, good_deb: bytes) -> None:
+    never = artifact_toml("ziglang-0.14.1-py3-none-any.whl", b"never fetched", ["file:///nonexistent.whl"])
+    libc = artifact_toml("wasi-libc.orig.tar.xz", b"never fetched", ["file:///nonexistent.tar.xz"])
+    builtins = artifact_toml("libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb", good_deb,
+                             [f"debian:{BUILTINS_PATH}"])
+    (project / "toolchain.lock").write_text(lock_text(llvm={"linux-x86_64": never, "linux-aarch64": never,
+                                                            "macos-arm64": never, "macos-x86_64": never},
+                                                      builtins=builtins, wasi_libc=libc))
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\nenv.WasiProgram('p', ['src/a.c'])\n")
+
+
+def test_builtins_with_a_wrong_hash_stop_the_build_with_our_message(project: Path, tmp_path: Path,
+                                                                    server: LoopbackServer) -> None:
+    good = make_deb([("./usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a", b"!<arch>\n")])
+    bad = bytearray(good)
+    bad[-10] ^= 0xFF
+    server.files[f"/debian/{BUILTINS_PATH}"] = bytes(bad)
+    builtins_lock(project, good)
+    cache = tmp_path / "cache"
+    result = run_scons(project, "-Q", "p.wasm", env={"WASI_CACHE_DIR": str(cache),
+                                                     "WASI_DEBIAN_MIRROR": server.url("/debian")})
+    assert result.returncode == 2
+    assert "scons: *** [.wasi/toolchain-" in result.stderr
+    assert "could not fetch libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb" in result.stderr
+    assert f"expected {sha256(good)}, got {sha256(bytes(bad))}" in result.stderr
+    assert "next step:" in result.stderr
+    assert "wasm-ld" not in result.stderr and "Traceback" not in result.stderr
+    assert not any(p.is_file() for p in (cache / "downloads").rglob("*"))
+
+
+def test_missing_builtins_stop_the_build_with_our_message(project: Path, tmp_path: Path,
+                                                          server: LoopbackServer) -> None:
+    builtins_lock(project, b"any")
+    result = run_scons(project, "-Q", "wasi-toolchain", env={"WASI_CACHE_DIR": str(tmp_path / "cache"),
+                                                             "WASI_DEBIAN_MIRROR": server.url("/debian")})
+    assert result.returncode == 2
+    assert (f"could not fetch libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb (sha256 {sha256(b'any')}):\n"
+            f"  - {server.url('/debian/' + BUILTINS_PATH)}: HTTP 404 Not Found") in result.stderr
+    assert "wasm-ld" not in result.stderr and "Traceback" not in result.stderr
