@@ -11,7 +11,7 @@ import lzma
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +22,7 @@ from helpers import LoopbackServer, make_zip, sha256
 from wasi_toolchain import lockgen
 from wasi_toolchain.debian_index import cleartext_body, parse_release
 from wasi_toolchain.errors import LockInputError, UpstreamIndexError
-from wasi_toolchain.lock import parse_lock
+from wasi_toolchain.lock import Artifact, parse_lock
 
 SUITE = "bookworm"
 LLVM_VERSION = "1:19.1.7-3~deb12u1"
@@ -113,8 +113,11 @@ def make_signer(home: Path) -> Signer:
     return Signer(home, keyring)
 
 
+Signers = tuple[Signer, Signer]  # the archive's key, and a stranger's
+
+
 @pytest.fixture(scope="module")
-def signers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Signer, Signer]]:
+def signers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signers]:
     if not HAVE_GPG:
         pytest.skip("gpg and gpgv are needed to make and check a test signature")
     base = tmp_path_factory.mktemp("gpg")
@@ -257,13 +260,13 @@ def expected_debian_pins(pool: FakePool) -> dict[str, list[tuple[str, int, str, 
     }
 
 
-def as_tuples(artifacts) -> list[tuple[str, int, str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+def as_tuples(artifacts: Iterable[Artifact]) -> list[tuple[str, int, str, tuple[str, ...]]]:
     return [(a.name, a.size, a.sha256, a.locators) for a in artifacts]
 
 
 # -- tests -----------------------------------------------------------------------------------------------------------
-def test_the_signed_chain_gives_every_debian_pin(tmp_path: Path, server: LoopbackServer, signers,  # type: ignore[no-untyped-def]
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_signed_chain_gives_every_debian_pin(
+        tmp_path: Path, server: LoopbackServer, signers: Signers, capsys: pytest.CaptureFixture[str]) -> None:
     archive, _ = signers
     pool = make_pool()
     files = indexes(pool)
@@ -287,8 +290,8 @@ def test_the_signed_chain_gives_every_debian_pin(tmp_path: Path, server: Loopbac
     assert not any("/pool/" in path for path in server.paths_requested())
 
 
-def test_output_is_deterministic_and_check_agrees(tmp_path: Path, server: LoopbackServer, signers,  # type: ignore[no-untyped-def]
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_is_deterministic_and_check_agrees(
+        tmp_path: Path, server: LoopbackServer, signers: Signers, capsys: pytest.CaptureFixture[str]) -> None:
     archive, _ = signers
     pool = make_pool()
     files = indexes(pool)
@@ -320,8 +323,8 @@ def test_check_fails_on_a_stale_lock_and_writes_nothing(tmp_path: Path, server: 
     assert f"lockgen: {lock} is stale; run `python -m wasi_toolchain.lockgen` and commit the result" in check.stderr
 
 
-def test_a_tampered_index_served_from_loopback_is_refused(tmp_path: Path, server: LoopbackServer, signers,  # type: ignore[no-untyped-def]
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_tampered_index_served_from_loopback_is_refused(
+        tmp_path: Path, server: LoopbackServer, signers: Signers, capsys: pytest.CaptureFixture[str]) -> None:
     archive, _ = signers
     pool = make_pool()
     files = indexes(pool)
@@ -372,8 +375,8 @@ def test_a_good_second_mirror_is_used_when_the_first_serves_a_tampered_copy(
     assert f"/good/dists/{SUITE}/main/binary-all/Packages.xz: sha256 matches the signed InRelease" in run.stderr
 
 
-def test_an_inrelease_changed_after_signing_is_refused(tmp_path: Path, server: LoopbackServer, signers,  # type: ignore[no-untyped-def]
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_inrelease_changed_after_signing_is_refused(
+        tmp_path: Path, server: LoopbackServer, signers: Signers, capsys: pytest.CaptureFixture[str]) -> None:
     archive, _ = signers
     pool = make_pool()
     files = indexes(pool)
@@ -394,7 +397,7 @@ def test_an_inrelease_changed_after_signing_is_refused(tmp_path: Path, server: L
 
 
 def test_an_inrelease_signed_by_a_key_outside_the_keyring_is_refused(
-        tmp_path: Path, server: LoopbackServer, signers, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+        tmp_path: Path, server: LoopbackServer, signers: Signers, capsys: pytest.CaptureFixture[str]) -> None:
     archive, stranger = signers
     pool = make_pool()
     files = indexes(pool)
@@ -510,7 +513,8 @@ def test_the_repository_input_parses(repo: Path) -> None:
 def test_an_expired_inrelease_is_refused() -> None:
     signed = release_text({"main/x": b""}, extra="Valid-Until: Sat, 01 Jan 2022 00:00:00 UTC\n").encode()
     with pytest.raises(UpstreamIndexError, match="expired at Sat, 01 Jan 2022 00:00:00 UTC"):
-        parse_release(signed, "http://127.0.0.1:1", SUITE, "InRelease", (), now=datetime(2023, 1, 1, tzinfo=timezone.utc))
+        parse_release(signed, "http://127.0.0.1:1", SUITE, "InRelease", (),
+                      now=datetime(2023, 1, 1, tzinfo=timezone.utc))
     assert parse_release(signed, "http://127.0.0.1:1", SUITE, "InRelease", (),
                          now=datetime(2021, 1, 1, tzinfo=timezone.utc)).files == {"main/x": (sha256(b""), 0)}
 
@@ -521,7 +525,7 @@ def test_an_inrelease_for_another_suite_is_refused() -> None:
 
 
 @pytest.mark.skipif(not HAVE_GPG, reason="needs gpg")
-def test_the_unverified_reading_is_the_text_gpgv_verifies(signers, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_unverified_reading_is_the_text_gpgv_verifies(signers: Signers, tmp_path: Path) -> None:
     archive, _ = signers
     text = "Codename: bookworm\n-dashed line\n- another\nSHA256:\n x\n"
     signed = archive.clearsign(text)
