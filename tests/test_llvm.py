@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from helpers import make_zip
-from wasi_toolchain.errors import ToolchainError
-from wasi_toolchain.llvm import BUILTINS_PATHS, ZiglangProvider
+from helpers import ar_archive, make_zip
+from wasi_toolchain.errors import HostNotSupported, ToolchainError
+from wasi_toolchain.llvm import BUILTINS_PATHS, DebianProvider, ZiglangProvider, provider_class
 
 # A stand-in zig that reports what it was started with: its arguments and its whole environment.
 FAKE_ZIG = b"""#!/bin/sh
@@ -81,3 +83,171 @@ def test_a_wheel_without_zig_is_refused(tmp_path: Path) -> None:
     wheel.write_bytes(make_zip([("ziglang/lib/include/stddef.h", b"")]))
     with pytest.raises(ToolchainError, match="has no ziglang/zig executable"):
         ZiglangProvider().install([wheel], tmp_path / "entry", tmp_path / "unused")
+
+
+# -- the Debian provider ---------------------------------------------------------------------------------------------
+# A stand-in for each Debian binary: it reports the name it was run as, its arguments and its environment.
+FAKE_TOOL = b"""#!/bin/sh
+printf 'RAN %s ARGS' "${0##*/}"; for a in "$@"; do printf ' [%s]' "$a"; done; echo
+/usr/bin/env | /usr/bin/sort
+"""
+
+
+def link(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.SYMTYPE
+    info.linkname = target
+    return info
+
+
+def fake_debs(tmp_path: Path, arch: str, multiarch: str, *, clang: bytes = FAKE_TOOL) -> list[Path]:
+    """The six packages, laid out as Debian lays them out (names, symlinks and all), with stand-in binaries."""
+    bin_ = "./usr/lib/llvm-19/bin"
+    contents: dict[str, list[tarfile.TarInfo | tuple[str, bytes]]] = {
+        "clang-19": [(f"{bin_}/clang", clang), link(f"{bin_}/clang-19", "clang"),
+                     ("./usr/share/doc/clang-19/copyright", b"doc"),
+                     link("./usr/bin/clang-19", "../lib/llvm-19/bin/clang")],
+        "libclang-cpp19": [(f"./usr/lib/{multiarch}/libclang-cpp.so.19.1", b"\x7fELF cpp"),
+                           link("./usr/lib/llvm-19/lib/libclang-cpp.so.19.1",
+                                f"../../{multiarch}/libclang-cpp.so.19.1")],
+        "libllvm19": [(f"./usr/lib/{multiarch}/libLLVM.so.19.1", b"\x7fELF llvm"),
+                      link(f"./usr/lib/{multiarch}/libLLVM-19.so", "libLLVM.so.19.1")],
+        "lld-19": [(f"{bin_}/lld", FAKE_TOOL), link(f"{bin_}/wasm-ld", "lld"), link(f"{bin_}/ld.lld", "lld"),
+                   link("./usr/bin/wasm-ld-19", "../lib/llvm-19/bin/wasm-ld")],
+        "llvm-19": [(f"{bin_}/llvm-ar", FAKE_TOOL), link(f"{bin_}/llvm-ranlib", "llvm-ar"),
+                    (f"{bin_}/llvm-nm", FAKE_TOOL),
+                    (f"{bin_}/llvm-exegesis", b"a big tool nobody here runs"),
+                    ("./usr/lib/llvm-19/lib/cmake/llvm/LLVMConfig.cmake", b"cmake")],
+        "libclang-common-19-dev": [("./usr/lib/llvm-19/lib/clang/19/include/stddef.h", b"/* debian */"),
+                                   link("./usr/lib/clang/19", "../llvm-19/lib/clang/19")],
+    }
+    debs = []
+    for package, members in contents.items():
+        deb = tmp_path / f"{package}_19.1.7-3~deb12u1_{arch}.deb"
+        deb.write_bytes(make_deb_with_modes(members))
+        debs.append(deb)
+    return debs
+
+
+def make_deb_with_modes(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
+    """Like helpers.make_deb, but files under bin/ are executable, as in the real packages."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                tar.addfile(member)
+                continue
+            name, data = member
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755 if "/bin/" in name else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return ar_archive([("debian-binary", b"2.0\n"), ("control.tar.xz", b""), ("data.tar.xz", buf.getvalue())])
+
+
+def install_debian(tmp_path: Path, host: str = "linux-x86_64", **kw: bytes) -> Path:
+    arch, multiarch = {"linux-x86_64": ("amd64", "x86_64-linux-gnu"),
+                       "linux-aarch64": ("arm64", "aarch64-linux-gnu")}[host]
+    builtins = tmp_path / "libclang_rt.builtins-wasm32.a"
+    builtins.write_bytes(b"!<arch>\nbuiltins")
+    entry = tmp_path / "entry"
+    DebianProvider(host).install(fake_debs(tmp_path, arch, multiarch, **kw), entry, builtins)
+    return entry
+
+
+def tool_environment(lines: list[str]) -> dict[str, str]:
+    environment = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
+    for set_by_the_shell in ("PWD", "SHLVL", "_"):
+        environment.pop(set_by_the_shell, None)
+    return environment
+
+
+def test_debian_layout_matches_the_zig_one_and_unpacks_only_what_runs(tmp_path: Path) -> None:
+    entry = install_debian(tmp_path)
+    assert sorted(p.name for p in (entry / "bin").iterdir()) == ["clang", "llvm-ar", "llvm-nm", "llvm-ranlib",
+                                                                 "wasm-ld", "wasm-ld-19"]
+    for relative in BUILTINS_PATHS:
+        assert (entry / "resource" / relative).read_bytes() == b"!<arch>\nbuiltins"
+    assert (entry / "resource/include/stddef.h").read_bytes() == b"/* debian */"
+    llvm = entry / "llvm"
+    assert (llvm / "usr/lib/x86_64-linux-gnu/libLLVM.so.19.1").read_bytes() == b"\x7fELF llvm"
+    assert (llvm / "usr/lib/llvm-19/lib/libclang-cpp.so.19.1").read_bytes() == b"\x7fELF cpp"  # through its link
+    assert os.readlink(llvm / "usr/lib/llvm-19/bin/wasm-ld") == "lld"
+    for skipped in ("usr/share", "usr/bin", "usr/lib/llvm-19/bin/llvm-exegesis", "usr/lib/llvm-19/lib/cmake",
+                    "usr/lib/llvm-19/bin/clang-19", "usr/lib/clang"):
+        assert not (llvm / skipped).exists() and not (llvm / skipped).is_symlink(), skipped
+
+
+def test_debian_wrappers_set_the_library_path_and_nothing_from_the_caller(tmp_path: Path) -> None:
+    entry = install_debian(tmp_path)
+    polluted = {**os.environ, "PATH": f"{tmp_path}/host-tools:/usr/bin:/bin", "CPATH": "/usr/include",
+                "LD_LIBRARY_PATH": "/opt/evil", "LD_PRELOAD": "/opt/evil.so"}
+    lines = run(entry / "bin" / "clang", "-c", "a b.c", env=polluted)
+    bin_dir = f"{entry}/bin"
+    assert lines[0] == f"RAN clang ARGS [--no-default-config] [-resource-dir] [{bin_dir}/../resource] [-c] [a b.c]"
+    assert tool_environment(lines) == {
+        "PATH": bin_dir, "SOURCE_DATE_EPOCH": "0",
+        "LD_LIBRARY_PATH": f"{bin_dir}/../llvm/usr/lib/x86_64-linux-gnu:{bin_dir}/../llvm/usr/lib/llvm-19/lib"}
+
+
+def test_debian_wrappers_run_each_tool_by_the_name_it_dispatches_on(tmp_path: Path) -> None:
+    entry = install_debian(tmp_path)
+    # wasm-ld and llvm-ranlib are links to lld and llvm-ar, which pick their personality from argv[0].
+    assert run(entry / "bin" / "wasm-ld", "-o", "x.wasm")[0] == "RAN wasm-ld ARGS [-o] [x.wasm]"
+    assert run(entry / "bin" / "wasm-ld-19", "--version")[0] == "RAN wasm-ld ARGS [--version]"
+    assert run(entry / "bin" / "llvm-ar", "rcsD", "x.a")[0] == "RAN llvm-ar ARGS [rcsD] [x.a]"
+    assert run(entry / "bin" / "llvm-ranlib", "x.a")[0] == "RAN llvm-ranlib ARGS [x.a]"
+    assert run(entry / "bin" / "llvm-nm", "x.a")[0] == "RAN llvm-nm ARGS [x.a]"  # a real nm, unlike zig's
+
+
+def test_debian_on_aarch64_uses_its_multiarch_library_dir(tmp_path: Path) -> None:
+    entry = install_debian(tmp_path, "linux-aarch64")
+    environment = tool_environment(run(entry / "bin" / "clang"))
+    assert environment["LD_LIBRARY_PATH"].split(":")[0] == f"{entry}/bin/../llvm/usr/lib/aarch64-linux-gnu"
+    assert (entry / "llvm/usr/lib/aarch64-linux-gnu/libLLVM.so.19.1").is_file()
+
+
+def test_debian_entry_still_works_after_it_is_moved(tmp_path: Path) -> None:
+    entry = install_debian(tmp_path)
+    moved = tmp_path / "published"
+    entry.rename(moved)
+    lines = run(moved / "bin" / "clang")
+    assert lines[0] == f"RAN clang ARGS [--no-default-config] [-resource-dir] [{moved}/bin/../resource]"
+    assert (moved / "resource/include/stddef.h").is_file()
+
+
+def test_debian_clang_that_cannot_load_a_host_library_is_reported_with_the_next_step(tmp_path: Path) -> None:
+    broken = (b"#!/bin/sh\necho \"${0##*/}: error while loading shared libraries: libz3.so.4: cannot open shared "
+              b"object file: No such file or directory\" >&2\nexit 127\n")
+    with pytest.raises(ToolchainError) as info:
+        install_debian(tmp_path, clang=broken)
+    message = str(info.value)
+    assert message.startswith("Debian's clang from the pinned packages does not start here: it needs libz3.so.4, "
+                              "which this host lacks")
+    assert "apt-get install" in message and "libz3-4" in message and "WASI_LLVM_PROVIDER=ziglang" in message
+
+
+def test_debian_packages_without_the_tools_are_refused(tmp_path: Path) -> None:
+    deb = tmp_path / "libllvm19_19.1.7-3~deb12u1_amd64.deb"
+    deb.write_bytes(make_deb_with_modes([("./usr/lib/x86_64-linux-gnu/libLLVM.so.19.1", b"")]))
+    with pytest.raises(ToolchainError, match="have no clang, lld, wasm-ld, llvm-ar, llvm-ranlib, llvm-nm under"):
+        DebianProvider("linux-x86_64").install([deb], tmp_path / "entry", tmp_path / "unused")
+
+
+@pytest.mark.parametrize("provider, host, libc, problem", [
+    ("debian", "linux-x86_64", "musl", "Debian's clang is linked against glibc, and this system's C library is musl"),
+    ("debian", "macos-arm64", None, "the debian LLVM provider has no binaries for macos-arm64"),
+])
+def test_a_provider_that_cannot_run_here_says_so(provider: str, host: str, libc: str | None, problem: str) -> None:
+    with pytest.raises(HostNotSupported) as info:
+        provider_class(provider).check_runs_here(host, libc)  # type: ignore[arg-type]
+    assert problem in str(info.value)
+    assert "set WASI_LLVM_PROVIDER=ziglang" in str(info.value)
+
+
+@pytest.mark.parametrize("provider, host, libc", [
+    ("ziglang", "linux-x86_64", "musl"), ("ziglang", "macos-arm64", None), ("debian", "linux-aarch64", "glibc"),
+    ("debian", "linux-x86_64", None),
+])
+def test_providers_that_run_here_pass_the_check(provider: str, host: str, libc: str | None) -> None:
+    provider_class(provider).check_runs_here(host, libc)  # type: ignore[arg-type]

@@ -93,3 +93,12 @@ class StoreLockTimeout(WasiError):
 
 class RunError(WasiError):
     """A module could not be loaded or trapped while running."""
+
+
+class LockInputError(WasiError):
+    """toolchain.in.toml, the lock generator's input, is missing or malformed."""
+
+
+class UpstreamIndexError(WasiError):
+    """The lock generator could not get a trustworthy answer from a package index: a signature or a hash in the
+    chain does not verify, or the pinned version is not there."""

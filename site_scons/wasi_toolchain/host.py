@@ -1,18 +1,30 @@
-"""Which pinned host this machine is."""
+"""Which pinned host this machine is, and which C library it runs.
+
+The lock's host names say OS and CPU only. Linux hosts may use glibc or musl: the ziglang wheels are statically
+linked and serve both (their wheels are tagged manylinux and musllinux), while Debian's LLVM is linked against
+glibc, so that provider asks :func:`detect_libc` before it is planned.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
-
+from pathlib import Path
+from typing import Literal
 
 from .errors import HostNotSupported
 
 KNOWN_HOSTS = ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64")
 
+Libc = Literal["glibc", "musl"]
+
 _MACHINES = {
     "x86_64": "x86_64", "amd64": "x86_64",
-    "aarch64": "aarch64", "arm64": "aarch64",
+    "aarch64": "aarch64", "arm64": "aarch64", "aarch64_be": None,
 }
+# Python on Windows reports "Windows"; Cygwin, MSYS2 and Git Bash report their own names. None of them can run
+# wasi-libc's Makefile as the recipe does.
+_WINDOWS_PREFIXES = ("Windows", "CYGWIN", "MSYS", "MINGW")
 
 
 def detect_host(system: str | None = None, machine: str | None = None) -> str:
@@ -20,11 +32,11 @@ def detect_host(system: str | None = None, machine: str | None = None) -> str:
     system = system if system is not None else platform.system()
     machine = machine if machine is not None else platform.machine()
     cpu = _MACHINES.get(machine.lower())
-    if system == "Windows":
+    if system.startswith(_WINDOWS_PREFIXES):
         raise HostNotSupported(
-            "Windows is not supported yet: the sysroot build runs wasi-libc's Makefile, which needs make and a "
-            "POSIX shell",
-            hint="build under WSL2 (linux-x86_64), or on Linux or macOS",
+            f"Windows is not supported yet ({system} on {machine}): the sysroot build runs wasi-libc's Makefile, "
+            f"which needs make and a POSIX shell",
+            hint="build under WSL2 (it is linux-x86_64 or linux-aarch64), or on Linux or macOS",
         )
     if system == "Linux" and cpu:
         return f"linux-{cpu}"
@@ -36,3 +48,22 @@ def detect_host(system: str | None = None, machine: str | None = None) -> str:
     )
 
 
+def detect_libc(root: Path = Path("/")) -> Libc | None:
+    """``glibc`` or ``musl`` for a Linux system, None when neither is recognised.
+
+    Cheap enough for SCons start-up. glibc answers ``confstr`` in a glibc-linked Python (pypa/packaging's
+    manylinux detection asks the same way); otherwise musl is recognised by its dynamic loader,
+    ``<root>/lib/ld-musl-<arch>.so.1``, which every musl system has. ``root`` other than ``/`` is for tests.
+    """
+    if root == Path("/"):
+        try:
+            if (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+                return "glibc"
+        except (AttributeError, ValueError, OSError):  # no confstr, or a C library that does not know the name
+            pass
+    try:
+        if any(p.name.startswith("ld-musl-") for p in (root / "lib").iterdir()):
+            return "musl"
+    except OSError:
+        pass
+    return None

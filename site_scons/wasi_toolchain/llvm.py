@@ -15,13 +15,16 @@ entry from their own path, so an entry can be built in a temp dir and moved into
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
 from .archive import unpack
-from .errors import ToolchainError
+from .errors import HostNotSupported, ToolchainError
+from .host import Libc
 
 # Where clang 19 looks for the builtins (see `clang --target=… -print-libgcc-file-name`): first the per-target
 # runtime dir, then the older per-OS dir with the arch in the file name.
@@ -59,6 +62,18 @@ def missing_tool_script(tool: str, provider: str) -> str:
 
 class LlvmProvider(ABC):
     name: str
+    # Only the hosts a provider's binaries can run on; the lock says which of them are pinned.
+    hosts: tuple[str, ...]
+
+    def __init__(self, host: str | None = None) -> None:
+        self.host = host  # the lock's host name; providers whose layout depends on it require it
+
+    @classmethod
+    def check_runs_here(cls, host: str, libc: Libc | None) -> None:
+        """Raise HostNotSupported if this provider's binaries cannot run on this machine."""
+        if host not in cls.hosts:
+            raise HostNotSupported(f"the {cls.name} LLVM provider has no binaries for {host}; it has them for "
+                                   f"{', '.join(cls.hosts)}", hint="set WASI_LLVM_PROVIDER=ziglang")
 
     @abstractmethod
     def unpack(self, files: Sequence[Path], llvm_dir: Path) -> None:
@@ -104,6 +119,7 @@ class ZiglangProvider(LlvmProvider):
     """
 
     name = "ziglang"
+    hosts = ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64")
 
     def unpack(self, files: Sequence[Path], llvm_dir: Path) -> None:
         wheels = [f for f in files if f.name.endswith(".whl")]
@@ -129,12 +145,112 @@ class ZiglangProvider(LlvmProvider):
         }
 
 
-PROVIDER_CLASSES: dict[str, type[LlvmProvider]] = {"ziglang": ZiglangProvider}
+class DebianProvider(LlvmProvider):
+    """Debian bookworm's llvm-toolchain-19 binary packages, unpacked privately (never installed with dpkg).
+
+    The binaries are dynamically linked against libLLVM and libclang-cpp, which the wrappers find through
+    LD_LIBRARY_PATH inside the entry; the rest (glibc, libstdc++, zlib, zstd, libxml2, libedit, libffi, libz3) comes
+    from the host, as it does for an installed llvm-19. Only what the recipe runs is unpacked: the five tools, the
+    shared libraries and clang's resource headers (not llvm-19's other 80 tools, cmake files or docs).
+    """
+
+    name = "debian"
+    hosts = ("linux-x86_64", "linux-aarch64")
+    MULTIARCH = {"linux-x86_64": "x86_64-linux-gnu", "linux-aarch64": "aarch64-linux-gnu"}
+    PREFIX = "usr/lib/llvm-19"
+    # The tools the wrappers run; wasm-ld and llvm-ranlib are symlinks (to lld and llvm-ar) that dispatch on
+    # their own name, so both ends of each link are kept.
+    BINARIES = ("clang", "lld", "wasm-ld", "llvm-ar", "llvm-ranlib", "llvm-nm")
+
+    @classmethod
+    def check_runs_here(cls, host: str, libc: Libc | None) -> None:
+        super().check_runs_here(host, libc)
+        if libc == "musl":
+            raise HostNotSupported(
+                f"the debian LLVM provider cannot run on this {host} host: Debian's clang is linked against glibc, "
+                f"and this system's C library is musl",
+                hint="set WASI_LLVM_PROVIDER=ziglang (its zig is statically linked and runs on musl)",
+            )
+
+    @property
+    def multiarch(self) -> str:
+        try:
+            return self.MULTIARCH[self.host or ""]
+        except KeyError:
+            raise HostNotSupported(f"the debian LLVM provider has no binaries for {self.host}",
+                                   hint="set WASI_LLVM_PROVIDER=ziglang") from None
+
+    def _wanted(self, name: str) -> bool:
+        lib = f"{self.PREFIX}/lib/"
+        return ((name.startswith(lib) and not name.startswith(f"{lib}cmake/"))
+                or name.startswith(f"usr/lib/{self.multiarch}/")
+                or name in {f"{self.PREFIX}/bin/{tool}" for tool in self.BINARIES})
+
+    def unpack(self, files: Sequence[Path], llvm_dir: Path) -> None:
+        debs = [f for f in files if f.name.endswith(".deb")]
+        if not debs or len(debs) != len(files):
+            raise ToolchainError(f"the debian provider needs .deb files only, got {[f.name for f in files]}")
+        for deb in debs:
+            unpack(deb, llvm_dir, include=self._wanted)
+        missing = [tool for tool in self.BINARIES if not (llvm_dir / self.PREFIX / "bin" / tool).exists()]
+        if missing:
+            raise ToolchainError(f"the pinned Debian packages have no {', '.join(missing)} under "
+                                 f"{self.PREFIX}/bin (unpacked: {', '.join(d.name for d in debs)})",
+                                 hint="the debian provider needs clang-19, lld-19 and llvm-19; check toolchain.lock")
+
+    def clang_headers(self) -> str:
+        return f"llvm/{self.PREFIX}/lib/clang/19/include"
+
+    def scripts(self) -> dict[str, str]:
+        libs = f'LD_LIBRARY_PATH="$top/llvm/usr/lib/{self.multiarch}:$top/llvm/{self.PREFIX}/lib"'
+
+        def tool(name: str, *args: str) -> str:
+            return wrapper_script(" ".join([f'"$top/llvm/{self.PREFIX}/bin/{name}"', *args]), extra_env=[libs])
+
+        # --no-default-config: clang 16+ reads <triple>-clang.cfg / clang.cfg from its own bin dir and from
+        # configured system and user dirs; an installed build must not pick up flags from the host.
+        scripts = {
+            "clang": tool("clang", "--no-default-config", '-resource-dir "$top/resource"'),
+            "wasm-ld": tool("wasm-ld"),
+            "llvm-ar": tool("llvm-ar"),
+            "llvm-ranlib": tool("llvm-ranlib"),
+            "llvm-nm": tool("llvm-nm"),
+        }
+        # Debian's clang runs the wasm linker by its versioned /usr/bin name, wasm-ld-19, which is not in
+        # llvm-19/bin (https://github.com/actions/runner-images/issues/5366). Links made by this tool pass
+        # -fuse-ld=<bin/wasm-ld>; this alias on the wrappers' PATH makes a plain `clang … -o x.wasm` link too.
+        scripts["wasm-ld-19"] = scripts["wasm-ld"]
+        return scripts
+
+    def install(self, files: Sequence[Path], entry: Path, builtins_archive: Path) -> None:
+        super().install(files, entry, builtins_archive)
+        # The binaries load shared libraries from the host; say which are missing now rather than let the first
+        # compile fail with the loader's message.
+        for tool in ("clang", "wasm-ld", "llvm-ar"):
+            result = subprocess.run([str(entry / "bin" / tool), "--version"], stdin=subprocess.DEVNULL,
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                missing = sorted(set(re.findall(r"error while loading shared libraries: ([^:]+):", result.stderr)))
+                what = f"needs {', '.join(missing)}, which this host lacks" if missing else \
+                    f"exited with {result.returncode}: {result.stderr.strip()[-500:]}"
+                raise ToolchainError(
+                    f"Debian's {tool} from the pinned packages does not start here: it {what}",
+                    hint="install the libraries Debian's llvm-19 depends on (on Debian or Ubuntu: apt-get install "
+                         "libstdc++6 zlib1g libzstd1 libxml2 libedit2 libffi8 libz3-4), or set "
+                         "WASI_LLVM_PROVIDER=ziglang",
+                )
 
 
-def get_provider(name: str) -> LlvmProvider:
+PROVIDER_CLASSES: dict[str, type[LlvmProvider]] = {"ziglang": ZiglangProvider, "debian": DebianProvider}
+
+
+def provider_class(name: str) -> type[LlvmProvider]:
     try:
-        return PROVIDER_CLASSES[name]()
+        return PROVIDER_CLASSES[name]
     except KeyError:
-        raise ToolchainError(f"LLVM provider {name!r} is not implemented yet; implemented: "
+        raise ToolchainError(f"LLVM provider {name!r} is not implemented; implemented: "
                              f"{', '.join(PROVIDER_CLASSES)}", hint="set WASI_LLVM_PROVIDER=ziglang") from None
+
+
+def get_provider(name: str, host: str) -> LlvmProvider:
+    return provider_class(name)(host)

@@ -20,8 +20,8 @@ from .archive import unpack
 from .config import Settings
 from .errors import BuildError, ToolchainError
 from .fetch import Log, fetch, log_to_stderr
-from .host import detect_host
-from .llvm import BUILTINS_PATHS, get_provider
+from .host import detect_host, detect_libc
+from .llvm import BUILTINS_PATHS, get_provider, provider_class
 from .lock import Lock
 from .store import STAMP, Store, remove_tree
 
@@ -99,9 +99,14 @@ def key_inputs(lock: Lock, host: str, provider: str) -> dict[str, object]:
 
 
 def plan(lock: Lock, settings: Settings, *, host: str | None = None, provider: str | None = None) -> Toolchain:
+    """Key and paths of the entry for ``host`` (default: this machine) and ``provider`` (default: the explicit
+    argument, then WASI_LLVM_PROVIDER, then the lock's default for the host)."""
+    this_machine = host is None
     host = host or detect_host()
     provider = provider or settings.provider or lock.host_pins(host).default_provider
-    inputs = key_inputs(lock, host, provider)
+    inputs = key_inputs(lock, host, provider)  # raises HostNotSupported if the lock has no such provider here
+    if this_machine:
+        provider_class(provider).check_runs_here(host, detect_libc() if host.startswith("linux-") else None)
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     key = f"{provider}-{host}-{digest[:24]}"
     return Toolchain(key=key, provider=provider, host=host, root=Store(settings.cache_dir).entry_path(key))
@@ -150,7 +155,7 @@ def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtin
             f"{lock.builtins.name} (sha256 {lock.builtins.sha256}) has no member {lock.builtins_member}",
             hint="builtins.member in toolchain.lock must name libclang_rt.builtins-wasm32.a inside that package",
         )
-    get_provider(staged.provider).install(llvm_files, staged.root, builtins_archive)
+    get_provider(staged.provider, staged.host).install(llvm_files, staged.root, builtins_archive)
     # Ask clang itself where it will look, so a layout mistake surfaces here and never as a wasm-ld error.
     found = _run([str(staged.clang), f"--target={TARGET}", "-print-libgcc-file-name"], "locating the builtins",
                  cwd=staged.root).strip()

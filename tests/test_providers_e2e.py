@@ -1,0 +1,140 @@
+"""The real providers and the real lock generator, through this machine's registries.
+
+One store is shared by the whole session: the ziglang and the debian toolchain are each built once in it, by scons,
+from two checkouts of this repository's samples that differ only in WASI_LLVM_PROVIDER. The lock generator then
+runs against the real Debian archive and package index and must reproduce the committed toolchain.lock exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, run_scons
+from test_e2e import expected_builtins_output
+from wasi_toolchain.debian_index import DEFAULT_KEYRING
+from wasi_toolchain.host import detect_host, detect_libc
+from wasi_toolchain.run import run_module
+
+pytestmark = pytest.mark.e2e
+
+PROVIDERS = ("ziglang", "debian")
+PROGRAMS = ("first", "builtins")
+
+
+def _debian_runs_here() -> bool:
+    try:
+        return detect_host() in ("linux-x86_64", "linux-aarch64") and detect_libc() == "glibc"
+    except Exception:
+        return False
+
+
+needs_debian = pytest.mark.skipif(not _debian_runs_here(), reason="Debian's LLVM runs on glibc Linux only")
+
+
+@dataclass
+class Build:
+    provider: str
+    root: Path
+    key: str
+    result: subprocess.CompletedProcess[str]
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("providers-store")
+
+
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory: pytest.TempPathFactory, store: Path) -> dict[str, Build]:
+    """Each provider's toolchain built once, and the samples built with it, stripped and unstripped."""
+    out = {}
+    for provider in PROVIDERS:
+        root = tmp_path_factory.mktemp(f"checkout-{provider}")
+        shutil.copy(REPO / "toolchain.lock", root / "toolchain.lock")
+        shutil.copytree(REPO / "samples", root / "samples")
+        # The repository's own SConstruct, plus one unstripped program whose producers section names the compiler.
+        (root / "SConstruct").write_text(
+            (REPO / "SConstruct").read_text()
+            + "\nenv.WasiProgram('build/first-unstripped', env.WasiObject('build/obj/first-unstripped', "
+              "'build/obj/first.c'), WASI_STRIP=0)\n")
+        env = {"WASI_CACHE_DIR": str(store), "WASI_LLVM_PROVIDER": provider}
+        key = run_scons(root, "-Q", "wasi-cache-key", env=env)
+        assert key.returncode == 0, key.stderr
+        started = time.monotonic()
+        result = run_scons(root, "-Q", "build/first.wasm", "build/builtins.wasm", "build/first-unstripped.wasm",
+                           env=env)
+        out[provider] = Build(provider, root, key.stdout.strip(), result, time.monotonic() - started)
+    return out
+
+
+@needs_debian
+def test_both_providers_build_the_samples_into_identical_bytes(builds: dict[str, Build], tmp_path: Path) -> None:
+    for build in builds.values():
+        assert build.result.returncode == 0, build.result.stdout + build.result.stderr
+        print(f"{build.provider}: toolchain + samples from cold in {build.seconds:.1f} s")
+    for program in PROGRAMS:
+        made = {p: (b.root / "build" / f"{program}.wasm").read_bytes() for p, b in builds.items()}
+        assert made["ziglang"] == made["debian"], f"{program}.wasm differs between the providers"
+    # And the Debian-built module is not merely identical but right.
+    stdout = tmp_path / "stdout"
+    assert run_module(builds["debian"].root / "build/builtins.wasm", ["builtins.wasm"], stdout=stdout) == 0
+    assert stdout.read_text() == expected_builtins_output()
+
+
+@needs_debian
+def test_switching_the_provider_switches_the_key_and_the_compiler(builds: dict[str, Build], store: Path) -> None:
+    zig, deb = builds["ziglang"], builds["debian"]
+    assert zig.key.startswith(f"ziglang-{detect_host()}-") and deb.key.startswith(f"debian-{detect_host()}-")
+    assert zig.key != deb.key
+    for build in (zig, deb):
+        assert build.result.returncode == 0, build.result.stderr
+        assert f"wasi: preparing toolchain {build.key}" in build.result.stderr
+        stamp = json.loads((store / "sysroots" / build.key / ".wasi-complete.json").read_text())
+        assert (stamp["key"], stamp["provider"]) == (build.key, build.provider)
+    # Objects record their compiler in the producers section (stripped by -s, kept here): each build used its own.
+    zig_module = (zig.root / "build/first-unstripped.wasm").read_bytes()
+    deb_module = (deb.root / "build/first-unstripped.wasm").read_bytes()
+    assert b"Debian clang" in deb_module and b"19.1.7 (3~deb12u1)" in deb_module
+    assert b"Debian clang" not in zig_module and b"zig-bootstrap" in zig_module
+    version = subprocess.run([str(store / "sysroots" / deb.key / "bin" / "clang"), "--version"],
+                             capture_output=True, text=True, check=True).stdout
+    assert version.startswith("Debian clang version 19.1.7")
+
+
+@needs_debian
+def test_the_debian_entry_links_without_fuse_ld_and_has_a_real_nm(builds: dict[str, Build], store: Path,
+                                                                   tmp_path: Path) -> None:
+    entry = store / "sysroots" / builds["debian"].key
+    source = tmp_path / "m.c"
+    source.write_text("int main(void) { return 7; }\n")
+    module = tmp_path / "m.wasm"
+    # Debian's clang asks for wasm-ld-19; the entry's bin/ provides it, so a plain link works too.
+    subprocess.run([str(entry / "bin/clang"), "--target=wasm32-wasi", f"--sysroot={entry / 'sysroot'}", "-O2", "-s",
+                    str(source), "-o", str(module)], check=True, capture_output=True)
+    assert run_module(module, ["m.wasm"]) == 7
+    symbols = subprocess.run([str(entry / "bin/llvm-nm"), str(entry / "sysroot/lib/wasm32-wasi/libc.a")],
+                             capture_output=True, text=True, check=True).stdout
+    assert " T __stack_chk_fail" in symbols  # the recipe's addition, seen by Debian's llvm-nm
+
+
+def test_the_generator_reproduces_the_committed_lock(store: Path) -> None:
+    # The store is shared with the builds above, so the linux wheel measured there is reused.
+    result = subprocess.run([sys.executable, "-m", "wasi_toolchain.lockgen", "--check", "--input",
+                             str(REPO / "toolchain.in.toml"), "--output", str(REPO / "toolchain.lock")],
+                            env={**os.environ, "PYTHONPATH": str(REPO / "site_scons"), "WASI_CACHE_DIR": str(store)},
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-6000:]
+    assert f"lockgen: {REPO / 'toolchain.lock'} is up to date" in result.stderr
+    if DEFAULT_KEYRING.is_file() and shutil.which("gpgv"):
+        assert f"InRelease: verified with gpgv against {DEFAULT_KEYRING}" in result.stderr
+        assert "NOT VERIFIED" not in result.stderr and "WARNING" not in result.stderr
