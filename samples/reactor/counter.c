@@ -1,0 +1,43 @@
+/* A reactor: a library module that the host instantiates, initialises once through _initialize (which runs the
+ * constructors below) and then calls. The functions are exported by the build (WASI_EXPORTS), not by attributes. */
+#include <stdlib.h>
+
+static int initialized;
+static long long total;
+static int *history;
+static int count;
+
+__attribute__((constructor)) static void setup(void) {
+    initialized = 1;
+}
+
+/* Adds amount to the running total and returns the new total; traps if _initialize was not called. */
+long long counter_add(int amount) {
+    if (!initialized) {
+        __builtin_trap();
+    }
+    int *grown = realloc(history, sizeof *history * (size_t)(count + 1));
+    if (grown == NULL) {
+        abort();
+    }
+    history = grown;
+    history[count++] = amount;
+    total += amount;
+    return total;
+}
+
+/* The number of calls to counter_add so far. */
+int counter_calls(void) {
+    return count;
+}
+
+/* The n-th Fibonacci number (fib(0) = 0), computed with 64-bit wrap-around. */
+unsigned long long fib(unsigned n) {
+    unsigned long long a = 0, b = 1;
+    while (n-- > 0) {
+        unsigned long long next = a + b;
+        a = b;
+        b = next;
+    }
+    return a;
+}
