@@ -2,25 +2,29 @@
  * constructors below) and then calls. The functions are exported by the build (WASI_EXPORTS), not by attributes. */
 #include <stdlib.h>
 
-static int initialized;
 static long long total;
 static int *history;
-static int count;
+static int count, capacity;
 
+/* Allocates at run time: a constructor the compiler could evaluate would be folded into static data instead. */
 __attribute__((constructor)) static void setup(void) {
-    initialized = 1;
+    capacity = 4;
+    history = malloc(sizeof *history * (size_t)capacity);
 }
 
 /* Adds amount to the running total and returns the new total; traps if _initialize was not called. */
 long long counter_add(int amount) {
-    if (!initialized) {
+    if (history == NULL) {
         __builtin_trap();
     }
-    int *grown = realloc(history, sizeof *history * (size_t)(count + 1));
-    if (grown == NULL) {
-        abort();
+    if (count == capacity) {
+        int *grown = realloc(history, sizeof *history * (size_t)capacity * 2);
+        if (grown == NULL) {
+            abort();
+        }
+        history = grown;
+        capacity *= 2;
     }
-    history = grown;
     history[count++] = amount;
     total += amount;
     return total;

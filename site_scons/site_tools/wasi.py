@@ -68,6 +68,9 @@ def _settings(env: Any, kw: Mapping[str, Any]) -> Settings:
 
 
 # -- command-line options ------------------------------------------------------------------------------------------
+_options_added: set[str] = set()  # the dests of the options this tool added
+
+
 def _add_options() -> None:
     """The tool's `scons` options; listed by `scons --help` under "Local Options". Added once per process, and
     never over an option of the same name that the SConstruct defined itself."""
@@ -77,17 +80,23 @@ def _add_options() -> None:
     if not parser.has_option("--wasi-offline"):
         SCons.Script.AddOption("--wasi-offline", dest="wasi_offline", action="store_true", default=False,
                                help="never download: use only the toolchain store (sets WASI_OFFLINE=1)")
+        _options_added.add("wasi_offline")
     if not parser.has_option("--cache-dir"):
         SCons.Script.AddOption("--cache-dir", dest="wasi_scons_cache_dir", metavar="DIR", default=None,
                                help="share built objects and modules through the SCons CacheDir DIR; its "
                                     "entries serve any checkout path and any WASI_CACHE_DIR")
+        _options_added.add("wasi_scons_cache_dir")
+
+
+def _option(dest: str) -> Any:
+    return SCons.Script.GetOption(dest) if dest in _options_added else None
 
 
 def _apply_options(env: Any) -> None:
-    if SCons.Script.GetOption("wasi_offline"):
+    if _option("wasi_offline"):
         # Read by Settings.from_environ, like a WASI_OFFLINE=1 set by the user.
         os.environ["WASI_OFFLINE"] = "1"
-    cache_dir = SCons.Script.GetOption("wasi_scons_cache_dir")
+    cache_dir = _option("wasi_scons_cache_dir")
     if cache_dir:
         env.CacheDir(cache_dir)
 
@@ -118,11 +127,27 @@ def _toolchain_node(env: Any) -> Any:
     return node
 
 
+def _caller() -> str:
+    """``SConstruct:12``: the innermost frame outside SCons and this file, i.e. the builder call in the user's
+    SConstruct or SConscript. SCons itself reports the innermost frame outside SCons, which is this file."""
+    import traceback
+
+    for frame in reversed(traceback.extract_stack()):
+        if frame.filename != __file__ and f"{os.sep}SCons{os.sep}" not in frame.filename:
+            try:
+                name = os.path.relpath(frame.filename)
+            except ValueError:  # another drive on Windows
+                name = frame.filename
+            return f"{name}:{frame.lineno}"
+    return "SConstruct"
+
+
 def _checked(check: Any, *args: Any) -> Any:
+    """Run a buildvars check while a builder is being called; a bad value names the caller's file and line."""
     try:
         return check(*args)
     except WasiError as e:
-        raise _user_error(e) from None
+        raise SCons.Errors.UserError(f"{_caller()}: {e}") from None
 
 
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
