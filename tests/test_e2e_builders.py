@@ -22,14 +22,15 @@ import pytest
 import wasmtime
 
 from helpers import run_scons
+from wasm_sections import sections
 from wasi_toolchain.errors import RunError
 from wasi_toolchain.run import run_module
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
-# The SConstruct's compiles: 11 sources, first.c twice more (wasm32-wasip1, debug).
-COMPILES = 13
+# The SConstruct's compiles: 11 sources, first.c again for wasm32-wasip1, the two C++ sources again for debug.
+COMPILES = 14
 TRIPWIRE = """#!/bin/sh
 echo "$0 $*" >> {log}
 exit 97
@@ -176,6 +177,13 @@ def test_the_cxx_sample_prints_the_word_frequencies(built: Built, tmp_path: Path
     out = tmp_path / "stdout"
     assert run_module(built.a.root / "build/wordfreq.wasm", ["wordfreq", "4"], stdin=words, stdout=out) == 0
     assert out.read_text() == expected_wordfreq(words.read_text(), 4)
+
+    # The unstripped debug build behaves the same; its debug info names libc++'s headers under the mapped prefix.
+    debug = built.a.root / "build/wordfreq-debug.wasm"
+    assert run_module(debug, ["wordfreq", "4"], stdin=words, stdout=out) == 0
+    assert out.read_text() == expected_wordfreq(words.read_text(), 4)
+    assert {(0, "name"), (0, ".debug_info"), (0, ".debug_line")} <= set(sections(debug))
+    assert b"/wasi-toolchain/sysroot/include/c++/v1" in debug.read_bytes()
 
     # And through WasiRun, which feeds it the same file on stdin (SConstruct: args=['3'], stdin=words.txt).
     result = built.a.scons("run-wordfreq")
