@@ -27,7 +27,6 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Scanner
 import SCons.Script
-import SCons.Util
 
 from wasi_toolchain import buildvars
 from wasi_toolchain import sysroot as _sysroot
@@ -230,20 +229,21 @@ def _record_compilation_db_entry(target: Sequence[Any], source: Sequence[Any], e
     """Add this object to SCons's own compilation_db tool, when the environment has it.
 
     That tool hooks only the StaticObject/SharedObject builders, by appending an emitter that records
-    (target, source, env, action) in its module-level list, which its writer then turns into entries. A WasiObject
-    records the same tuple with its own command, so env.CompilationDatabase() lists WASI compiles beside host ones.
-    As with SCons's own objects, the tool must be loaded before the builders are called.
+    (target, source, env, action) in its module-level list, which its writer then turns into entries (tuples rather
+    than one node per entry since https://github.com/SCons/scons/pull/4823; requirements.txt pins such an SCons).
+    A WasiObject records the same tuple with its own command, so env.CompilationDatabase() lists WASI compiles
+    beside host ones. As with SCons's own objects, the tool must be loaded before the builders are called.
     """
     if "CompilationDatabase" not in env["BUILDERS"]:
         return
     import SCons.Tool.compilation_db as compilation_db
 
     entries = getattr(compilation_db, "__COMPILATION_DB_ENTRIES", None)
-    if not isinstance(entries, list):
+    if not isinstance(entries, list) or any(not isinstance(e, tuple) or len(e) != 4 for e in entries[:1]):
         raise SCons.Errors.UserError(
-            "this SCons's compilation_db tool no longer keeps its entries in __COMPILATION_DB_ENTRIES, so WASI "
-            "objects cannot be added to compile_commands.json\n  next step: use the SCons version pinned in "
-            "requirements.txt")
+            "this SCons's compilation_db tool does not keep (target, source, env, action) entries in "
+            "__COMPILATION_DB_ENTRIES, so WASI objects cannot be added to compile_commands.json\n  next step: use "
+            "the SCons version pinned in requirements.txt")
     language = "c++" if buildvars.is_cxx_source(str(source[0])) else "c"
     entries.append((target[0], source[0], env, _COMPILATION_DB_ACTIONS[language]))
 
