@@ -1,8 +1,11 @@
-"""Shared fixtures: the core on sys.path, a loopback HTTP server, archive builders, and a scons runner."""
+"""Shared fixtures: the core on sys.path, a loopback HTTP server, and the one real toolchain build per session."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -11,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
 
-from helpers import LoopbackServer  # noqa: E402
+from helpers import LoopbackServer, run_scons  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,3 +34,32 @@ def server() -> LoopbackServer:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+class RealProject:
+    def __init__(self, root: Path, cache: Path) -> None:
+        self.root = root
+        self.cache = cache
+        self.env = {"WASI_CACHE_DIR": str(cache)}
+
+    def scons(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_scons(self.root, *args, env=self.env)
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[RealProject, subprocess.CompletedProcess[str], float]:
+    """A copy of this repository's SConstruct, lock and samples, built cold with `scons run-first`.
+
+    This is the session's one real toolchain build: every e2e test uses ``project.cache`` as its store (or a copy
+    of it) instead of building another."""
+    repo = Path(__file__).resolve().parent.parent
+    root = tmp_path_factory.mktemp("checkout")
+    for name in ("SConstruct", "toolchain.lock"):
+        shutil.copy(repo / name, root / name)
+    shutil.copytree(repo / "samples", root / "samples")
+    cache = tmp_path_factory.mktemp("empty-cache")
+    assert list(cache.iterdir()) == []
+    project = RealProject(root, cache)
+    started = time.monotonic()
+    result = project.scons("run-first")
+    return project, result, time.monotonic() - started

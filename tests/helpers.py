@@ -136,16 +136,27 @@ def artifact_toml(name: str, data: bytes, locators: list[str], *, sha: str | Non
             f'sha256 = "{sha or sha256(data)}", locators = [{locs}] }}')
 
 
+LIBCXX_HEADERS = "usr/lib/llvm-19/include/wasm32-wasi/c++/v1"
+LIBCXX_LIBRARIES = "usr/lib/llvm-19/lib/wasm32-wasi"
+
+
 def lock_text(*, llvm: Mapping[str, str], builtins: str, wasi_libc: str,
-              builtins_member: str = "usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a") -> str:
-    """A lock with one provider (ziglang) per given host; values are artifact_toml() strings."""
+              builtins_member: str = "usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a",
+              libcxx: Iterable[str] | None = None) -> str:
+    """A lock with one provider (ziglang) per given host; values are artifact_toml() strings.
+
+    ``libcxx`` defaults to one artifact that is never fetched by tests that do not build C++."""
+    if libcxx is None:
+        libcxx = [artifact_toml("libcxx.deb", b"never fetched", ["file:///nonexistent/libcxx.deb"])]
     parts = ["lock-version = 1", "", "[llvm]", 'version = "19.1.7"', ""]
     for host, art in llvm.items():
         parts += [f"[llvm.hosts.{host}]", 'default-provider = "ziglang"', "",
                   f"[llvm.hosts.{host}.providers.ziglang]", f"files = [{art}]", ""]
     parts += ["[builtins]", 'version = "1:19.1.7-3~deb12u1"', f'member = "{builtins_member}"',
               f"files = [{builtins}]", "", "[wasi-libc]", 'version = "0.0~git20220510.9886d3d"',
-              f"files = [{wasi_libc}]", ""]
+              f"files = [{wasi_libc}]", "", "[libcxx]", 'version = "1:19.1.7-3~deb12u1"',
+              f'headers = "{LIBCXX_HEADERS}"', f'libraries = "{LIBCXX_LIBRARIES}"',
+              f"files = [{', '.join(libcxx)}]", ""]
     return "\n".join(parts)
 
 

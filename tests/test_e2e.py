@@ -1,50 +1,22 @@
 """The real path: an empty WASI_CACHE_DIR, the real pins through this machine's registries, the real sysroot
 build, both samples built by scons and run under wasmtime.
 
-The toolchain is built once per session and shared by every test here.
+The toolchain is built once per session (the `real` fixture in conftest.py) and shared by every e2e test.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
 from wasm_sections import sections
 from wasi_toolchain.run import run_module
 
 pytestmark = pytest.mark.e2e
-
-
-class RealProject:
-    def __init__(self, root: Path, cache: Path) -> None:
-        self.root = root
-        self.cache = cache
-        self.env = {"WASI_CACHE_DIR": str(cache)}
-
-    def scons(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_scons(self.root, *args, env=self.env)
-
-
-@pytest.fixture(scope="session")
-def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[RealProject, subprocess.CompletedProcess[str], float]:
-    """A copy of this repository's SConstruct, lock and samples, built cold with `scons run-first`."""
-    repo = Path(__file__).resolve().parent.parent
-    root = tmp_path_factory.mktemp("checkout")
-    for name in ("SConstruct", "toolchain.lock"):
-        shutil.copy(repo / name, root / name)
-    shutil.copytree(repo / "samples", root / "samples")
-    cache = tmp_path_factory.mktemp("empty-cache")
-    assert list(cache.iterdir()) == []
-    project = RealProject(root, cache)
-    started = time.monotonic()
-    result = project.scons("run-first")
-    return project, result, time.monotonic() - started
 
 
 def test_run_first_from_an_empty_cache_prints_the_programs_output(real) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,14 @@ def test_repository_lock_pins_every_documented_host(repo: Path) -> None:
     assert lock.builtins.size == 84_688
     assert lock.builtins.locators[0].startswith("debian:pool/main/l/llvm-toolchain-19/")
     assert lock.wasi_libc.sha256 == "8f9b802736a856942839d32966937c389f46e9f156415a549a6675b7535e5f74"
+    assert [(a.name, a.size, a.sha256) for a in lock.libcxx.files] == [
+        ("libc++-19-dev-wasm32_19.1.7-3~deb12u1_all.deb", 1_457_508,
+         "e2c3a1ec97f42ff660688e7a435dab7cb785211d9e9559eef86192a218c24ce8"),
+        ("libc++abi-19-dev-wasm32_19.1.7-3~deb12u1_all.deb", 197_980,
+         "a0835ee4cf44d41ee988e77be30d023134160a80bdea02b03a6a384c3f048e4d"),
+    ]
+    assert all(a.locators[0].startswith("debian:pool/main/l/llvm-toolchain-19/") for a in lock.libcxx.files)
+    assert lock.libcxx.version == lock.builtins_version
 
 
 def test_good_lock_parses_into_frozen_data() -> None:
@@ -67,6 +75,18 @@ def test_short_sha256_is_reported_with_its_dotted_path() -> None:
      "llvm.hosts.linux-x86_64.default-provider", "expected one of the host's providers (ziglang), got 'debian'"),
     (lambda t: t.replace('name = "b.deb"', 'name = "../b.deb"'), "builtins.files[0].name",
      "expected a plain file name, got '../b.deb'"),
+    (lambda t: t.split("[libcxx]")[0], "", "missing field 'libcxx'"),
+    (lambda t: t.replace('headers = "usr/lib/llvm-19/include/wasm32-wasi/c++/v1"\n', ""), "libcxx",
+     "missing field 'libcxx.headers'"),
+    (lambda t: t.replace('libraries = "usr/lib/llvm-19/lib', 'libraries = "usr/lib/../lib'), "libcxx.libraries",
+     "expected a relative directory inside the package"),
+    (lambda t: t.replace('headers = "usr/', 'headers = "/usr/'), "libcxx.headers",
+     "got '/usr/lib/llvm-19/include/wasm32-wasi/c++/v1'"),
+    (lambda t: t.replace('[libcxx]\n', '[libcxx]\nexceptions = true\n'), "libcxx",
+     "unknown field 'libcxx.exceptions'"),
+    (lambda t: t.replace('locators = ["file:///nonexistent/libcxx.deb"]', 'locators = []'),
+     "libcxx.files[0].locators",
+     "expected a non-empty list of strings"),
 ])
 def test_each_bad_field_names_its_place(mutate, where: str, problem: str) -> None:  # type: ignore[no-untyped-def]
     error = error_of(mutate(good_lock()))

@@ -5,51 +5,13 @@ The stand-in is only for checking the exact flags each builder emits; tests/test
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from helpers import LoopbackServer, artifact_toml, lock_text, make_deb, run_scons, sha256
-from wasi_toolchain import sysroot
-from wasi_toolchain.config import Settings
-from wasi_toolchain.llvm import BUILTINS_PATHS
-from wasi_toolchain.lock import load_lock
-from wasi_toolchain.store import STAMP
-
-RECORDER = """#!{python}
-import json, os, sys
-with open({log!r}, "a") as f:
-    f.write(json.dumps({{"tool": os.path.basename(sys.argv[0]), "argv": sys.argv[1:]}}) + "\\n")
-if "-o" in sys.argv:
-    out = sys.argv[sys.argv.index("-o") + 1]
-    open(out, "wb").close()
-elif os.path.basename(sys.argv[0]) == "llvm-ar":
-    open(sys.argv[2], "wb").close()
-"""
-
-
-def fake_entry(project: Path, cache: Path) -> tuple[sysroot.Toolchain, Path]:
-    """A complete-looking store entry whose tools record their arguments to calls.jsonl."""
-    lock = load_lock(project / "toolchain.lock")
-    toolchain = sysroot.plan(lock, Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
-    log = cache / "calls.jsonl"
-    toolchain.bin_dir.mkdir(parents=True)
-    for tool in ("clang", "llvm-ar", "wasm-ld"):
-        script = toolchain.bin_dir / tool
-        script.write_text(RECORDER.format(python=sys.executable, log=str(log)))
-        script.chmod(0o755)
-    builtins = toolchain.resource_dir / BUILTINS_PATHS[0]
-    builtins.parent.mkdir(parents=True)
-    builtins.write_bytes(b"!<arch>\n")
-    (toolchain.root / STAMP).write_text("{}")
-    return toolchain, log
-
-
-def calls(log: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in log.read_text().splitlines()]
+from standin import calls, fake_entry, output_of
 
 
 @pytest.fixture
@@ -67,7 +29,7 @@ def project(tmp_path: Path, repo: Path) -> Path:
 SCONSTRUCT = """
 env = Environment(tools=['wasi'])
 env.WasiProgram('out/prog', ['src/a.c'], CPPPATH=['inc'], CPPDEFINES=['FEATURE=1'], WASI_LIBS=['c-printscan-long-double'])
-env.WasiProgram('out/debug', ['src/util.c'], WASI_STRIP=0, WASI_CFLAGS=['-Oz'])
+env.WasiProgram('out/debug', ['src/util.c'], WASI_STRIP=0, WASI_CCFLAGS=['-Oz'])
 env.WasiLibrary('out/util', ['src/util.c'], WASI_OBJSUFFIX='.lib.o')
 """
 
@@ -81,12 +43,13 @@ def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
                 for c in calls(log)}
     entry = str(toolchain.root)
     assert recorded["clang", "src/a.wasi.o"] == [
-        "--target=wasm32-wasi", f"--sysroot={entry}/sysroot", f"-ffile-prefix-map={project}=.", "-O2",
-        "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
+        "--target=wasm32-wasi", f"--sysroot={entry}/sysroot", f"-ffile-prefix-map={project}=.",
+        f"-ffile-prefix-map={entry}=/wasi-toolchain", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o",
+        "src/a.c"]
     assert recorded["clang", "out/prog.wasm"] == [
         "--target=wasm32-wasi", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2", "-s",
         "-o", "out/prog.wasm", "src/a.wasi.o", "-lc-printscan-long-double"]
-    assert recorded["clang", "src/util.wasi.o"][3] == "-Oz"
+    assert recorded["clang", "src/util.wasi.o"][4:6] == ["-Oz", "-c"]
     assert "-s" not in recorded["clang", "out/debug.wasm"]
     assert recorded["llvm-ar", "out/libutil.a"] == ["rcsD", "out/libutil.a", "src/util.lib.o"]
     assert "wasi: compiling src/a.c" in result.stdout
@@ -103,8 +66,9 @@ def test_a_header_change_recompiles_and_a_null_build_runs_nothing(project: Path,
     assert not log.exists()
     (project / "inc" / "a.h").write_text("#define A 1\n")
     assert run_scons(project, "-Q", ".", env=env).returncode == 0
-    # Only a.c includes a.h. The stand-in writes identical (empty) objects, so SCons rightly does not relink.
-    assert [c["argv"][-1] for c in calls(log)] == ["src/a.c"]
+    # Only a.c includes a.h. The stand-in's object depends only on the bytes of a.c, so it comes out the same and
+    # SCons rightly does not relink.
+    assert [output_of(c) for c in calls(log)] == ["src/a.wasi.o"]
 
 
 def test_cache_key_alias_prints_the_planned_key(project: Path, tmp_path: Path) -> None:

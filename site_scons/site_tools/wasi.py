@@ -7,8 +7,11 @@ This file is only glue: the work is in the ``wasi_toolchain`` package beside it,
 Every error from it is a ``WasiError`` and reaches the user as ``scons: *** …``.
 
 At start-up the tool only parses toolchain.lock and computes the sysroot key (no I/O beyond that, so a warm
-null build stays cheap). The toolchain itself is a node: a stamp file that every object and program depends on,
-whose action fetches and builds the sysroot on first use and is a few stats afterwards.
+null build stays cheap). The toolchain itself is a node: a stamp file that every object, library and program
+depends on, whose content is the sysroot key and whose action fetches and builds the sysroot on first use (a few
+stats afterwards). So a new pin changes every signature, and nothing else about the toolchain does: its
+machine-specific paths (the store, the checkout) appear in commands only inside ``$( … $)``, which keeps them out
+of signatures and so lets a CacheDir serve other checkouts and machines.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from typing import Any
 import SCons.Action
 import SCons.Builder
 import SCons.Errors
+import SCons.Scanner
 import SCons.Script
-import SCons.Util
 
+from wasi_toolchain import buildvars
 from wasi_toolchain import sysroot as _sysroot
 from wasi_toolchain.config import Settings
 from wasi_toolchain.errors import WasiError
@@ -33,6 +37,9 @@ from wasi_toolchain.lock import Lock, load_lock
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
 _ready_nodes: dict[str, Any] = {}
 _aliases_defined: set[str] = set()
+
+# Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
+TOOLCHAIN_PREFIX = "/wasi-toolchain"
 
 
 def _user_error(error: WasiError) -> SCons.Errors.UserError:
@@ -59,14 +66,41 @@ def _settings(env: Any, kw: Mapping[str, Any]) -> Settings:
     return settings
 
 
-def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
-    """-s unless WASI_STRIP is false ('0', 'no', 'false', False, 0): stripped output is path-independent."""
-    value = env.get("WASI_STRIP", True)
-    if isinstance(value, str):
-        value = value.strip().lower() not in ("0", "no", "false", "off", "")
-    return "-s" if value else ""
+# -- command-line options ------------------------------------------------------------------------------------------
+_options_added: set[str] = set()  # the dests of the options this tool added
 
 
+def _add_options() -> None:
+    """The tool's `scons` options; listed by `scons --help` under "Local Options". Added once per process, and
+    never over an option of the same name that the SConstruct defined itself."""
+    import SCons.Script.Main
+
+    parser = SCons.Script.Main.OptionsParser
+    if not parser.has_option("--wasi-offline"):
+        SCons.Script.AddOption("--wasi-offline", dest="wasi_offline", action="store_true", default=False,
+                               help="never download: use only the toolchain store (sets WASI_OFFLINE=1)")
+        _options_added.add("wasi_offline")
+    if not parser.has_option("--cache-dir"):
+        SCons.Script.AddOption("--cache-dir", dest="wasi_scons_cache_dir", metavar="DIR", default=None,
+                               help="share built objects and modules through the SCons CacheDir DIR; its "
+                                    "entries serve any checkout path and any WASI_CACHE_DIR")
+        _options_added.add("wasi_scons_cache_dir")
+
+
+def _option(dest: str) -> Any:
+    return SCons.Script.GetOption(dest) if dest in _options_added else None
+
+
+def _apply_options(env: Any) -> None:
+    if _option("wasi_offline"):
+        # Read by Settings.from_environ, like a WASI_OFFLINE=1 set by the user.
+        os.environ["WASI_OFFLINE"] = "1"
+    cache_dir = _option("wasi_scons_cache_dir")
+    if cache_dir:
+        env.CacheDir(cache_dir)
+
+
+# -- the toolchain node --------------------------------------------------------------------------------------------
 def _ensure_toolchain(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
     try:
@@ -92,11 +126,129 @@ def _toolchain_node(env: Any) -> Any:
     return node
 
 
-def _depend_on_toolchain(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
+def _caller() -> str:
+    """``SConstruct:12``: the innermost frame outside SCons and this file, i.e. the builder call in the user's
+    SConstruct or SConscript. SCons itself reports the innermost frame outside SCons, which is this file."""
+    import traceback
+
+    for frame in reversed(traceback.extract_stack()):
+        if frame.filename != __file__ and f"{os.sep}SCons{os.sep}" not in frame.filename:
+            try:
+                name = os.path.relpath(frame.filename)
+            except ValueError:  # another drive on Windows
+                name = frame.filename
+            return f"{name}:{frame.lineno}"
+    return "SConstruct"
+
+
+def _checked(check: Any, *args: Any) -> Any:
+    """Run a buildvars check while a builder is being called; a bad value names the caller's file and line."""
+    try:
+        return check(*args)
+    except WasiError as e:
+        raise SCons.Errors.UserError(f"{_caller()}: {e}") from None
+
+
+def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
+    _checked(buildvars.target, env.subst("$WASI_TARGET"))
+    env.Depends(target, _toolchain_node(env))
+    _record_compilation_db_entry(target, source, env)
+    return target, source
+
+
+def _library_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     env.Depends(target, _toolchain_node(env))
     return target, source
 
 
+def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
+    # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
+    _checked(buildvars.target, env.subst("$WASI_TARGET"))
+    _checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
+    _checked(buildvars.exports, env.get("WASI_EXPORTS", []))
+    _checked(buildvars.flag, "WASI_STRIP", env.get("WASI_STRIP", True))
+    env.Depends(target, _toolchain_node(env))
+    return target, source
+
+
+# -- pieces of the command lines -----------------------------------------------------------------------------------
+def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    """-ffile-prefix-map for the top directory (so __FILE__, assert messages and debug info name paths relative to
+    it) and for the store entry (so a debug build does not embed WASI_CACHE_DIR). A list, so that a path with a
+    space stays one argument. Used only inside $( $): it is what makes the output independent of these paths."""
+    return [f"-ffile-prefix-map={env['WASI_TOPDIR']}=.",
+            f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"]
+
+
+def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    """-s unless WASI_STRIP is false: stripped output is path-independent."""
+    return "-s" if buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True)) else ""
+
+
+def _exec_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    model = buildvars.exec_model(env.subst("$WASI_EXECMODEL"))
+    return buildvars.link_flags(model, buildvars.exports(env.get("WASI_EXPORTS", [])))
+
+
+def _has_cxx(nodes: Sequence[Any], depth: int = 3) -> bool:
+    """Whether any node was built from C++: objects name their sources, libraries their objects."""
+    for node in nodes:
+        if buildvars.is_cxx_source(str(node)):
+            return True
+        if depth and _has_cxx(getattr(node, "sources", None) or [], depth - 1):
+            return True
+    return False
+
+
+def _link_mode(target: Sequence[Any], source: Sequence[Any], env: Any, for_signature: bool) -> str:
+    """clang's g++ mode (which adds -lc++ -lc++abi) when C++ is linked. WASI_LINK_CXX='auto' (the default) looks at
+    the sources and at libraries given as nodes or found through LIBS/LIBPATH; True/False force it."""
+    setting = env.get("WASI_LINK_CXX", "auto")
+    if setting == "auto":
+        libraries = [n for n in (getattr(target[0], "implicit", None) or []) if getattr(n, "sources", None)]
+        cxx = _has_cxx([*source, *libraries])
+    else:
+        cxx = buildvars.flag("WASI_LINK_CXX", setting)
+    return "--driver-mode=g++" if cxx else ""
+
+
+def _scan_libraries(node: Any, env: Any, libpath: Any = ()) -> list[Any]:
+    """SCons's program scanner, with the WASI library prefix and suffix, so LIBS=['util'] plus LIBPATH finds the
+    WasiLibrary output: it is built before the link, and a change to it relinks."""
+    import SCons.Scanner.Prog
+
+    wasi = env.Override({"LIBPREFIXES": ["$WASI_LIBPREFIX"], "LIBSUFFIXES": ["$WASI_LIBSUFFIX"]})
+    return SCons.Scanner.Prog.scan(node, wasi, libpath)
+
+
+# -- compile_commands.json -----------------------------------------------------------------------------------------
+_COMPILATION_DB_ACTIONS = {"c": SCons.Action.Action("$WASI_CCCOM"), "c++": SCons.Action.Action("$WASI_CXXCOM")}
+
+
+def _record_compilation_db_entry(target: Sequence[Any], source: Sequence[Any], env: Any) -> None:
+    """Add this object to SCons's own compilation_db tool, when the environment has it.
+
+    That tool hooks only the StaticObject/SharedObject builders, by appending an emitter that records
+    (target, source, env, action) in its module-level list, which its writer then turns into entries (tuples rather
+    than one node per entry since https://github.com/SCons/scons/pull/4823; requirements.txt pins such an SCons).
+    A WasiObject records the same tuple with its own command, so env.CompilationDatabase() lists WASI compiles
+    beside host ones. As with SCons's own objects, the tool must be loaded before the builders are called.
+    """
+    if "CompilationDatabase" not in env["BUILDERS"]:
+        return
+    import SCons.Tool.compilation_db as compilation_db
+
+    entries = getattr(compilation_db, "__COMPILATION_DB_ENTRIES", None)
+    if not isinstance(entries, list) or any(not isinstance(e, tuple) or len(e) != 4 for e in entries[:1]):
+        raise SCons.Errors.UserError(
+            "this SCons's compilation_db tool does not keep (target, source, env, action) entries in "
+            "__COMPILATION_DB_ENTRIES, so WASI objects cannot be added to compile_commands.json\n  next step: use "
+            "the SCons version pinned in requirements.txt")
+    language = "c++" if buildvars.is_cxx_source(str(source[0])) else "c"
+    entries.append((target[0], source[0], env, _COMPILATION_DB_ACTIONS[language]))
+
+
+# -- WasiRun -------------------------------------------------------------------------------------------------------
 def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     from wasi_toolchain.run import run_module
 
@@ -116,24 +268,29 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     return 0
 
 
-def WasiRun(env: Any, alias: str, program: Any, *, args: Sequence[str] = (), env_vars: Mapping[str, str] | None = None,
-            dirs: Mapping[str, str] | None = None, stdin: str | None = None, expect_exit: int = 0,
-            **overrides: Any) -> Any:
-    """An always-built alias that runs ``program`` in wasmtime and fails on an unexpected exit code.
+def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] = (),
+            env: Mapping[str, str] | None = None, dirs: Mapping[str, str] | None = None, stdin: str | None = None,
+            expect_exit: int = 0, **overrides: Any) -> Any:
+    """``env.WasiRun(alias, program, args=[…], env={…}, dirs={host: guest}, stdin=file, expect_exit=0)``.
 
-    The WASI environment can be given as ``env_vars=`` (or ``env=`` through the keyword dict, since the method's
-    own first argument is the construction environment).
+    An always-built alias that runs ``program`` in wasmtime with WASI arguments ``args`` (argv[0] is the module's
+    file name), environment ``env``, host directories preopened at guest paths ``dirs``, and ``stdin`` as standard
+    input; the build fails if the exit code is not ``expect_exit`` (scons exits with the program's code). Relative
+    paths are relative to the calling SConscript, like every SCons path.
     """
-    if "env" in overrides:
-        env_vars = overrides.pop("env")
-    run = env.Alias(alias, program, SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR"),
-                    WASI_RUN_ARGS=list(args), WASI_RUN_ENV=dict(env_vars or {}), WASI_RUN_DIRS=dict(dirs or {}),
-                    WASI_RUN_STDIN=env.File(stdin).abspath if stdin else None, WASI_RUN_EXPECT_EXIT=expect_exit,
-                    **overrides)
-    env.AlwaysBuild(run)
+    stdin_node = build_env.File(stdin) if stdin else None
+    run = build_env.Alias(
+        alias, [program, *([stdin_node] if stdin_node else [])],
+        SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR"),
+        WASI_RUN_ARGS=list(args), WASI_RUN_ENV=dict(env or {}),
+        WASI_RUN_DIRS={build_env.Dir(host).abspath: guest for host, guest in (dirs or {}).items()},
+        WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=int(expect_exit),
+        **overrides)
+    build_env.AlwaysBuild(run)
     return run
 
 
+# -- aliases -------------------------------------------------------------------------------------------------------
 def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     print(env["WASI_SYSROOT_KEY"])
     return 0
@@ -148,28 +305,94 @@ def _define_aliases(env: Any) -> None:
     env.AlwaysBuild(env.Alias("wasi-cache-key", [], SCons.Action.Action(_print_key, strfunction=lambda *a, **k: None)))
 
 
+# -- the tool ------------------------------------------------------------------------------------------------------
+def _set_commands(env: Any) -> None:
+    """The command lines. Everything machine-specific is inside $( $); sources and targets are SCons nodes, which
+    render relative to the top directory (where SCons runs commands)."""
+    env["WASI_CC"] = "$WASI_BINDIR/clang"
+    env["WASI_AR"] = "$WASI_BINDIR/llvm-ar"
+    env["_WASI_PREFIXMAPS"] = _prefix_maps
+    env["_WASI_STRIPFLAG"] = _strip_flag
+    env["_WASI_EXECFLAGS"] = _exec_flags
+    env["_WASI_LINKMODE"] = _link_mode
+    # Our own prefixes, not the host tools' INCPREFIX/LIBLINKPREFIX/…: with tools=['default', 'wasi'] those belong
+    # to the host compiler.
+    env["_WASI_CPPDEFFLAGS"] = "${_defines('-D', CPPDEFINES, '', __env__, TARGET, SOURCE)}"
+    env["_WASI_CPPINCFLAGS"] = "${_concat('-I', CPPPATH, '', __env__, RDirs, TARGET, SOURCE, affect_signature=False)}"
+    env["_WASI_LIBDIRFLAGS"] = "${_concat('-L', LIBPATH, '', __env__, RDirs, TARGET, SOURCE, affect_signature=False)}"
+    env["_WASI_LIBFLAGS"] = "${_stripixes('-l', LIBS, '', WASI_LIBPREFIX, WASI_LIBSUFFIX, __env__)}"
+    env["_WASI_SYSLIBFLAGS"] = "${_concat('-l', WASI_LIBS, '', __env__)}"
+    compile_head = "$( $WASI_CC $) --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) $WASI_CCFLAGS"
+    compile_tail = "$_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
+    env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
+    env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
+    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT "
+                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
+                           "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS")
+    # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
+    env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
+
+
+def _add_builders(env: Any) -> None:
+    import SCons.Scanner.C
+
+    compile_c = SCons.Action.Action("$WASI_CCCOM", "$WASI_CCCOMSTR")
+    compile_cxx = SCons.Action.Action("$WASI_CXXCOM", "$WASI_CXXCOMSTR")
+    wasi_object = SCons.Builder.Builder(
+        action={**{s: compile_c for s in buildvars.C_SUFFIXES}, **{s: compile_cxx for s in buildvars.CXX_SUFFIXES}},
+        suffix="$WASI_OBJSUFFIX",
+        source_scanner=SCons.Scanner.C.CScanner(),
+        emitter=_object_emitter,
+        single_source=True,
+    )
+    env["BUILDERS"]["WasiObject"] = wasi_object
+    env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
+        action=SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR"),
+        suffix="$WASI_PROGSUFFIX",
+        src_suffix="$WASI_OBJSUFFIX",
+        src_builder=wasi_object,
+        target_scanner=SCons.Scanner.ScannerBase(_scan_libraries, "WasiLibraryScanner",
+                                                 path_function=SCons.Scanner.FindPathDirs("LIBPATH")),
+        emitter=_program_emitter,
+    )
+    env["BUILDERS"]["WasiLibrary"] = SCons.Builder.Builder(
+        action=SCons.Action.Action("$WASI_ARCOM", "$WASI_ARCOMSTR"),
+        prefix="$WASI_LIBPREFIX",
+        suffix="$WASI_LIBSUFFIX",
+        src_suffix="$WASI_OBJSUFFIX",
+        src_builder=wasi_object,
+        emitter=_library_emitter,
+    )
+    env.AddMethod(WasiRun, "WasiRun")
+
+
 def generate(env: Any, **kw: Any) -> None:
     """Set defaults (values the user already set win), plan the toolchain, add the builders."""
     env.SetDefault(
         WASI_LOCK="#toolchain.lock",
         WASI_STAMPDIR="#.wasi",
         WASI_TARGET="wasm32-wasi",
-        WASI_CFLAGS=["-O2"],
-        WASI_CCFLAGS=[],
+        WASI_EXECMODEL="command",
+        WASI_EXPORTS=[],
+        WASI_CCFLAGS=["-O2"],
+        WASI_CFLAGS=[],
+        WASI_CXXFLAGS=["-fno-exceptions"],
         WASI_LINKFLAGS=["-O2"],
         WASI_LIBS=[],
+        WASI_LINK_CXX="auto",
         WASI_STRIP=True,
         WASI_OBJSUFFIX=".wasi.o",
         WASI_PROGSUFFIX=".wasm",
         WASI_LIBPREFIX="lib",
         WASI_LIBSUFFIX=".a",
         WASI_CCCOMSTR="wasi: compiling $SOURCE",
+        WASI_CXXCOMSTR="wasi: compiling $SOURCE",
         WASI_LINKCOMSTR="wasi: linking $TARGET",
         WASI_ARCOMSTR="wasi: archiving $TARGET",
         WASI_RUNCOMSTR="wasi: running $SOURCE",
-        INCPREFIX="-I", INCSUFFIX="", CPPDEFPREFIX="-D", CPPDEFSUFFIX="",
-        LIBDIRPREFIX="-L", LIBDIRSUFFIX="", LIBLINKPREFIX="-l", LIBLINKSUFFIX="",
     )
+    _add_options()
+    _apply_options(env)
     try:
         settings = _settings(env, kw)
         lock = _load_lock_cached(env.File(env["WASI_LOCK"]).abspath)
@@ -181,50 +404,13 @@ def generate(env: Any, **kw: Any) -> None:
     env["WASI_LOCK_DATA"] = lock
     env["WASI_TOOLCHAIN"] = toolchain
     env["WASI_SYSROOT_KEY"] = toolchain.key
-    # Machine-specific absolute paths: used in commands only inside $( $), so signatures (and CacheDir keys) do
-    # not depend on where the store or the checkout is.
+    # Machine-specific absolute paths: used in commands only inside $( $).
+    env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
     env["WASI_BINDIR"] = str(toolchain.bin_dir)
     env["WASI_SYSROOT"] = str(toolchain.sysroot)
     env["WASI_TOPDIR"] = env.Dir("#").abspath
-    env["WASI_CC"] = "$WASI_BINDIR/clang"
-    env["WASI_AR"] = "$WASI_BINDIR/llvm-ar"
-    env["_WASI_STRIPFLAG"] = _strip_flag
-    env["_WASI_LIBFLAGS"] = "${_concat(LIBLINKPREFIX, WASI_LIBS, LIBLINKSUFFIX, __env__)}"
-    env["_WASI_HERMETIC_CFLAGS"] = "--sysroot=$WASI_SYSROOT -ffile-prefix-map=$WASI_TOPDIR=."
-    env["WASI_CCCOM"] = ("$( $WASI_CC $) --target=$WASI_TARGET $( $_WASI_HERMETIC_CFLAGS $) $WASI_CFLAGS "
-                         "$WASI_CCFLAGS $_CPPDEFFLAGS $_CPPINCFLAGS -c -o $TARGET $SOURCES")
-    env["WASI_LINKCOM"] = ("$( $WASI_CC $) --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT "
-                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $WASI_LINKFLAGS $_WASI_STRIPFLAG -o $TARGET $SOURCES "
-                           "$_LIBDIRFLAGS $_LIBFLAGS $_WASI_LIBFLAGS")
-    env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
-
-    import SCons.Scanner.C
-
-    wasi_object = SCons.Builder.Builder(
-        action=SCons.Action.Action("$WASI_CCCOM", "$WASI_CCCOMSTR"),
-        suffix="$WASI_OBJSUFFIX",
-        src_suffix=[".c"],
-        source_scanner=SCons.Scanner.C.CScanner(),
-        emitter=_depend_on_toolchain,
-        single_source=True,
-    )
-    env["BUILDERS"]["WasiObject"] = wasi_object
-    env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
-        action=SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR"),
-        suffix="$WASI_PROGSUFFIX",
-        src_suffix="$WASI_OBJSUFFIX",
-        src_builder=wasi_object,
-        emitter=_depend_on_toolchain,
-    )
-    env["BUILDERS"]["WasiLibrary"] = SCons.Builder.Builder(
-        action=SCons.Action.Action("$WASI_ARCOM", "$WASI_ARCOMSTR"),
-        prefix="$WASI_LIBPREFIX",
-        suffix="$WASI_LIBSUFFIX",
-        src_suffix="$WASI_OBJSUFFIX",
-        src_builder=wasi_object,
-        emitter=_depend_on_toolchain,
-    )
-    env.AddMethod(WasiRun, "WasiRun")
+    _set_commands(env)
+    _add_builders(env)
     _define_aliases(env)
 
 

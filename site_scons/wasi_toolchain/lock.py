@@ -47,6 +47,17 @@ class HostPins:
 
 
 @dataclass(frozen=True)
+class LibcxxPins:
+    """libc++ and libc++abi for wasm32-wasi: packages whose ``headers`` dir (holding ``__config`` and ``cxxabi.h``)
+    and ``libraries`` dir (holding ``libc++.a`` and ``libc++abi.a``) go into the sysroot."""
+
+    version: str
+    headers: str
+    libraries: str
+    files: tuple[Artifact, ...]
+
+
+@dataclass(frozen=True)
 class Lock:
     path: str
     digest: str  # sha256 of the lock file's bytes
@@ -57,6 +68,7 @@ class Lock:
     builtins: Artifact
     wasi_libc_version: str
     wasi_libc: Artifact
+    libcxx: LibcxxPins
 
     def host_pins(self, host: str) -> HostPins:
         try:
@@ -80,7 +92,7 @@ class Lock:
             ) from None
 
     def all_artifacts(self) -> list[Artifact]:
-        artifacts = [self.builtins, self.wasi_libc]
+        artifacts = [self.builtins, self.wasi_libc, *self.libcxx.files]
         for host in self.hosts.values():
             for files in host.providers.values():
                 artifacts.extend(files)
@@ -136,6 +148,15 @@ class _Reader:
             self.locator(locator, f"{where}.locators[{i}]")
         return Artifact(name=name, sha256=sha256, size=size, locators=tuple(locators), where=where)
 
+    def member_dir(self, value: Any, where: str) -> str:
+        """A directory inside a package, e.g. ``usr/lib/llvm-19/lib/wasm32-wasi``: relative, no ``..``."""
+        path = self.string(value, where)
+        parts = path.split("/")
+        if path.startswith("/") or path.endswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise self.fail(where, f"expected a relative directory inside the package such as "
+                                   f"'usr/lib/llvm-19/lib/wasm32-wasi', got {path!r}")
+        return path
+
     def locator(self, value: Any, where: str) -> str:
         locator = self.string(value, where)
         scheme, sep, rest = locator.partition(":")
@@ -174,7 +195,7 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
     except tomllib.TOMLDecodeError as e:
         raise r.fail("", f"not valid TOML: {e}") from None
 
-    top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc"})
+    top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "libcxx"})
     version = top["lock-version"]
     if version != LOCK_VERSION or isinstance(version, bool):
         raise r.fail("lock-version", f"expected {LOCK_VERSION}, got {version!r}; this tool reads lock-version "
@@ -208,6 +229,7 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
 
     b = r.table(top["builtins"], "builtins", required={"version", "member", "files"})
     w = r.table(top["wasi-libc"], "wasi-libc", required={"version", "files"})
+    x = r.table(top["libcxx"], "libcxx", required={"version", "headers", "libraries", "files"})
     lock = Lock(
         path=lock_path,
         digest=hashlib.sha256(text).hexdigest(),
@@ -218,6 +240,12 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         builtins=r.files(b["files"], "builtins.files", exactly_one=True)[0],
         wasi_libc_version=r.string(w["version"], "wasi-libc.version"),
         wasi_libc=r.files(w["files"], "wasi-libc.files", exactly_one=True)[0],
+        libcxx=LibcxxPins(
+            version=r.string(x["version"], "libcxx.version"),
+            headers=r.member_dir(x["headers"], "libcxx.headers"),
+            libraries=r.member_dir(x["libraries"], "libcxx.libraries"),
+            files=r.files(x["files"], "libcxx.files"),
+        ),
     )
     return lock
 

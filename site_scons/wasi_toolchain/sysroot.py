@@ -26,7 +26,7 @@ from .lock import Lock
 from .store import STAMP, Store, remove_tree
 
 # Bump when anything below changes what ends up in an entry: it is part of the key.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 TARGET = "wasm32-wasi"
 # wasi-libc Makefile variables. EXTRA_CFLAGS is its default plus --sysroot: its Makefile passes only -isystem for
 # the headers it is building, and without --sysroot clang would also search /include (the empty default sysroot).
@@ -41,6 +41,16 @@ STACK_PROTECTOR_C = """\
 uintptr_t __stack_chk_guard = 0x5a17c0de;
 _Noreturn void __stack_chk_fail(void) { __builtin_trap(); }
 """
+
+# Where libc++ goes in the sysroot. clang 19's WebAssembly toolchain adds <sysroot>/include/<triple>/c++/v1 and
+# then <sysroot>/include/c++/v1, but only once it has found a c++/v<N> directory under <sysroot>/include; the
+# generic path serves both spellings of the target (wasm32-wasi and wasm32-wasip1). The libraries sit beside
+# libc.a in lib/wasm32-wasi (lib/wasm32-wasip1 links to it). Debian's libc++.a also carries libc++abi's objects;
+# with every member of both linked in, the only imports left are WASI preview 1 calls, so the 2022 wasi-libc
+# needs nothing added for them.
+LIBCXX_INCLUDE = "include/c++/v1"
+LIBCXX_REQUIRED = ("include/c++/v1/__config", "include/c++/v1/__config_site", "include/c++/v1/cxxabi.h",
+                   f"lib/{TARGET}/libc++.a", f"lib/{TARGET}/libc++abi.a")
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,8 @@ def key_inputs(lock: Lock, host: str, provider: str) -> dict[str, object]:
         "llvm": {"version": lock.llvm_version, "files": [a.sha256 for a in lock.llvm_files(host, provider)]},
         "builtins": {"sha256": lock.builtins.sha256, "member": lock.builtins_member},
         "wasi-libc": {"sha256": lock.wasi_libc.sha256, "make": MAKE_VARIABLES},
+        "libcxx": {"files": [a.sha256 for a in lock.libcxx.files], "headers": lock.libcxx.headers,
+                   "libraries": lock.libcxx.libraries},
         "target": TARGET,
     }
 
@@ -129,12 +141,14 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         # Small pins first, so a bad builtins or wasi-libc pin fails before the big LLVM download.
         builtins_deb = fetch(lock.builtins, store, settings, log=log)
         libc_source = fetch(lock.wasi_libc, store, settings, log=log)
+        libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
         llvm_files = [fetch(a, store, settings, log=log) for a in lock.llvm_files(toolchain.host, toolchain.provider)]
         temp = store.temp_path(toolchain.root)
         try:
             staged = Toolchain(toolchain.key, toolchain.provider, toolchain.host, temp)
             _install_llvm(staged, lock, llvm_files, builtins_deb, log)
             _build_sysroot(staged, libc_source, settings, store, log)
+            _install_libcxx(staged, lock, libcxx_debs, log)
             stamp = {"key": toolchain.key, **key_inputs(lock, toolchain.host, toolchain.provider)}
             (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             store.publish(temp, toolchain.root)
@@ -207,6 +221,33 @@ def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, sto
     (sysroot / "lib" / "wasm32-wasip1").symlink_to(TARGET)
     remove_tree(build)
     log(f"wasi: wasi-libc built in {time.monotonic() - started:.1f} s")
+
+
+def _install_libcxx(staged: Toolchain, lock: Lock, debs: list[Path], log: Log) -> None:
+    """Put the pinned libc++/libc++abi headers and static libraries into the sysroot (see LIBCXX_INCLUDE)."""
+    log(f"wasi: adding libc++ {lock.libcxx.version} to the sysroot")
+    pins = lock.libcxx
+    scratch = staged.root / "build-libcxx"
+    wanted = (pins.headers + "/", pins.libraries + "/")
+    for deb in debs:
+        unpack(deb, scratch, include=lambda name: name.startswith(wanted))
+    headers, libraries = scratch / pins.headers, scratch / pins.libraries
+    sysroot = staged.sysroot
+    if headers.is_dir():
+        shutil.copytree(headers, sysroot / LIBCXX_INCLUDE, symlinks=True)
+    lib = sysroot / "lib" / TARGET
+    for archive in sorted(libraries.glob("*.a")) if libraries.is_dir() else []:
+        shutil.copyfile(archive, lib / archive.name)
+    missing = [relative for relative in LIBCXX_REQUIRED if not (sysroot / relative).is_file()]
+    if missing:
+        names = ", ".join(a.name for a in pins.files)
+        raise ToolchainError(
+            f"the libc++ packages ({names}) did not provide {', '.join(missing)} from libcxx.headers "
+            f"{pins.headers!r} and libcxx.libraries {pins.libraries!r}",
+            hint="libcxx.headers must name the directory holding __config and cxxabi.h, and libcxx.libraries the "
+                 "one holding libc++.a and libc++abi.a, inside those packages; fix them in toolchain.lock",
+        )
+    remove_tree(scratch)
 
 
 def _make_environment() -> dict[str, str]:

@@ -1,0 +1,72 @@
+"""A stand-in toolchain entry for offline tests of the SCons glue: tools that record their argv and write outputs.
+
+The stand-in is only for checking the exact commands each builder runs and when it runs them; the e2e tests run
+the real toolchain. Each output's content is a digest of the input files named on the command line, so a changed
+source changes its object, then the archive and the programs, as with a real compiler.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from wasi_toolchain import sysroot
+from wasi_toolchain.config import Settings
+from wasi_toolchain.llvm import BUILTINS_PATHS
+from wasi_toolchain.lock import load_lock
+from wasi_toolchain.store import STAMP
+
+RECORDER = """#!{python}
+import hashlib, json, os, sys
+tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"tool": tool, "argv": args, "cwd": os.getcwd()}}) + "\\n")
+out = args[args.index("-o") + 1] if "-o" in args else args[1] if tool == "llvm-ar" else None
+if out is not None:
+    digest = hashlib.sha256(tool.encode())
+    for arg in args:
+        if arg != out and os.path.isfile(arg):
+            with open(arg, "rb") as src:
+                digest.update(src.read())
+    with open(out, "w") as f:
+        f.write(digest.hexdigest() + "\\n")
+"""
+
+TOOLS = ("clang", "llvm-ar", "wasm-ld")
+
+
+def fake_entry(project: Path, cache: Path, *, lock: Path | None = None) -> tuple[sysroot.Toolchain, Path]:
+    """A complete-looking store entry, for the key of ``lock`` (default: the project's), whose tools record their
+    arguments to <cache>/calls.jsonl."""
+    toolchain = sysroot.plan(load_lock(lock or project / "toolchain.lock"),
+                             Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
+    log = cache / "calls.jsonl"
+    toolchain.bin_dir.mkdir(parents=True)
+    for tool in TOOLS:
+        script = toolchain.bin_dir / tool
+        script.write_text(RECORDER.format(python=sys.executable, log=str(log)))
+        script.chmod(0o755)
+    builtins = toolchain.resource_dir / BUILTINS_PATHS[0]
+    builtins.parent.mkdir(parents=True)
+    builtins.write_bytes(b"!<arch>\n")
+    (toolchain.root / STAMP).write_text("{}")
+    return toolchain, log
+
+
+def calls(log: Path) -> list[dict[str, object]]:
+    """The recorded calls, in order; none if the tools never ran."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def output_of(call: dict[str, object]) -> str:
+    argv = call["argv"]
+    assert isinstance(argv, list)
+    return argv[argv.index("-o") + 1] if "-o" in argv else argv[1]
+
+
+def by_output(log: Path) -> dict[str, list[str]]:
+    """argv of the last call that wrote each output."""
+    return {output_of(c): c["argv"] for c in calls(log)}  # type: ignore[misc]
