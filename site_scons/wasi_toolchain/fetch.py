@@ -39,6 +39,8 @@ from .locators import PipSource, Source, UrlSource, sources_for
 from .store import Store, remove_tree
 
 CHUNK = 1 << 20
+# Network reads are smaller: bytes read but not yet written when a connection breaks are lost to the resume.
+NET_CHUNK = 64 << 10
 PROGRESS_BAR_MIN_BYTES = 4 << 20
 CONNECT_TIMEOUT = 15.0
 MAX_REDIRECTS = 10
@@ -295,6 +297,8 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
                                timeout=(CONNECT_TIMEOUT, settings.fetch_timeout))
     except requests.TooManyRedirects:
         raise SourceFailed(f"more than {MAX_REDIRECTS} redirects (a redirect loop?)") from None
+    except requests.ReadTimeout:
+        raise _Retry(f"no answer for {settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT)") from None
     except (requests.ConnectionError, requests.Timeout) as e:
         raise _Retry(_describe_exception(e)) from None
     except requests.RequestException as e:
@@ -337,13 +341,16 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
         size = offset
         with open(partial, "ab" if offset else "wb") as out:
             try:
-                for chunk in _progress(response.raw.stream(CHUNK, decode_content=False), artifact, offset):
+                for chunk in _progress(response.raw.stream(NET_CHUNK, decode_content=False), artifact, offset):
                     size += len(chunk)
                     if size > artifact.size:
                         raise SourceFailed(f"sent more than the pinned {artifact.size} bytes")
                     digest.update(chunk)
                     out.write(chunk)
                     kill_point("fetch.chunk")
+            except (urllib3.exceptions.ReadTimeoutError, TimeoutError, requests.Timeout):
+                raise _Retry(f"no data for {settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT) after {size} of "
+                             f"{artifact.size} bytes") from None
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
                 raise _Retry(f"the connection broke after {size} of {artifact.size} bytes "
                              f"({_describe_exception(e)})") from None
@@ -369,11 +376,15 @@ def _retry_after(value: str | None) -> float | None:
 def _describe_exception(e: BaseException) -> str:
     """The innermost useful reason, e.g. 'ReadTimeoutError: Read timed out.' rather than a nest of wrappers."""
     inner: BaseException = e
-    while inner.args and isinstance(inner.args[0], BaseException):
-        inner = inner.args[0]
-    reason = getattr(inner, "reason", None)
-    if isinstance(reason, BaseException):
-        inner = reason
+    while True:
+        reason = getattr(inner, "reason", None)
+        nested = [a for a in inner.args if isinstance(a, BaseException)]
+        if isinstance(reason, BaseException):
+            inner = reason
+        elif nested:
+            inner = nested[-1]
+        else:
+            break
     text = str(inner) or repr(inner)
     return f"{type(inner).__name__}: {text}"
 
