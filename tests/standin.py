@@ -100,6 +100,9 @@ class Standin:
     def host_wheel(self) -> str:
         return wheel_name(self.host)
 
+    def sha(self, name: str) -> str:
+        return sha256(self.files[name])
+
 
 def wheel_name(host: str) -> str:
     return f"ziglang-0.14.1-py3-none-{WHEEL_TAGS[host]}.whl"

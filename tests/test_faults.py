@@ -351,6 +351,8 @@ def test_a_partial_file_left_by_a_killed_run_is_resumed(rig: Rig) -> None:
     (directory / f".partial-{NAME}").write_bytes(PAYLOAD[:400_000])
     assert verified(rig.fetch("a"))
     assert rig.a.ranges_requested(rig.path_a) == ["bytes=400000-"]
+    assert rig.messages == [f"wasi: fetching {NAME} (1.1 MB) from {rig.a.url(rig.path_a)}, resuming an interrupted "
+                            f"download at byte 400000"]
     rig.assert_store_holds_only_verified_files()
 
 

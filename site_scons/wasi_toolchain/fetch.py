@@ -244,7 +244,9 @@ def _fetch_http(url: str, artifact: Artifact, partial: Path, settings: Settings,
                 log: Log) -> None:
     import requests  # lazy: a warm build never downloads
 
-    log(f"wasi: fetching {artifact.name} ({_megabytes(artifact.size)}) from {url}")
+    kept = partial.stat().st_size if partial.is_file() else 0
+    resuming = f", resuming an interrupted download at byte {kept}" if 0 < kept < artifact.size else ""
+    log(f"wasi: fetching {artifact.name} ({_megabytes(artifact.size)}) from {url}{resuming}")
     session = requests.Session()
     session.max_redirects = MAX_REDIRECTS
     failures = 0

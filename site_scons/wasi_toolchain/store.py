@@ -76,11 +76,19 @@ class Store:
 
         path = self.lock_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        owner = path.with_suffix(".owner")
+        owner = path.with_name(f"{name}.owner")
         wait = self.lock_timeout if timeout is None else timeout
         lock = filelock.FileLock(str(path), timeout=wait)
         try:
-            lock.acquire()
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                if wait <= 0:
+                    raise
+                if log is not None:
+                    log(f"wasi: waiting for {_describe_owner(owner, holder=False)} (up to {wait:g} s, "
+                        f"WASI_LOCK_TIMEOUT)")
+                lock.acquire()
         except filelock.Timeout:
             holder = _describe_owner(owner)
             raise StoreLockTimeout(
@@ -119,15 +127,16 @@ class Store:
             remove_tree(leftover)
 
     def sweep_stale(self, log: Log | None = None) -> list[Path]:
-        """Remove every temp path that killed runs left anywhere in the store, each under the lock guarding it.
+        """Clean up after killed runs anywhere in the store, each thing under the lock that guards it.
 
-        A lock that is held means its temp paths may be live: they are left for the holder. Returns what was
-        removed. Partial downloads are kept (the next fetch of that file resumes them; wasi-verify removes them).
+        Removes temp paths, and the owner notes of locks whose holder died (the OS released the locks themselves).
+        A lock that is held means its temp paths may be live: they are left for the holder. Returns the temp paths
+        removed. Partial downloads are kept: the next fetch of that file resumes them (wasi-verify removes them).
         """
         removed: list[Path] = []
-        for lock_name, leftovers in self._temps_by_lock().items():
+        for lock_name, leftovers in self._stale_by_lock().items():
             try:
-                with self.locked(lock_name, "sweeping temp files of interrupted runs", timeout=0):
+                with self.locked(lock_name, "cleaning up after interrupted runs", timeout=0, log=log):
                     for leftover in leftovers:
                         if leftover.exists() or leftover.is_symlink():
                             remove_tree(leftover)
@@ -138,12 +147,16 @@ class Store:
             log(f"wasi: removed {len(removed)} temp path(s) left by interrupted runs")
         return removed
 
-    def _temps_by_lock(self) -> dict[str, list[Path]]:
+    def _stale_by_lock(self) -> dict[str, list[Path]]:
         found: dict[str, list[Path]] = {}
+        locks = self.root / "locks"
+        if locks.is_dir():
+            for owner in locks.glob("*.owner"):
+                found.setdefault(owner.name[: -len(".owner")], [])
         downloads = self.root / "downloads"
         if downloads.is_dir():
             for sha_dir in downloads.iterdir():
-                temps = [p for p in sha_dir.glob(f"{TEMP_PREFIX}*")] if sha_dir.is_dir() else []
+                temps = list(sha_dir.glob(f"{TEMP_PREFIX}*")) if sha_dir.is_dir() else []
                 if temps:
                     found.setdefault(f"download-{sha_dir.name}", []).extend(temps)
         sysroots = self.root / "sysroots"

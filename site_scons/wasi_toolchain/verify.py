@@ -47,6 +47,7 @@ def verify_store(store: Store, lock: Lock | None, *, log: Log = log_to_stderr) -
         key = entry.name[len(TEMP_PREFIX):].rsplit("-", 2)[0] if entry.name.startswith(TEMP_PREFIX) else entry.name
         _under_lock(store, f"sysroot-{key}", entry, report, log,
                     lambda: _verify_entry(entry, store, report, log))
+    store.sweep_stale(log)  # notes of locks whose holders died
     log(report.summary())
     return report
 
