@@ -246,12 +246,14 @@ def make_deb(data_members: Iterable[tarfile.TarInfo | tuple[str, bytes]], *, wit
     return ar_archive(members)
 
 
-def make_zip(members: Iterable[tuple[str, bytes] | tuple[str, bytes, int]]) -> bytes:
+def make_zip(members: Iterable[tuple[str, bytes] | tuple[str, bytes, int]], *,
+             compression: int = zipfile.ZIP_STORED) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for member in members:
             name, data = member[0], member[1]
             info = zipfile.ZipInfo(name)
+            info.compress_type = compression
             info.external_attr = (member[2] if len(member) > 2 else 0o100644) << 16
             zf.writestr(info, data)
     return buf.getvalue()
