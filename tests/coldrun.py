@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +106,3 @@ class ColdRig:
         assert len(self.entries()) == 1
         assert store_leftovers(self.cache) == []
         assert sorted(p.name for p in (self.cache / "locks").glob("*.owner")) == []
-
-
-def wheel_requests(server: LoopbackServer, name: str) -> Iterator[str | None]:
-    yield from server.ranges_requested(f"/wheels/{name}")

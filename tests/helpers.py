@@ -181,13 +181,6 @@ def html_page(code: int = 200) -> Fault:
                   body=b"<!doctype html><html><body><h1>Sorry, this file moved</h1></body></html>")
 
 
-def serve(body: bytes, *, honour_range: bool = True) -> Fault:
-    """Serve ``body`` instead of the file (e.g. wrong bytes of the right length)."""
-    def fault(handler: BaseHTTPRequestHandler) -> None:
-        send_file(handler, body, honour_range=honour_range)
-    return fault
-
-
 # -- store checks ------------------------------------------------------------------------------------------------
 def store_leftovers(cache: Path) -> list[str]:
     """Temp and partial paths anywhere in the store."""

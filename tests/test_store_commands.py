@@ -74,7 +74,7 @@ def test_offline_cold_start_through_scons_is_our_error_and_touches_nothing(tmp_p
     rig = ColdRig.create(tmp_path, server)
     result = rig.run(**offline_env(rig, tmp_path))
     assert result.returncode == 2
-    assert f"scons: *** [.wasi/toolchain-" in result.stderr
+    assert "scons: *** [.wasi/toolchain-" in result.stderr
     assert f"could not fetch {BUILTINS_NAME} (sha256 {rig.standin.sha(BUILTINS_NAME)}):" in result.stderr
     assert "next step: WASI_OFFLINE=1 is set, so nothing is downloaded: run `scons wasi-toolchain` once while " \
            "online" in result.stderr

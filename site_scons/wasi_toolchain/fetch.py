@@ -20,7 +20,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import time
