@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
+import struct
 import subprocess
 import sys
 import tarfile
@@ -21,45 +23,55 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-# A handler gets the request handler and may write any response it likes (faults) -- or return False to fall
-# through to the plain file response.
+# A fault gets the request handler and writes any response it likes -- or returns False to fall through to the
+# plain file response. The handler's ``body`` is the file served at that path (None if there is none).
 Fault = Callable[[BaseHTTPRequestHandler], object]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # faults break connections on purpose; the client side is what the tests check
 
 
 @dataclass
 class LoopbackServer:
+    """A 127.0.0.1 HTTP server for files the tests generate, with injected faults.
+
+    Plain responses honour ``Range: bytes=N-`` (206) unless ``honour_range`` is False.
+    """
+
     files: dict[str, bytes] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    honour_range: bool = True
 
     def start(self) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            body: bytes | None = None
 
             def log_message(self, *args: object) -> None:  # keep test output clean
                 pass
 
             def do_GET(self) -> None:
                 outer.requests.append(("GET", self.path, dict(self.headers)))
+                self.body = outer.files.get(self.path)
                 fault = outer.faults.get(self.path)
                 if fault is not None and fault(self) is not False:
                     return
-                body = outer.files.get(self.path)
-                if body is None:
+                if self.body is None:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_file(self, self.body, honour_range=outer.honour_range)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -76,6 +88,116 @@ class LoopbackServer:
 
     def paths_requested(self) -> list[str]:
         return [path for _, path, _ in self.requests]
+
+    def ranges_requested(self, path: str) -> list[str | None]:
+        return [headers.get("Range") for _, p, headers in self.requests if p == path]
+
+
+# -- faults ------------------------------------------------------------------------------------------------------
+def send_file(handler: BaseHTTPRequestHandler, body: bytes, *, honour_range: bool = True) -> None:
+    start = 0
+    wanted = handler.headers.get("Range", "")
+    if honour_range and wanted.startswith("bytes=") and wanted.endswith("-") and wanted[6:-1].isdigit():
+        start = int(wanted[6:-1])
+        if start >= len(body):
+            handler.send_response(416)
+            handler.send_header("Content-Range", f"bytes */{len(body)}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        handler.send_response(206)
+        handler.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+    else:
+        handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body) - start))
+    handler.end_headers()
+    handler.wfile.write(body[start:])
+
+
+def status(code: int, *, headers: Mapping[str, str] | None = None, body: bytes = b"") -> Fault:
+    def fault(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(code)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    return fault
+
+
+def sequence(*faults: Fault) -> Fault:
+    """The n-th request gets the n-th fault; later ones get the plain file."""
+    pending = list(faults)
+
+    def fault(handler: BaseHTTPRequestHandler) -> object:
+        return pending.pop(0)(handler) if pending else False
+    return fault
+
+
+def _head_and_part(handler: BaseHTTPRequestHandler, cut: int) -> None:
+    body = handler.body or b""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body[:cut])
+    handler.wfile.flush()
+
+
+def reset_after(cut: int) -> Fault:
+    """Announce the whole body, send ``cut`` bytes, then reset the connection (RST)."""
+    def fault(handler: BaseHTTPRequestHandler) -> None:
+        _head_and_part(handler, cut)
+        time.sleep(0.05)  # let the client read what was sent before the RST discards it
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+        handler.close_connection = True
+    return fault
+
+
+def truncate_after(cut: int) -> Fault:
+    """Announce the whole body with a correct Content-Length, send ``cut`` bytes, then close cleanly (FIN)."""
+    def fault(handler: BaseHTTPRequestHandler) -> None:
+        _head_and_part(handler, cut)
+        handler.connection.shutdown(socket.SHUT_RDWR)
+        handler.close_connection = True
+    return fault
+
+
+def stall_after(cut: int, seconds: float) -> Fault:
+    """Send ``cut`` bytes, then go silent for ``seconds``."""
+    def fault(handler: BaseHTTPRequestHandler) -> None:
+        _head_and_part(handler, cut)
+        time.sleep(seconds)
+        handler.close_connection = True
+    return fault
+
+
+def redirect(location: str, code: int = 302) -> Fault:
+    return status(code, headers={"Location": location})
+
+
+def html_page(code: int = 200) -> Fault:
+    return status(code, headers={"Content-Type": "text/html; charset=utf-8"},
+                  body=b"<!doctype html><html><body><h1>Sorry, this file moved</h1></body></html>")
+
+
+# -- store checks ------------------------------------------------------------------------------------------------
+def store_leftovers(cache: Path) -> list[str]:
+    """Temp and partial paths anywhere in the store."""
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")
+                  if p.name.startswith((".tmp-", ".partial-"))) if cache.exists() else []
+
+
+def unverified_downloads(cache: Path) -> list[str]:
+    """Files under downloads/ whose sha256 is not the name of their directory (i.e. not what they claim)."""
+    root = cache / "downloads"
+    bad = []
+    for path in root.glob("*/*") if root.exists() else []:
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() != path.parent.name:
+            bad.append(str(path.relative_to(cache)))
+    return bad
 
 
 def sha256(data: bytes) -> str:
@@ -117,12 +239,14 @@ def make_deb(data_members: Iterable[tarfile.TarInfo | tuple[str, bytes]], *, wit
     return ar_archive(members)
 
 
-def make_zip(members: Iterable[tuple[str, bytes] | tuple[str, bytes, int]]) -> bytes:
+def make_zip(members: Iterable[tuple[str, bytes] | tuple[str, bytes, int]], *,
+             compression: int = zipfile.ZIP_STORED) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for member in members:
             name, data = member[0], member[1]
             info = zipfile.ZipInfo(name)
+            info.compress_type = compression
             info.external_attr = (member[2] if len(member) > 2 else 0o100644) << 16
             zf.writestr(info, data)
     return buf.getvalue()

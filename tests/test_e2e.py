@@ -120,3 +120,43 @@ def test_clean_never_touches_the_store(real) -> None:  # type: ignore[no-untyped
     assert project.scons("-c", ".").returncode == 0
     assert not (project.root / "build/first.wasm").exists()
     assert sorted(str(p) for p in project.cache.rglob("*")) == before
+
+
+def test_a_real_build_killed_during_make_is_finished_by_the_next_run(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """kill -9 (the whole process group, as a CI timeout does) while the real wasi-libc make runs; the store keeps
+    no half-built entry and the next run builds a complete one. The session's downloads are reused."""
+    import os
+    import signal
+    import sys
+
+    from helpers import REPO, store_leftovers
+    from wasi_toolchain.store import STAMP, check_manifest
+
+    project, _, _ = real
+    root = tmp_path / "checkout"
+    root.mkdir()
+    for name in ("SConstruct", "toolchain.lock"):
+        shutil.copy(project.root / name, root / name)
+    cache = tmp_path / "cache"
+    shutil.copytree(project.cache / "downloads", cache / "downloads")
+    env = {**os.environ, "WASI_CACHE_DIR": str(cache)}
+    proc = subprocess.Popen([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q",
+                             "wasi-toolchain"], cwd=root, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(list(cache.glob("sysroots/.tmp-*/build/obj/**/*.o"))) < 100:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -9
+    assert [p for p in (cache / "sysroots").iterdir() if not p.name.startswith(".")] == []
+    assert store_leftovers(cache) != []  # the killed run's temp entry, for the next run to sweep
+
+    result = run_scons(root, "-Q", "wasi-toolchain", env={"WASI_CACHE_DIR": str(cache)})
+    assert result.returncode == 0, result.stderr
+    assert "wasi: an earlier run was interrupted while it held sysroot-" in result.stderr
+    assert "fetching" not in result.stderr
+    entries = list((cache / "sysroots").iterdir())
+    assert len(entries) == 1 and (entries[0] / STAMP).is_file() and check_manifest(entries[0]) == []
+    assert store_leftovers(cache) == []

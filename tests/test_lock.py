@@ -116,3 +116,207 @@ def test_unknown_provider_for_host_names_the_available_ones() -> None:
     lock = parse_lock(good_lock().encode())
     with pytest.raises(HostNotSupported, match="available: ziglang"):
         lock.llvm_files("linux-x86_64", "debian")
+
+
+# -- every bad-input kind from the issue, each one clear LockError with a dotted path or line ---------------------
+BAD_LOCKS = [
+    ("malformed TOML", lambda t: t.replace("[builtins]", "[builtins"), "",
+     "not valid TOML: Expected ']' at the end of a table declaration (at line"),
+    ("unknown lock-version", lambda t: t.replace("lock-version = 1", "lock-version = 3"), "lock-version",
+     "expected 1, got 3; this tool reads lock-version 1 only"),
+    ("lock-version as a float", lambda t: t.replace("lock-version = 1", "lock-version = 1.0"), "lock-version",
+     "expected 1, got 1.0"),
+    ("missing field", lambda t: t.replace('version = "19.1.7"\n', ""), "llvm", "missing field 'llvm.version'"),
+    ("unknown top-level field", lambda t: "comment = 'x'\n" + t, "", "unknown field 'comment'"),
+    ("unknown artifact field", lambda t: t.replace('{ name = "b.deb"', '{ mirror = "x", name = "b.deb"'),
+     "builtins.files[0]", "unknown field 'builtins.files[0].mirror'"),
+    ("sha256 too short", lambda t: t.replace(GOOD_SHA, GOOD_SHA[:-1], 1),
+     "llvm.hosts.linux-x86_64.providers.ziglang.files[0].sha256", "expected 64 lowercase hex characters"),
+    ("sha256 upper case", lambda t: t.replace(GOOD_SHA, GOOD_SHA.upper(), 1),
+     "llvm.hosts.linux-x86_64.providers.ziglang.files[0].sha256", "expected 64 lowercase hex characters"),
+    ("sha256 not hex", lambda t: t.replace(GOOD_SHA, "g" * 64, 1),
+     "llvm.hosts.linux-x86_64.providers.ziglang.files[0].sha256", "expected 64 lowercase hex characters"),
+    ("negative size", lambda t: t.replace("size = 1,", "size = -5,"),
+     "llvm.hosts.linux-x86_64.providers.ziglang.files[0].size", "expected a non-negative integer, got -5"),
+    ("size as a string", lambda t: t.replace("size = 1,", 'size = "1",'),
+     "llvm.hosts.linux-x86_64.providers.ziglang.files[0].size", "expected a non-negative integer, got '1'"),
+    ("unknown locator scheme", lambda t: t.replace('"pypi:ziglang==0.14.1"', '"s3://bucket/x"', 1),
+     "llvm.hosts.linux-x86_64.providers.ziglang.files[0].locators[0]", "got 's3://bucket/x'"),
+    ("unknown host", lambda t: t.replace("linux-x86_64", "haiku-x86_64"), "llvm.hosts.haiku-x86_64",
+     "unknown host 'haiku-x86_64'; known hosts: linux-x86_64, linux-aarch64, macos-x86_64, macos-arm64"),
+    ("not UTF-8", lambda t: t.replace("19.1.7", "19.1.7\udcff"), "", "not UTF-8 text"),
+    ("nested too deeply", lambda t: t + "deep = " + "[" * 3000 + "]" * 3000 + "\n", "",
+     "arrays or tables nested too deeply to read"),
+    ("an integer too long to read", lambda t: t.replace("size = 1,", "size = " + "9" * 5000 + ","), "",
+     "not valid TOML: Exceeds the limit"),
+]
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("case, mutate, where, problem", BAD_LOCKS, ids=[c[0] for c in BAD_LOCKS])
+def test_each_kind_of_bad_lock_is_one_clear_lock_error(case: str, mutate, where: str,  # type: ignore[no-untyped-def]
+                                                       problem: str) -> None:
+    with pytest.raises(LockError) as info:
+        parse_lock(_bytes(mutate(good_lock())), "toolchain.lock")
+    assert info.value.where == where
+    assert problem in info.value.problem
+    assert str(info.value).startswith(f"invalid lock file toolchain.lock: {where + ': ' if where else ''}")
+    assert str(info.value).endswith("next step: regenerate toolchain.lock or restore it from version control")
+
+
+@pytest.mark.parametrize("case, mutate, where, problem", BAD_LOCKS[::3], ids=[c[0] for c in BAD_LOCKS[::3]])
+def test_bad_locks_reach_the_user_through_scons_without_a_traceback(tmp_path: Path, case: str, mutate,  # type: ignore[no-untyped-def]
+                                                                    where: str, problem: str) -> None:
+    from helpers import run_scons
+
+    (tmp_path / "SConstruct").write_text("env = Environment(tools=['wasi'])\n")
+    (tmp_path / "toolchain.lock").write_bytes(_bytes(mutate(good_lock())))
+    result = run_scons(tmp_path, "-Q", env={"WASI_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 2
+    lock_path = tmp_path / "toolchain.lock"
+    assert f"scons: *** invalid lock file {lock_path}: {where + ': ' if where else ''}" in result.stderr
+    assert problem in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+# -- property: mutate valid locks at random; only LockError may ever escape ---------------------------------------
+from datetime import date  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_REPO_LOCK = (Path(__file__).resolve().parent.parent / "toolchain.lock").read_text()
+VALID_LOCKS = [good_lock(), _REPO_LOCK]
+
+
+def _toml_string(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value).replace("inf", "inf").replace("nan", "nan")
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def dump_toml(data: dict) -> str:  # type: ignore[type-arg]
+    """Enough of a TOML writer for these tests: every table inline."""
+    return "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items())
+
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+_scalars = st.one_of(st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(), _text,
+                     st.dates(), st.sampled_from(["ab" * 32, "", "..", "/etc/passwd", "pypi:x==1", "debian:pool/x",
+                                                  "linux-x86_64", "ziglang", "debian", "1:19.1.7"]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(_text, inner, max_size=3)), max_leaves=8)
+
+
+def _paths(data: object, prefix: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+    found = [prefix]
+    if isinstance(data, dict):
+        for k, v in data.items():
+            found += _paths(v, prefix + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found += _paths(v, prefix + (i,))
+    return found
+
+
+def _assert_only_lock_errors(text: bytes) -> None:
+    try:
+        lock = parse_lock(text, "toolchain.lock")
+    except LockError as e:
+        assert str(e).startswith("invalid lock file toolchain.lock")
+        return
+    for artifact in lock.all_artifacts():  # what does parse must be sound
+        assert len(artifact.sha256) == 64 and artifact.size >= 0 and artifact.locators
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_structural_mutations_only_ever_raise_lock_error(data: st.DataObject) -> None:
+    import copy
+    import tomllib
+
+    tree = copy.deepcopy(tomllib.loads(data.draw(st.sampled_from(VALID_LOCKS))))
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        path = data.draw(st.sampled_from(_paths(tree)))
+        if not path:
+            continue
+        parent = tree
+        for step in path[:-1]:
+            parent = parent[step]
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            parent[path[-1]] = data.draw(_values)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            parent[data.draw(_text)] = data.draw(_values)
+        else:
+            parent.append(data.draw(_values))
+    _assert_only_lock_errors(dump_toml(tree).encode("utf-8"))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_textual_mutations_only_ever_raise_lock_error(data: st.DataObject) -> None:
+    text = bytearray(data.draw(st.sampled_from(VALID_LOCKS)).encode())
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        start = data.draw(st.integers(min_value=0, max_value=len(text)))
+        end = data.draw(st.integers(min_value=start, max_value=min(len(text), start + 40)))
+        insert = data.draw(st.one_of(st.binary(max_size=8),
+                                     st.sampled_from([b"[", b"]", b"{", b"}", b"=", b'"', b",", b"\n", b"-1", b"1.0",
+                                                      b"true", b"#", b"[[", b"x = 1\n", b"\xff", b"9" * 5000])))
+        text[start:end] = insert
+    _assert_only_lock_errors(bytes(text))
+
+
+_NASTY_VALUES = [b"-1", b"1.0", b"1e400", b"nan", b"true", b'""', b"''", b"[]", b"{}", b"[1, 2]", b'{ a = 1 }',
+                 b"1979-05-27", b"07:32:00", b'"' + b"a" * 65 + b'"', b'"ab"', b"9" * 5000, b"0x10", b"1_000",
+                 b"[" * 3000 + b"]" * 3000, b"{ a = " * 1200 + b"1" + b" }" * 1200, b'"\\u0000"', b'"\xff"',
+                 b"[[", b"= =", b""]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_replacing_values_only_ever_raises_lock_error(data: st.DataObject) -> None:
+    """Aimed at the values themselves: every `= value` is a place where a wrong type or a parser limit can hide."""
+    import re
+
+    text = data.draw(st.sampled_from(VALID_LOCKS)).encode()
+    spans = [m.span(1) for m in re.finditer(rb"= *([^,\n}]+)", text)]
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        start, end = data.draw(st.sampled_from(spans))
+        replacement = data.draw(st.one_of(st.sampled_from(_NASTY_VALUES), st.binary(max_size=6)))
+        text = text[:start] + replacement + text[end:]
+        spans = [m.span(1) for m in re.finditer(rb"= *([^,\n}]+)", text)] or [(0, 0)]
+    _assert_only_lock_errors(text)

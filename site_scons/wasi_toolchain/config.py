@@ -2,7 +2,8 @@
 
 Order of precedence (highest first): explicit arguments, SCons construction variables / tool keywords (applied by
 the glue), these environment variables, defaults. Only WASI_LLVM_PROVIDER changes the sysroot key; the others say
-where things come from or go, never what they are.
+where things come from or go (and how hard to try), never what they are: every file is verified by its pinned sha256
+whichever way it arrives.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class Settings:
     provider: str | None  # None: the lock's default for this host
     jobs: int
     lock_timeout: float  # seconds to wait for another process's store lock
+    offline: bool = False  # WASI_OFFLINE: never open a socket or run pip; only the store, WASI_DISTDIR and file://
+    distdir: Path | None = None  # WASI_DISTDIR: pre-downloaded files, matched by name, checked before the network
+    fetch_timeout: float = 60.0  # WASI_FETCH_TIMEOUT: seconds a download may stall before it counts as failed
+    fetch_retries: int = 3  # WASI_FETCH_RETRIES: retries per URL after a connection error, timeout, 5xx or 429
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -37,6 +42,10 @@ class Settings:
             provider=env.get("WASI_LLVM_PROVIDER", "").strip() or None,
             jobs=_positive_int("WASI_JOBS", env.get("WASI_JOBS", ""), default=os.cpu_count() or 1),
             lock_timeout=_positive_float("WASI_LOCK_TIMEOUT", env.get("WASI_LOCK_TIMEOUT", ""), default=1800.0),
+            offline=_boolean("WASI_OFFLINE", env.get("WASI_OFFLINE", "")),
+            distdir=_directory_or_none(env.get("WASI_DISTDIR", "")),
+            fetch_timeout=_positive_float("WASI_FETCH_TIMEOUT", env.get("WASI_FETCH_TIMEOUT", ""), default=60.0),
+            fetch_retries=_count("WASI_FETCH_RETRIES", env.get("WASI_FETCH_RETRIES", ""), default=3),
         )
 
 
@@ -90,5 +99,39 @@ def _positive_float(name: str, value: str, *, default: float) -> float:
         number = 0.0
     if not number > 0:
         raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}",
+                          hint=f"unset {name} or fix it")
+    return number
+
+
+_TRUE = ("1", "yes", "true", "on")
+_FALSE = ("", "0", "no", "false", "off")
+
+
+def _boolean(name: str, value: str) -> bool:
+    value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected 1 or 0 (or yes/no, true/false, on/off), got {value!r}",
+                      hint=f"set {name}=1 to turn it on, or unset it")
+
+
+def _directory_or_none(value: str) -> Path | None:
+    """Not checked for existence here: the warm path must not fail because a directory it will not read is gone.
+    fetch.py reports a missing WASI_DISTDIR as one of the places it looked."""
+    value = value.strip()
+    return Path(value).expanduser().absolute() if value else None
+
+
+def _count(name: str, value: str, *, default: int) -> int:
+    if not value.strip():
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ConfigError(f"{name}: expected a whole number (0 or more), got {value!r}",
                           hint=f"unset {name} or fix it")
     return number

@@ -21,13 +21,15 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UpstreamIndexError
-from .fetch import SourceFailed, _url_chunks
+from .fetch import CONNECT_TIMEOUT, NET_CHUNK, SourceFailed
 
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 MAX_INRELEASE_BYTES = 16 << 20
@@ -92,15 +94,35 @@ class PoolFile:
         return self.path.rsplit("/", 1)[-1]
 
 
-def download(url: str, limit: int) -> bytes:
-    """All bytes at ``url`` (http, https or file), refusing more than ``limit``. Raises SourceFailed."""
+def download(url: str, limit: int, *, read_timeout: float = 60.0) -> bytes:
+    """All bytes at ``url`` (http, https or file), refusing more than ``limit``. Raises SourceFailed.
+
+    Index files have no pinned hash of their own (InRelease is checked by its signature, the rest against
+    InRelease), so this is a plain bounded GET rather than the store's verified, resumable fetch."""
+    if url.startswith("file://"):
+        path = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+        try:
+            if path.stat().st_size > limit:
+                raise SourceFailed(f"{path} is larger than {limit} bytes")
+            return path.read_bytes()
+        except OSError as e:
+            raise SourceFailed(f"cannot read {path}: {e.strerror}") from None
+    import requests  # lazy, as in fetch.py
+
     chunks: list[bytes] = []
     size = 0
-    for chunk in _url_chunks(url):
-        size += len(chunk)
-        if size > limit:
-            raise SourceFailed(f"sent more than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT, read_timeout),
+                          headers={"Accept-Encoding": "identity"}) as response:
+            if response.status_code != 200:
+                raise SourceFailed(f"HTTP {response.status_code} {response.reason or ''}".rstrip())
+            for chunk in response.iter_content(NET_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise SourceFailed(f"sent more than {limit} bytes")
+                chunks.append(chunk)
+    except requests.RequestException as e:
+        raise SourceFailed(f"{type(e).__name__}: {e}") from None
     return b"".join(chunks)
 
 

@@ -62,6 +62,10 @@ class FetchError(WasiError):
         super().__init__("\n".join(lines), hint=hint)
 
 
+class OfflineError(FetchError):
+    """WASI_OFFLINE=1 and an artifact is neither in the store nor in WASI_DISTDIR (nor at a file:// locator)."""
+
+
 class ArchiveError(WasiError):
     """An archive is corrupt, truncated, or has a member we refuse to unpack."""
 

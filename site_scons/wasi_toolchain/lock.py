@@ -194,10 +194,16 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         raise r.fail("", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise r.fail("", f"not valid TOML: {e}") from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise r.fail("", "not valid TOML: arrays or tables nested too deeply to read") from None
+    except ValueError as e:
+        # tomllib lets int() raise for an integer over CPython's 4300-digit limit, the mitigation of
+        # CVE-2020-10735 (https://github.com/python/cpython/issues/95778).
+        raise r.fail("", f"not valid TOML: {e}") from None
 
     top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "libcxx"})
     version = top["lock-version"]
-    if version != LOCK_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != LOCK_VERSION:
         raise r.fail("lock-version", f"expected {LOCK_VERSION}, got {version!r}; this tool reads lock-version "
                                      f"{LOCK_VERSION} only")
 

@@ -3,30 +3,45 @@
 Layout under the root (WASI_CACHE_DIR):
 
     downloads/<sha256>/<file name>   verified files, content-addressed
-    sysroots/<key>/                  a complete toolchain + sysroot entry; STAMP marks it complete
-    locks/<name>.lock                one lock per download and per entry
+    downloads/<sha256>/.partial-<file name>
+                                     the bytes of an interrupted download, resumed with an HTTP Range request by the
+                                     next run; never trusted until the whole file matches its sha256
+    sysroots/<key>/                  a complete toolchain + sysroot entry; STAMP marks it complete and MANIFEST holds
+                                     the sha256 of every file in it (for `scons wasi-verify`)
+    locks/<name>.lock                one lock per download and per entry (flock: the OS releases it when its holder
+                                     dies, even by kill -9)
+    locks/<name>.owner               who holds that lock and why, for the timeout message
     logs/                            logs of failed sysroot builds
 
 Everything big is built in a temp path beside its final place and moved in with ``os.replace``, so an entry is
-either absent or complete; a run killed half-way leaves only temp paths, which the next lock holder sweeps.
+either absent or complete; a run killed half-way leaves only temp paths (and a partial download), which the next
+run sweeps (or resumes) while holding the lock that guards them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import json
 import os
 import secrets
 import shutil
+import socket
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import StoreLockTimeout
 from .lock import Artifact
 
 STAMP = ".wasi-complete.json"
+MANIFEST = ".wasi-manifest.json"
 TEMP_PREFIX = ".tmp-"
+PARTIAL_PREFIX = ".partial-"
+
+Log = Callable[[str], None]
 
 
 class Store:
@@ -44,27 +59,53 @@ class Store:
     def log_path(self, name: str) -> Path:
         return self.root / "logs" / name
 
+    def lock_path(self, name: str) -> Path:
+        return self.root / "locks" / f"{name}.lock"
+
     # -- locks -------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self, name: str, what: str) -> Iterator[None]:
-        """Hold the store lock ``name`` (a file under locks/) while doing ``what``."""
+    def locked(self, name: str, what: str, *, timeout: float | None = None, log: Log | None = None) -> Iterator[None]:
+        """Hold the store lock ``name`` (a file under locks/) while doing ``what``.
+
+        ``timeout`` defaults to the store's (WASI_LOCK_TIMEOUT); 0 tries once. While the lock is held, a sidecar
+        ``<name>.owner`` says who holds it, for other processes' timeout messages. It is removed just before the
+        lock is released, so finding one on acquiring means its writer died holding the lock (killed): the lock
+        itself was released by the OS, and what it guarded is swept by the caller.
+        """
         import filelock  # lazy: a warm build never takes a lock
 
-        path = self.root / "locks" / f"{name}.lock"
+        path = self.lock_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(path), timeout=self.lock_timeout)
+        owner = path.with_name(f"{name}.owner")
+        wait = self.lock_timeout if timeout is None else timeout
+        lock = filelock.FileLock(str(path), timeout=wait)
         try:
-            lock.acquire()
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                if wait <= 0:
+                    raise
+                if log is not None:
+                    log(f"wasi: waiting for {_describe_owner(owner, holder=False)} (up to {wait:g} s, "
+                        f"WASI_LOCK_TIMEOUT)")
+                lock.acquire()
         except filelock.Timeout:
+            holder = _describe_owner(owner)
             raise StoreLockTimeout(
-                f"timed out after {self.lock_timeout:.0f} s waiting for the store lock {path} "
-                f"(held by another process while it is {what})",
+                f"timed out after {wait:g} s waiting for the store lock {path}: it guards {_what_lock_guards(name)}, "
+                f"and {holder}",
                 hint="wait for the other build to finish, or raise WASI_LOCK_TIMEOUT; a lock left by a killed "
-                     "process is released by the operating system, so a timeout means a live holder",
+                     "process is released by the operating system, so a timeout means a live holder (on this or "
+                     "another machine sharing WASI_CACHE_DIR)",
             ) from None
         try:
+            if log is not None and owner.is_file():
+                log(f"wasi: an earlier run was interrupted while it held {path.name} "
+                    f"({_describe_owner(owner, holder=False)}); cleaning up after it")
+            _write_owner(owner, what)
             yield
         finally:
+            owner.unlink(missing_ok=True)
             lock.release()
 
     # -- temp paths and atomic publication ---------------------------------------------------------------------
@@ -73,12 +114,57 @@ class Store:
         final.parent.mkdir(parents=True, exist_ok=True)
         return final.parent / f"{TEMP_PREFIX}{final.name}-{os.getpid()}-{secrets.token_hex(4)}"
 
+    @staticmethod
+    def partial_path(final: Path) -> Path:
+        """Where the bytes of an interrupted download of ``final`` are kept for resuming. Guarded by final's lock."""
+        return final.parent / f"{PARTIAL_PREFIX}{final.name}"
+
     def sweep_temps(self, final: Path) -> None:
         """Remove temp paths left for ``final`` by killed runs. Call only while holding final's lock."""
         if not final.parent.is_dir():
             return
         for leftover in final.parent.glob(f"{TEMP_PREFIX}{final.name}-*"):
             remove_tree(leftover)
+
+    def sweep_stale(self, log: Log | None = None) -> list[Path]:
+        """Clean up after killed runs anywhere in the store, each thing under the lock that guards it.
+
+        Removes temp paths, and the owner notes of locks whose holder died (the OS released the locks themselves).
+        A lock that is held means its temp paths may be live: they are left for the holder. Returns the temp paths
+        removed. Partial downloads are kept: the next fetch of that file resumes them (wasi-verify removes them).
+        """
+        removed: list[Path] = []
+        for lock_name, leftovers in self._stale_by_lock().items():
+            try:
+                with self.locked(lock_name, "cleaning up after interrupted runs", timeout=0, log=log):
+                    for leftover in leftovers:
+                        if leftover.exists() or leftover.is_symlink():
+                            remove_tree(leftover)
+                            removed.append(leftover)
+            except StoreLockTimeout:
+                continue
+        if removed and log is not None:
+            log(f"wasi: removed {len(removed)} temp path(s) left by interrupted runs")
+        return removed
+
+    def _stale_by_lock(self) -> dict[str, list[Path]]:
+        found: dict[str, list[Path]] = {}
+        locks = self.root / "locks"
+        if locks.is_dir():
+            for owner in locks.glob("*.owner"):
+                found.setdefault(owner.name[: -len(".owner")], [])
+        downloads = self.root / "downloads"
+        if downloads.is_dir():
+            for sha_dir in downloads.iterdir():
+                temps = list(sha_dir.glob(f"{TEMP_PREFIX}*")) if sha_dir.is_dir() else []
+                if temps:
+                    found.setdefault(f"download-{sha_dir.name}", []).extend(temps)
+        sysroots = self.root / "sysroots"
+        if sysroots.is_dir():
+            for temp in sysroots.glob(f"{TEMP_PREFIX}*"):
+                key = temp.name[len(TEMP_PREFIX):].rsplit("-", 2)[0]
+                found.setdefault(f"sysroot-{key}", []).append(temp)
+        return found
 
     @staticmethod
     def publish(temp: Path, final: Path) -> bool:
@@ -91,6 +177,79 @@ class Store:
                 raise
             remove_tree(temp)
             return False
+
+
+def _write_owner(owner: Path, what: str) -> None:
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+            "since": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    temp = owner.with_name(f"{owner.name}.{os.getpid()}")
+    temp.write_text(json.dumps(info) + "\n", encoding="utf-8")
+    os.replace(temp, owner)
+
+
+def _describe_owner(owner: Path, *, holder: bool = True) -> str:
+    try:
+        info = json.loads(owner.read_text(encoding="utf-8"))
+        text = f"pid {info['pid']} on {info['host']}, since {info['since']}, while {info['what']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its holder did not say who it is" if holder else "holder unknown"
+    return f"it is held by {text}" if holder else text
+
+
+def _what_lock_guards(name: str) -> str:
+    kind, _, rest = name.partition("-")
+    if kind == "download":
+        return f"the download with sha256 {rest}"
+    if kind == "sysroot":
+        return f"the toolchain entry {rest}"
+    return name
+
+
+# -- manifests: what a published entry holds, so `scons wasi-verify` can re-hash it ------------------------------
+def tree_manifest(root: Path) -> dict[str, str]:
+    """Every file and symlink under ``root`` (except STAMP and MANIFEST): ``sha256:<hex>`` or ``symlink:<target>``."""
+    manifest: dict[str, str] = {}
+    for directory, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            path = Path(directory) / name
+            relative = path.relative_to(root).as_posix()
+            if relative in (STAMP, MANIFEST):
+                continue
+            if path.is_symlink():
+                manifest[relative] = f"symlink:{os.readlink(path)}"
+            elif path.is_file():
+                manifest[relative] = f"sha256:{_sha256(path)}"
+    return manifest
+
+
+def write_manifest(root: Path) -> None:
+    (root / MANIFEST).write_text(json.dumps(tree_manifest(root), indent=0, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def check_manifest(root: Path) -> list[str]:
+    """Differences between ``root`` and its MANIFEST, one line each; [] when they agree."""
+    try:
+        recorded = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [f"no {MANIFEST}"]
+    except (OSError, ValueError) as e:
+        return [f"unreadable {MANIFEST}: {e}"]
+    if not isinstance(recorded, dict):
+        return [f"unreadable {MANIFEST}: not a JSON object"]
+    actual = tree_manifest(root)
+    problems = [f"{name}: missing" for name in sorted(recorded.keys() - actual.keys())]
+    problems += [f"{name}: not in the manifest" for name in sorted(actual.keys() - recorded.keys())]
+    problems += [f"{name}: expected {recorded[name]}, got {actual[name]}"
+                 for name in sorted(recorded.keys() & actual.keys()) if recorded[name] != actual[name]]
+    return problems
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def remove_tree(path: Path) -> None:

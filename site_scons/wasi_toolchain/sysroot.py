@@ -21,9 +21,10 @@ from .config import Settings
 from .errors import BuildError, ToolchainError
 from .fetch import Log, fetch, log_to_stderr
 from .host import detect_host, detect_libc
+from .killpoints import kill_point
 from .llvm import BUILTINS_PATHS, get_provider, provider_class
 from .lock import Lock
-from .store import STAMP, Store, remove_tree
+from .store import STAMP, Store, remove_tree, write_manifest
 
 # Bump when anything below changes what ends up in an entry: it is part of the key.
 RECIPE_VERSION = 2
@@ -129,10 +130,12 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
     if toolchain.is_complete():
         return toolchain
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
-    with store.locked(f"sysroot-{toolchain.key}", f"building the sysroot {toolchain.key}"):
+    with store.locked(f"sysroot-{toolchain.key}", f"building the sysroot {toolchain.key}", log=log):
         if toolchain.is_complete():
             return toolchain  # another process built it while we waited
+        kill_point("sysroot.locked")
         store.sweep_temps(toolchain.root)
+        store.sweep_stale(log)  # what killed runs left elsewhere in the store (other pins, other keys)
         if toolchain.root.exists():  # incomplete (e.g. a file removed by hand): rebuild it
             log(f"wasi: toolchain entry {toolchain.root} is incomplete; rebuilding it")
             remove_tree(toolchain.root)
@@ -147,11 +150,16 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         try:
             staged = Toolchain(toolchain.key, toolchain.provider, toolchain.host, temp)
             _install_llvm(staged, lock, llvm_files, builtins_deb, log)
+            kill_point("sysroot.llvm-installed")
             _build_sysroot(staged, libc_source, settings, store, log)
             _install_libcxx(staged, lock, libcxx_debs, log)
+            kill_point("sysroot.built")
+            write_manifest(temp)  # for `scons wasi-verify`
             stamp = {"key": toolchain.key, **key_inputs(lock, toolchain.host, toolchain.provider)}
             (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            kill_point("sysroot.stamped")
             store.publish(temp, toolchain.root)
+            kill_point("sysroot.published")
         finally:
             remove_tree(temp)
         log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s")
