@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pytest
 
+from helpers import run_scons
 from wasm_sections import sections
 from wasi_toolchain.run import run_module
 
