@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
+from .config import boolean_word
 from .errors import ConfigError
 
 ExecModel = Literal["command", "reactor"]
@@ -20,8 +21,6 @@ C_SUFFIXES = (".c",)
 # '.C' is left out on purpose: on a case-insensitive file system it cannot be told apart from '.c'.
 CXX_SUFFIXES = (".cpp", ".cc", ".cxx", ".c++")
 _EXPORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FALSE_WORDS = ("0", "no", "false", "off", "")
-_TRUE_WORDS = ("1", "yes", "true", "on")
 
 
 def flag(name: str, value: object) -> bool:
@@ -30,12 +29,8 @@ def flag(name: str, value: object) -> bool:
         return value
     if isinstance(value, int):
         return value != 0
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE_WORDS:
-            return True
-        if word in _FALSE_WORDS:
-            return False
+    if isinstance(value, str) and (word := boolean_word(value)) is not None:
+        return word
     raise ConfigError(f"{name}: expected a boolean (True/False, 1/0, yes/no), got {value!r}",
                       hint=f"set {name}=0 or {name}=1")
 

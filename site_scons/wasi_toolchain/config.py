@@ -103,18 +103,22 @@ def _positive_float(name: str, value: str, *, default: float) -> float:
     return number
 
 
-_TRUE = ("1", "yes", "true", "on")
-_FALSE = ("", "0", "no", "false", "off")
+TRUE_WORDS = ("1", "yes", "true", "on")
+FALSE_WORDS = ("", "0", "no", "false", "off")
+
+
+def boolean_word(value: str) -> bool | None:
+    """True or False for the words a boolean setting accepts (an empty value is False), None for anything else."""
+    word = value.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
 def _boolean(name: str, value: str) -> bool:
-    value = value.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name}: expected 1 or 0 (or yes/no, true/false, on/off), got {value!r}",
-                      hint=f"set {name}=1 to turn it on, or unset it")
+    result = boolean_word(value)
+    if result is None:
+        raise ConfigError(f"{name}: expected 1 or 0 (or yes/no, true/false, on/off), got {value!r}",
+                          hint=f"set {name}=1 to turn it on, or unset it")
+    return result
 
 
 def _directory_or_none(value: str) -> Path | None:
