@@ -305,48 +305,45 @@ class DebianArchive:
         return raw.decode("utf-8", "replace")
 
     # -- lookups ------------------------------------------------------------------------------------------------
-    def binary_package(self, suite: str, component: str, arch: str, package: str, version: str) -> PoolFile:
-        path = f"{component}/binary-{arch}/Packages.xz"
-        text = self.index(suite, path)
+    def _stanza(self, suite: str, path: str, package: str, version: str, kind: str,
+                matches: Callable[[dict[str, str]], bool], describe: Callable[[dict[str, str]], str]
+                ) -> dict[str, str]:
+        """The fields of ``package`` ``version`` in the index ``path``; the error lists the versions it has."""
         seen: list[str] = []
-        for chunk in iter_stanzas(text):
+        for chunk in iter_stanzas(self.index(suite, path)):
             if not chunk.startswith(f"Package: {package}\n"):
                 continue
             fields = parse_stanza(chunk)
-            seen.append(f"{fields.get('Version')} ({fields.get('Architecture')})")
-            if fields.get("Version") == version and fields.get("Architecture") in (arch, "all"):
-                return _pool_file(fields.get("Filename", ""), fields.get("Size", ""), fields.get("SHA256", ""),
-                                  f"{package} {version} in {suite} {path}")
+            seen.append(describe(fields))
+            if fields.get("Version") == version and matches(fields):
+                return fields
         raise UpstreamIndexError(
-            f"{package} {version} is not in {suite} {path}; "
+            f"{kind}{package} {version} is not in {suite} {path}; "
             + (f"it has {', '.join(seen)}" if seen else "no version of it is there"),
             hint="fix the version or package name in toolchain.in.toml")
 
+    def binary_package(self, suite: str, component: str, arch: str, package: str, version: str) -> PoolFile:
+        path = f"{component}/binary-{arch}/Packages.xz"
+        fields = self._stanza(suite, path, package, version, "",
+                              lambda f: f.get("Architecture") in (arch, "all"),
+                              lambda f: f"{f.get('Version')} ({f.get('Architecture')})")
+        return _pool_file(fields.get("Filename", ""), fields.get("Size", ""), fields.get("SHA256", ""),
+                          f"{package} {version} in {suite} {path}")
+
     def source_files(self, suite: str, component: str, package: str, version: str) -> list[PoolFile]:
         path = f"{component}/source/Sources.xz"
-        text = self.index(suite, path)
-        seen: list[str] = []
-        for chunk in iter_stanzas(text):
-            if not chunk.startswith(f"Package: {package}\n"):
-                continue
-            fields = parse_stanza(chunk)
-            seen.append(fields.get("Version", "?"))
-            if fields.get("Version") != version:
-                continue
-            directory = fields.get("Directory", "")
-            files = []
-            for line in fields.get("Checksums-Sha256", "").split("\n"):
-                parts = line.split()
-                if len(parts) == 3:
-                    files.append(_pool_file(f"{directory}/{parts[2]}", parts[1], parts[0],
-                                            f"{package} {version} in {suite} {path}"))
-            if not files:
-                raise UpstreamIndexError(f"{package} {version} in {suite} {path} lists no Checksums-Sha256")
-            return files
-        raise UpstreamIndexError(
-            f"source {package} {version} is not in {suite} {path}; "
-            + (f"it has {', '.join(seen)}" if seen else "no version of it is there"),
-            hint="fix the version or package name in toolchain.in.toml")
+        fields = self._stanza(suite, path, package, version, "source ", lambda f: True,
+                              lambda f: f.get("Version", "?"))
+        directory = fields.get("Directory", "")
+        files = []
+        for line in fields.get("Checksums-Sha256", "").split("\n"):
+            parts = line.split()
+            if len(parts) == 3:
+                files.append(_pool_file(f"{directory}/{parts[2]}", parts[1], parts[0],
+                                        f"{package} {version} in {suite} {path}"))
+        if not files:
+            raise UpstreamIndexError(f"{package} {version} in {suite} {path} lists no Checksums-Sha256")
+        return files
 
 
 def _pool_file(path: str, size: str, sha256: str, where: str) -> PoolFile:
