@@ -22,7 +22,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
-from .archive import unpack
 from .errors import HostNotSupported, ToolchainError
 from .host import Libc
 
@@ -122,6 +121,8 @@ class ZiglangProvider(LlvmProvider):
     hosts = ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64")
 
     def unpack(self, files: Sequence[Path], llvm_dir: Path) -> None:
+        from .archive import unpack  # lazy, like every cold-path module: SCons imports this one at start-up
+
         wheels = [f for f in files if f.name.endswith(".whl")]
         if len(wheels) != 1:
             raise ToolchainError(f"the ziglang provider needs exactly one wheel, got {[f.name for f in files]}")
@@ -187,6 +188,8 @@ class DebianProvider(LlvmProvider):
                 or name in {f"{self.PREFIX}/bin/{tool}" for tool in self.BINARIES})
 
     def unpack(self, files: Sequence[Path], llvm_dir: Path) -> None:
+        from .archive import unpack
+
         debs = [f for f in files if f.name.endswith(".deb")]
         if not debs or len(debs) != len(files):
             raise ToolchainError(f"the debian provider needs .deb files only, got {[f.name for f in files]}")
