@@ -273,6 +273,11 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     return 0
 
 
+# One action for every WasiRun: creating a Python-function action computes the function's contents (its
+# signature), which costs about a millisecond each time.
+_RUN_ACTION = SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR")
+
+
 def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] = (),
             env: Mapping[str, str] | None = None, dirs: Mapping[str, str] | None = None, stdin: str | None = None,
             expect_exit: int = 0, **overrides: Any) -> Any:
@@ -286,7 +291,7 @@ def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] 
     stdin_node = build_env.File(stdin) if stdin else None
     run = build_env.Alias(
         alias, [program, *([stdin_node] if stdin_node else [])],
-        SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR"),
+        _RUN_ACTION,
         WASI_RUN_ARGS=list(args), WASI_RUN_ENV=dict(env or {}),
         WASI_RUN_DIRS={build_env.Dir(host).abspath: guest for host, guest in (dirs or {}).items()},
         WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=int(expect_exit),
@@ -395,6 +400,14 @@ def _set_commands(env: Any) -> None:
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
 
 
+# SCons's implicit command dependency (on by default) substitutes each target's whole command line, on every run, to
+# find its first word. Ours start with `$( $WASI_CC $)`, which is left out of that substitution as of any signature,
+# so the lookup finds nothing (the first word left is --target=…) and costs a full substitution per target, the
+# largest per-target cost of a null build. The compiler is tracked by the toolchain node instead (its name is the
+# sysroot key), so the lookup is turned off for the tool's builders only; host builders keep SCons's default.
+_BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0}
+
+
 def _add_builders(env: Any) -> None:
     import SCons.Scanner.C
 
@@ -406,6 +419,7 @@ def _add_builders(env: Any) -> None:
         source_scanner=SCons.Scanner.C.CScanner(),
         emitter=_object_emitter,
         single_source=True,
+        **_BUILDER_OVERRIDES,
     )
     env["BUILDERS"]["WasiObject"] = wasi_object
     env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
@@ -416,6 +430,7 @@ def _add_builders(env: Any) -> None:
         target_scanner=SCons.Scanner.ScannerBase(_scan_libraries, "WasiLibraryScanner",
                                                  path_function=SCons.Scanner.FindPathDirs("LIBPATH")),
         emitter=_program_emitter,
+        **_BUILDER_OVERRIDES,
     )
     env["BUILDERS"]["WasiLibrary"] = SCons.Builder.Builder(
         action=SCons.Action.Action("$WASI_ARCOM", "$WASI_ARCOMSTR"),
@@ -424,6 +439,7 @@ def _add_builders(env: Any) -> None:
         src_suffix="$WASI_OBJSUFFIX",
         src_builder=wasi_object,
         emitter=_library_emitter,
+        **_BUILDER_OVERRIDES,
     )
     env.AddMethod(WasiRun, "WasiRun")
 
