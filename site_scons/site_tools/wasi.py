@@ -180,7 +180,10 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
 def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
     """-ffile-prefix-map for the top directory (so __FILE__, assert messages and debug info name paths relative to
     it) and for the store entry (so a debug build does not embed WASI_CACHE_DIR). A list, so that a path with a
-    space stays one argument. Used only inside $( $): it is what makes the output independent of these paths."""
+    space stays one argument. Used only inside $( $): it is what makes the output independent of these paths.
+    So a signature, which leaves out what is inside $( $), does not need it computed."""
+    if for_signature:
+        return []
     return [f"-ffile-prefix-map={env['WASI_TOPDIR']}=.",
             f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"]
 
@@ -224,6 +227,48 @@ def _scan_libraries(node: Any, env: Any, libpath: Any = ()) -> list[Any]:
 
     wasi = env.Override({"LIBPREFIXES": ["$WASI_LIBPREFIX"], "LIBSUFFIXES": ["$WASI_LIBSUFFIX"]})
     return SCons.Scanner.Prog.scan(node, wasi, libpath)
+
+
+# -I, -D, -L and -l. These are what SCons's own _CPPINCFLAGS & co. compute, with the tool's prefixes, as callables
+# rather than "${_concat(…)}" strings: SCons eval()s such a string, compiling the expression, each time it
+# substitutes a command, which is three times per target and build (twice for the signature, once to run it), and
+# that was most of the cost of substituting a command. A construction variable that is not set gives nothing, as
+# it does in "${…}".
+def _define_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "CPPDEFINES" not in env:
+        return ""
+    return env["_defines"]("-D", env["CPPDEFINES"], "", env, target, source)
+
+
+def _include_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return _directory_flags("-I", "CPPPATH", target, source, env, for_signature)
+
+
+def _library_dir_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return _directory_flags("-L", "LIBPATH", target, source, env, for_signature)
+
+
+def _directory_flags(prefix: str, name: str, target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    """Directories relative to the target's directory (and its repositories), kept out of signatures like SCons's
+    own -I/-L (affect_signature=False puts them inside $( $)): what RDirs does in "${_concat(…, RDirs, TARGET,
+    …)}". A signature leaves out what is inside $( $), so it is not computed for one."""
+    if for_signature or name not in env:
+        return ""
+    rdirs = target[0].RDirs if target else (lambda paths: None)
+    return env["_concat"](prefix, env[name], "", env, rdirs, target, source, affect_signature=False)
+
+
+def _library_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "LIBS" not in env:
+        return ""
+    return env["_stripixes"]("-l", env["LIBS"], "", env.get("WASI_LIBPREFIX", ""), env.get("WASI_LIBSUFFIX", ""),
+                             env)
+
+
+def _sysroot_library_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "WASI_LIBS" not in env:
+        return ""
+    return env["_concat"]("-l", env["WASI_LIBS"], "", env)
 
 
 # -- compile_commands.json -----------------------------------------------------------------------------------------
@@ -384,11 +429,11 @@ def _set_commands(env: Any) -> None:
     env["_WASI_LINKMODE"] = _link_mode
     # Our own prefixes, not the host tools' INCPREFIX/LIBLINKPREFIX/…: with tools=['default', 'wasi'] those belong
     # to the host compiler.
-    env["_WASI_CPPDEFFLAGS"] = "${_defines('-D', CPPDEFINES, '', __env__, TARGET, SOURCE)}"
-    env["_WASI_CPPINCFLAGS"] = "${_concat('-I', CPPPATH, '', __env__, RDirs, TARGET, SOURCE, affect_signature=False)}"
-    env["_WASI_LIBDIRFLAGS"] = "${_concat('-L', LIBPATH, '', __env__, RDirs, TARGET, SOURCE, affect_signature=False)}"
-    env["_WASI_LIBFLAGS"] = "${_stripixes('-l', LIBS, '', WASI_LIBPREFIX, WASI_LIBSUFFIX, __env__)}"
-    env["_WASI_SYSLIBFLAGS"] = "${_concat('-l', WASI_LIBS, '', __env__)}"
+    env["_WASI_CPPDEFFLAGS"] = _define_flags
+    env["_WASI_CPPINCFLAGS"] = _include_flags
+    env["_WASI_LIBDIRFLAGS"] = _library_dir_flags
+    env["_WASI_LIBFLAGS"] = _library_flags
+    env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
     compile_head = "$( $WASI_CC $) --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) $WASI_CCFLAGS"
     compile_tail = "$_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
@@ -405,7 +450,24 @@ def _set_commands(env: Any) -> None:
 # so the lookup finds nothing (the first word left is --target=…) and costs a full substitution per target, the
 # largest per-target cost of a null build. The compiler is tracked by the toolchain node instead (its name is the
 # sysroot key), so the lookup is turned off for the tool's builders only; host builders keep SCons's default.
-_BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0}
+def _spawn(shell: str, escape: Any, command: str, args: list[str], env: dict[str, str]) -> int:
+    """Run one of the tool's commands directly, not through `sh -c`: they are plain argument lists (the compiler
+    wrapper, flags, files), so the shell SCons puts in front of every command is an extra process per compile for
+    nothing. A missing program gives the shell's exit code (127), with the reason."""
+    import subprocess
+
+    try:
+        return subprocess.Popen(args, env=env, close_fds=True).wait()
+    except OSError as e:
+        print(f"scons: {args[0]}: {e.strerror}", file=sys.stderr, flush=True)
+        return 127
+
+
+def _no_escape(arg: str) -> str:
+    return arg  # no shell: an argument with a space is still one argument
+
+
+_BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0, "SPAWN": _spawn, "ESCAPE": _no_escape}
 
 
 def _add_builders(env: Any) -> None:
