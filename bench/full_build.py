@@ -24,8 +24,12 @@ LIBRARY_FILES = 20  # 20 * 9 + 20 = 200 C files
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
-def generate(root: Path) -> None:
-    """Write the sources and an SConstruct: 20 programs of 9 files each, all linking one 20-file library."""
+def generate(root: Path, *, quiet_default_environment: bool = True) -> None:
+    """Write the sources and an SConstruct: 20 programs of 9 files each, all linking one 20-file library.
+
+    ``quiet_default_environment`` starts the SConstruct with `DefaultEnvironment(tools=[])`, SCons's own advice
+    for a build that needs no host tools: SCons creates its default environment in every build (it asks it for
+    the CacheDir), and with the default tools that probes the host's compilers (`gcc --version`, …)."""
     (root / "lib").mkdir(parents=True)
     for i in range(LIBRARY_FILES):
         (root / "lib" / f"lib{i:02d}.c").write_text(
@@ -46,10 +50,11 @@ def generate(root: Path) -> None:
                 f'#include <string.h>\nint f{p:02d}_{h}(int x) {{ char b[32]; memset(b, x, sizeof b); '
                 f"int s = 0; for (unsigned k = 0; k < sizeof b; k++) s += b[k] * {h + 1}; return s; }}\n")
     (root / "SConstruct").write_text(
-        "env = Environment(tools=['wasi'], CPPPATH=['#lib'])\n"
-        "lib = env.WasiLibrary('out/bench', Glob('lib/*.c'))\n"
+        ("DefaultEnvironment(tools=[])\n" if quiet_default_environment else "")
+        + "env = Environment(tools=['wasi'], CPPPATH=['#lib'])\n"
+        "lib = env.WasiLibrary('out/bench', env.Glob('lib/*.c'))\n"
         f"for p in range({PROGRAMS}):\n"
-        "    env.WasiProgram(f'out/prog{p:02d}', Glob(f'prog{p:02d}/*.c'), LIBS=['bench'], LIBPATH=['out'])\n")
+        "    env.WasiProgram(f'out/prog{p:02d}', env.Glob(f'prog{p:02d}/*.c'), LIBS=['bench'], LIBPATH=['out'])\n")
     shutil.copy(REPO / "toolchain.lock", root / "toolchain.lock")
 
 
@@ -109,9 +114,10 @@ def main() -> None:
     cache = Path(os.environ.get("WASI_CACHE_DIR") or tempfile.mkdtemp(prefix="bench-cache-"))
     env = {"WASI_CACHE_DIR": str(cache)}
     work = Path(tempfile.mkdtemp(prefix="bench-full-"))
-    scons_tree, make_tree = work / "scons", work / "make"
+    scons_tree, make_tree, probing_tree = work / "scons", work / "make", work / "scons-default-tools"
     generate(scons_tree)
     generate(make_tree)
+    generate(probing_tree, quiet_default_environment=False)
     run(scons_command("-Q", "wasi-toolchain"), cwd=scons_tree, env=env)
     commands = record_commands(make_tree, env)
     compiles = sum(1 for c in commands if any(i.endswith(".c") for i in c.inputs))
@@ -120,26 +126,33 @@ def main() -> None:
                          f"{compiles}")
     (make_tree / "Makefile").write_text(makefile(make_tree, commands))
 
-    def scons_build() -> float:
-        return timed(lambda: run(scons_command("-Q", "-j2"), cwd=scons_tree, env=env))
+    def scons_build(tree: Path = scons_tree) -> float:
+        return timed(lambda: run(scons_command("-Q", "-j2"), cwd=tree, env=env))
 
     def make_build() -> float:
         return timed(lambda: run(["make", "-s", "-j2"], cwd=make_tree))
 
-    def clean_both() -> None:
-        clean(scons_tree)
-        clean(make_tree)
+    def clean_all() -> None:
+        for tree in (scons_tree, make_tree, probing_tree):
+            clean(tree)
 
-    # One untimed build of each first: the same bytes from both (same commands), and warm caches.
-    clean_both()
-    scons_build()
+    # One untimed build of each first: the same bytes from all (same commands), and warm caches.
+    clean_all()
+    for tree in (scons_tree, probing_tree):
+        scons_build(tree)
     make_build()
-    for wasm in sorted((scons_tree / "out").glob("*.wasm")):
-        if (make_tree / "out" / wasm.name).read_bytes() != wasm.read_bytes():
-            raise SystemExit(f"bench: {wasm.name} differs between scons and make")
+    for wasm in sorted((make_tree / "out").glob("*.wasm")):
+        for tree in (scons_tree, probing_tree):
+            if (tree / "out" / wasm.name).read_bytes() != wasm.read_bytes():
+                raise SystemExit(f"bench: {wasm.name} differs between {tree.name} and make")
 
     full = alternate("full build, 200 C files, -j2", "scons", scons_build, "make", make_build, runs=args.runs,
-                     prepare=clean_both)
+                     prepare=clean_all)
+    probing = alternate("the same, SConstruct without `DefaultEnvironment(tools=[])`", "scons",
+                        lambda: scons_build(probing_tree), "make", make_build, runs=args.runs, prepare=clean_all)
+    # A null build: both trees complete (the last full build left one side clean).
+    scons_build()
+    make_build()
     null = alternate("null build, 200 C files", "scons", scons_build, "make", make_build, runs=args.runs)
 
     # CacheDir: fill it from one checkout, then build fresh copies of the checkout at other paths from it.
@@ -158,7 +171,8 @@ def main() -> None:
         counts.append(count_runs(output[0]))
 
     print(f"# 200-file build ({machine_line()}, {args.runs} runs each, alternating)\n")
-    rows = [[c.name, fmt_seconds(median(c.a)), fmt_seconds(median(c.b)), f"{c.ratio:.2f}"] for c in (full, null)]
+    rows = [[c.name, fmt_seconds(median(c.a)), fmt_seconds(median(c.b)), f"{c.ratio:.2f}"]
+            for c in (full, probing, null)]
     print(markdown_table(["figure", "scons (median)", "make (median)", "scons/make (median of pairs)"], rows))
     print()
     print(markdown_table(["figure", "median", "compiler/archiver/linker runs", "retrieved from CacheDir",
