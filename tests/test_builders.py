@@ -301,11 +301,13 @@ if "-o" in sys.argv:
 """
 
 
-def test_a_compile_starts_the_compiler_exactly_as_its_wrapper_would(project: Path, tmp_path: Path) -> None:
+def test_a_compile_starts_the_compiler_exactly_as_its_wrapper_would(tmp_path: Path, repo: Path) -> None:
     import sys
 
     from wasi_toolchain.llvm import ZiglangProvider
 
+    # A space in the checkout's path: -ffile-prefix-map=<top>=. must still reach clang as one argument.
+    project = write_project(tmp_path / "a checkout", repo)
     cache = tmp_path / "cache"
     toolchain, _ = fake_entry(project, cache)
     for tool, text in ZiglangProvider().scripts().items():  # the wrappers a real ziglang entry has
@@ -322,6 +324,7 @@ def test_a_compile_starts_the_compiler_exactly_as_its_wrapper_would(project: Pat
     [from_scons] = [json.loads(line) for line in log.read_text().splitlines()]
     bin_dir = str(toolchain.bin_dir)
     assert from_scons["argv0"] == f"{bin_dir}/../llvm/ziglang/zig"
+    assert f"-ffile-prefix-map={project}=." in from_scons["argv"]
     assert from_scons["argv"][:3] == ["clang", "-resource-dir", f"{bin_dir}/../resource"]
     # The same program, arguments and environment as when the wrapper runs it.
     subprocess.run([f"{bin_dir}/clang", *from_scons["argv"][3:]], cwd=project, check=True,
@@ -337,3 +340,18 @@ def test_a_wrapper_that_is_not_the_providers_own_is_run_as_it_is(project: Path, 
     toolchain, log = fake_entry(project, cache)  # bin/clang is a recorder, not a wrapper script
     scons(project, cache, "lib/add.wasi.o")
     assert [c["tool"] for c in calls(log)] == ["clang"]
+
+
+def test_a_spawn_of_the_users_own_runs_every_command(project: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    fake_entry(project, cache)
+    (project / "SConstruct").write_text(
+        "import SCons.Platform.posix\n"
+        "def logged(sh, escape, cmd, args, env):\n"
+        "    with open('spawned.txt', 'a') as f:\n"
+        "        f.write(args[0].rsplit('/', 1)[-1] + '\\n')\n"
+        "    return SCons.Platform.posix.subprocess_spawn(sh, escape, cmd, args, env)\n"
+        "env = Environment(tools=['wasi'], SPAWN=logged)\n"
+        "env.WasiLibrary('out/lib/util', ['lib/add.c', 'lib/mul.c'])\n")
+    assert scons(project, cache, ".").returncode == 0
+    assert sorted((project / "spawned.txt").read_text().split()) == ["clang", "clang", "llvm-ar"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from decimal import Decimal, localcontext
 from pathlib import Path
 

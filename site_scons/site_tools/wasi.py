@@ -17,6 +17,7 @@ of signatures and so lets a CacheDir serve other checkouts and machines.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import SCons.Action
 import SCons.Builder
 import SCons.Errors
+import SCons.Platform.posix
 import SCons.Scanner
 import SCons.Script
 
@@ -455,26 +457,48 @@ def _set_commands(env: Any) -> None:
 # the one that provider writes (read once per process).
 _providers_by_bin: dict[str, LlvmProvider] = {}
 _wrapper_is_ours: dict[str, bool] = {}
+# Words that sh takes as they are, and "…" as SCons puts around a word with a space (quote_spaces), with nothing
+# inside that sh would expand or unescape.
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+_QUOTED_WORD = re.compile(r'"([^"\\$`]*)"')
 
 
-def _spawn(shell: str, escape: Any, command: str, args: list[str], env: dict[str, str]) -> int:
-    """Run one of the tool's commands without `sh -c`, and a command of one of our wrapper scripts (bin/clang,
-    bin/llvm-ar) without the wrapper: what the wrapper would exec, started directly with the same arguments and the
-    same controlled environment (see llvm.direct_command). Together that is three processes fewer per compile (sh,
-    the wrapper's sh, env), with the very same compiler run. A wrapper that is not byte for byte the one its
-    provider writes (an entry from another version, a stand-in) is run as it is. A missing program gives the
-    shell's exit code (127), with the reason."""
-    import subprocess
+def _direct_spawn(spawn: Any) -> Any:
+    """The environment's SPAWN, except for commands of our own wrapper scripts (bin/clang, bin/llvm-ar, …): those
+    start what the wrapper would exec, directly, with the same arguments and the same controlled environment (see
+    llvm.direct_command), instead of `sh -c` running the wrapper's sh running env running the tool: three
+    processes fewer per compile, and the very same compiler run. Everything else, a wrapper that is not byte for
+    byte the one its provider writes (an entry from another version, a stand-in), and a command line whose words
+    sh would do more with than drop SCons's quotes, goes to ``spawn`` unchanged."""
 
-    argv, environment = args, env
-    direct = _direct_command(args[0], env)
-    if direct is not None:
-        argv, environment = [*direct[0], *args[1:]], direct[1]
-    try:
-        return subprocess.Popen(argv, env=environment, close_fds=True).wait()
-    except OSError as e:
-        print(f"scons: {argv[0]}: {e.strerror}", file=sys.stderr, flush=True)
-        return 127
+    def spawn_directly(shell: str, escape: Any, command: str, args: list[str], env: dict[str, str]) -> Any:
+        words = _unquoted(args)
+        direct = _direct_command(words[0], env) if words else None
+        if words is None or direct is None:
+            return spawn(shell, escape, command, args, env)
+        import subprocess
+
+        argv = [*direct[0], *words[1:]]
+        try:
+            return subprocess.Popen(argv, env=direct[1], close_fds=True).wait()
+        except OSError as e:  # as sh would say it, with its exit code
+            print(f"scons: {argv[0]}: {e.strerror}", file=sys.stderr, flush=True)
+            return 127
+
+    return spawn_directly
+
+
+def _unquoted(args: Sequence[str]) -> list[str] | None:
+    """The words sh would make of SCons's escaped arguments, or None where that takes more than removing quotes."""
+    words = []
+    for arg in args:
+        if _PLAIN_WORD.fullmatch(arg):
+            words.append(arg)
+        elif quoted := _QUOTED_WORD.fullmatch(arg):
+            words.append(quoted.group(1))
+        else:
+            return None
+    return words
 
 
 def _direct_command(program: str, env: Mapping[str, str]) -> tuple[list[str], dict[str, str]] | None:
@@ -492,11 +516,7 @@ def _direct_command(program: str, env: Mapping[str, str]) -> tuple[list[str], di
     return direct_command(spec, program, env) if ours and spec is not None else None
 
 
-def _no_escape(arg: str) -> str:
-    return arg  # no shell: an argument with a space is still one argument
-
-
-_BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0, "SPAWN": _spawn, "ESCAPE": _no_escape}
+_BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0}
 
 
 def _add_builders(env: Any) -> None:
@@ -577,6 +597,8 @@ def generate(env: Any, **kw: Any) -> None:
     env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
     env["WASI_BINDIR"] = str(toolchain.bin_dir)
     _providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host))
+    if env.get("SPAWN") is SCons.Platform.posix.subprocess_spawn:  # SCons's own; a SPAWN of yours is left alone
+        env["SPAWN"] = _direct_spawn(env["SPAWN"])
     env["WASI_SYSROOT"] = str(toolchain.sysroot)
     env["WASI_TOPDIR"] = env.Dir("#").abspath
     _set_commands(env)
