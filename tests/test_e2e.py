@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run_scons
 from wasm_sections import sections
 from wasi_toolchain.run import run_module
 
