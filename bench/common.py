@@ -33,8 +33,12 @@ def base_environ(*, bytecode: bool = True) -> dict[str, str]:
     return env
 
 
+# The tool to measure: this checkout's site_scons, or WASI_BENCH_SITE_DIR (another version's, to compare).
+SITE_DIR = Path(os.environ.get("WASI_BENCH_SITE_DIR") or REPO / "site_scons").resolve()
+
+
 def scons_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", *args]
+    return [sys.executable, "-m", "SCons", f"--site-dir={SITE_DIR}", *args]
 
 
 def run(command: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True,
