@@ -1,11 +1,13 @@
 """Cold start: `scons run-first` from an empty WASI_CACHE_DIR, broken into phases, against the same raw steps done
-directly by hand (pip download of the wheel, plain GETs of the two Debian files, unzip + ar/tar, `make -j2` of
-wasi-libc with zig's clang, one clang call, one run).
+directly (pip download of the LLVM wheel, plain GETs of the Debian files, unzip + ar/tar, `make -j2` of wasi-libc
+with zig's clang, copying libc++ into the sysroot, one clang call, one run).
 
     python bench/cold_start.py [--runs 5]
 
-Both sides fetch through the same pip configuration and the same Debian mirror, so a warm pip HTTP cache helps
-both alike.
+The phases of the tool's side come from the toolchain entry's stamp (fetch, unpack, sysroot build, libc++
+install, manifest), from `scons --debug=time` (compile+link, run, the toolchain action as a whole) and the wall
+clock (the rest: Python and SCons start-up, reading the SConstruct, locks and checks). Both sides fetch through the
+same pip configuration and the same Debian mirror; one untimed fetch first warms pip's HTTP cache for both alike.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,16 +24,20 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from common import (REPO, Comparison, alternate, copy_project, fmt_seconds, machine_line, markdown_table, median,
-                    run, scons_command, timed)
+from common import (REPO, alternate, base_environ, copy_project, fmt_seconds, machine_line, markdown_table, median,
+                    scons_command, timed)
 
 from wasi_toolchain.config import Settings
+from wasi_toolchain.host import detect_host
 from wasi_toolchain.llvm import BUILTINS_PATHS
-from wasi_toolchain.lock import load_lock
+from wasi_toolchain.lock import Artifact, load_lock
 from wasi_toolchain.locators import UrlSource, sources_for
 from wasi_toolchain.store import STAMP
 
-phases: list[dict[str, float]] = []
+PHASES = ["fetch", "unpack", "sysroot build", "libc++ install", "manifest", "compile+link", "run", "the rest"]
+_EXECUTION_TIME = re.compile(r"^Command execution time: (.+): ([0-9.]+) seconds$", re.M)
+
+ours_phases: list[dict[str, float]] = []
 raw_phases: list[dict[str, float]] = []
 
 
@@ -38,46 +45,54 @@ def ours(work: Path) -> float:
     project = copy_project(work / "ours")
     cache = work / "ours-cache"
     shutil.rmtree(cache, ignore_errors=True)
-    seconds = timed(lambda: run(scons_command("run-first"), cwd=project, env={"WASI_CACHE_DIR": str(cache)}))
-    stamps = list(cache.glob(f"sysroots/*/{STAMP}"))
-    timings = json.loads(stamps[0].read_text()).get("timings", {}) if stamps else {}
-    phases.append({**timings, "total": seconds})
+    result: list[subprocess.CompletedProcess[str]] = []
+    seconds = timed(lambda: result.append(subprocess.run(
+        scons_command("--debug=time", "run-first"), cwd=project, capture_output=True, text=True,
+        env={**base_environ(), "WASI_CACHE_DIR": str(cache)})))
+    if result[0].returncode != 0:
+        raise SystemExit(f"bench: scons run-first failed:\n{result[0].stdout}\n{result[0].stderr}")
+    stamp = json.loads(next(cache.glob(f"sysroots/*/{STAMP}")).read_text())
+    commands = {target: float(value) for target, value in _EXECUTION_TIME.findall(result[0].stdout)}
+    phases = {name: stamp["timings"].get(name, 0.0) for name in PHASES[:5]}
+    phases["compile+link"] = commands["build/obj/first.wasi.o"] + commands["build/first.wasm"]
+    phases["run"] = commands["run-first"]
+    phases["the rest"] = seconds - sum(phases.values())
+    ours_phases.append(phases)
     return seconds
 
 
-def raw(work: Path) -> float:
+def raw(work: Path, lock_path: Path) -> float:
     """What a person would type, minus the typing."""
-    lock = load_lock(REPO / "toolchain.lock")
+    lock = load_lock(lock_path)
     settings = Settings.from_environ()
     root = work / "raw"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     steps: dict[str, float] = {}
-    wheel = lock.llvm_files("linux-x86_64", "ziglang")[0]
+    host = detect_host()
+    wheel = lock.llvm_files(host, "ziglang")[0]
+    debs = [lock.builtins, *lock.libcxx.files]
 
     def fetch() -> None:
-        (root / "req.txt").write_text(f"ziglang==0.14.1 --hash=sha256:{wheel.sha256}\n")
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                        "--require-hashes", "-r", str(root / "req.txt"), "-d", str(root)], check=True)
+        pip_download(wheel, root)
         import requests
 
-        for artifact in (lock.builtins, lock.wasi_libc):
-            source = sources_for(artifact.locators[0], settings)[0]
-            assert isinstance(source, UrlSource)
-            (root / artifact.name).write_bytes(requests.get(source.url, timeout=60).content)
+        for artifact in (*debs, lock.wasi_libc):
+            (root / artifact.name).write_bytes(requests.get(debian_url(artifact, settings), timeout=60).content)
     steps["fetch"] = timed(fetch)
 
     def unpack() -> None:
         with zipfile.ZipFile(root / wheel.name) as zf:
             zf.extractall(root, [n for n in zf.namelist() if n == "ziglang/zig" or n.startswith("ziglang/lib/include/")])
         (root / "ziglang/zig").chmod(0o755)
-        data = subprocess.run(["ar", "p", str(root / lock.builtins.name), "data.tar.xz"], check=True,
-                              capture_output=True).stdout
-        (root / "data.tar.xz").write_bytes(data)
-        with tarfile.open(root / "data.tar.xz") as tar:
-            tar.extractall(root / "deb", filter="data")
+        for deb in debs:
+            data = subprocess.run(["ar", "p", str(root / deb.name), "data.tar.xz"], check=True,
+                                  capture_output=True).stdout
+            (root / "data.tar.xz").write_bytes(data)
+            with tarfile.open(root / "data.tar.xz") as tar:
+                tar.extractall(root / "deb", filter="data")
         resource = root / "resource"
-        (resource / "include").parent.mkdir(parents=True, exist_ok=True)
+        resource.mkdir()
         (resource / "include").symlink_to(root / "ziglang/lib/include")
         for relative in BUILTINS_PATHS:
             (resource / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -95,18 +110,37 @@ def raw(work: Path) -> float:
     steps["sysroot build"] = timed(lambda: subprocess.run(
         ["make", "-j2", f"CC={root}/bin/clang", f"SYSROOT={sysroot}", "-o", "check-symbols"], cwd=source_dir,
         check=True, capture_output=True))
-    # (The stack-protector symbols are not needed by first.c, so the raw path skips them.)
+
+    def install_libcxx() -> None:
+        shutil.copytree(root / "deb" / lock.libcxx.headers, sysroot / "include/c++/v1", symlinks=True)
+        for archive in (root / "deb" / lock.libcxx.libraries).glob("*.a"):
+            shutil.copy(archive, sysroot / "lib/wasm32-wasi" / archive.name)
+    steps["libc++ install"] = timed(install_libcxx)
     steps["compile+link"] = timed(lambda: subprocess.run(
         [f"{root}/bin/clang", "--target=wasm32-wasi", f"--sysroot={sysroot}", "-O2", "-s",
          f"-fuse-ld={root}/bin/wasm-ld", str(REPO / "samples/first.c"), "-o", str(root / "first.wasm")], check=True))
-
-    def run_it() -> None:
-        from wasi_toolchain.run import run_module
-
-        run_module(root / "first.wasm", ["first.wasm"], stdout=root / "out.txt")
-    steps["run"] = timed(run_it)
+    # In a new process, as `scons run-first` imports wasmtime in its own.
+    steps["run"] = timed(lambda: subprocess.run(
+        [sys.executable, "-c", "import sys; from wasi_toolchain.run import run_module; "
+                               "sys.exit(run_module(sys.argv[1], ['first.wasm', 'from', 'raw']))",
+         str(root / "first.wasm")], check=True, capture_output=True, env={**base_environ(),
+                                                                           "PYTHONPATH": str(REPO / "site_scons")}))
     raw_phases.append(steps)
     return sum(steps.values())
+
+
+def pip_download(wheel: Artifact, into: Path) -> None:
+    requirement = into / "req.txt"
+    requirement.write_text(f"ziglang==0.14.1 --hash=sha256:{wheel.sha256}\n")
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "--require-hashes", "--disable-pip-version-check", "-r", str(requirement), "-d", str(into)],
+                   check=True)
+
+
+def debian_url(artifact: Artifact, settings: Settings) -> str:
+    source = sources_for(artifact.locators[0], settings)[0]
+    assert isinstance(source, UrlSource)
+    return source.url
 
 
 def main() -> None:
@@ -114,18 +148,24 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-cold-"))
+    lock_path = REPO / "toolchain.lock"
+    lock = load_lock(lock_path)
+    warm_up = work / "pip-warm-up"
+    warm_up.mkdir()
+    pip_download(lock.llvm_files(detect_host(), "ziglang")[0], warm_up)  # pip's HTTP cache, for both sides
+    shutil.rmtree(warm_up)
     comparison = alternate("cold `scons run-first`", "scons run-first", lambda: ours(work),
-                           "sum of raw steps", lambda: raw(work), runs=args.runs)
+                           "sum of raw steps", lambda: raw(work, lock_path), runs=args.runs)
     print(f"# Cold start ({machine_line()}, {args.runs} runs each, alternating)\n")
-    names = ["fetch", "unpack", "sysroot build", "compile+link", "run"]
     rows = []
-    for name in names:
-        ours_values = [p[name] for p in phases if name in p]
-        rows.append([name, fmt_seconds(median(ours_values)) if ours_values else "n/a",
-                     fmt_seconds(median([p[name] for p in raw_phases]))])
+    for name in PHASES:
+        raw_values = [p[name] for p in raw_phases if name in p]
+        rows.append([name, fmt_seconds(median([p[name] for p in ours_phases])),
+                     fmt_seconds(median(raw_values)) if raw_values else "–"])
     rows.append(["**total**", fmt_seconds(median(comparison.a)), fmt_seconds(median(comparison.b))])
     print(markdown_table(["phase", "scons run-first (median)", "raw steps (median)"], rows))
-    print(f"\nratio scons/raw (median of pairs): {comparison.ratio:.2f}")
+    print(f"\nratio scons/raw (median of pairs): {comparison.ratio:.2f}; "
+          f"difference (median of pairs): {comparison.difference:+.2f} s")
 
 
 if __name__ == "__main__":

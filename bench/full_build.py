@@ -1,6 +1,6 @@
 """200 generated C files: a full `scons -j2` build against a generated Makefile run with `make -j2` that invokes
-the same clang with identical flags; the null build of both; and a rebuild from CacheDir in a fresh checkout at
-another path.
+the same clang with identical flags (every make recipe is a command the tool prints in a dry run); the null build of
+both; and a rebuild from CacheDir in a fresh checkout at another path.
 
     python bench/full_build.py [--runs 5]
 """
@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
 
-from common import (Comparison, alternate, fmt_seconds, machine_line, markdown_table, median, run, scons_command,
-                    timed)
+from common import (REPO, Command, alternate, fmt_seconds, library_inputs, machine_line, markdown_table, median,
+                    record_commands, run, scons_command, timed)
 
 PROGRAMS = 20
 FILES_PER_PROGRAM = 9  # main.c + 8 helpers
 LIBRARY_FILES = 20  # 20 * 9 + 20 = 200 C files
+_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
-def generate(root: Path) -> None:
-    """Write the sources and an SConstruct: 20 programs of 9 files each, all linking one 20-file library."""
+def generate(root: Path, *, quiet_default_environment: bool = True) -> None:
+    """Write the sources and an SConstruct: 20 programs of 9 files each, all linking one 20-file library.
+
+    ``quiet_default_environment`` starts the SConstruct with `DefaultEnvironment(tools=[])`, SCons's own advice
+    for a build that needs no host tools: SCons creates its default environment in every build (it asks it for
+    the CacheDir), and with the default tools that probes the host's compilers (`gcc --version`, …)."""
     (root / "lib").mkdir(parents=True)
     for i in range(LIBRARY_FILES):
         (root / "lib" / f"lib{i:02d}.c").write_text(
@@ -43,27 +50,45 @@ def generate(root: Path) -> None:
                 f'#include <string.h>\nint f{p:02d}_{h}(int x) {{ char b[32]; memset(b, x, sizeof b); '
                 f"int s = 0; for (unsigned k = 0; k < sizeof b; k++) s += b[k] * {h + 1}; return s; }}\n")
     (root / "SConstruct").write_text(
-        "env = Environment(tools=['wasi'], CPPPATH=['#lib'])\n"
-        "lib = env.WasiLibrary('out/bench', Glob('lib/*.c'))\n"
+        ("DefaultEnvironment(tools=[])\n" if quiet_default_environment else "")
+        + "env = Environment(tools=['wasi'], CPPPATH=['#lib'])\n"
+        "lib = env.WasiLibrary('out/bench', env.Glob('lib/*.c'))\n"
         f"for p in range({PROGRAMS}):\n"
-        "    env.WasiProgram(f'out/prog{p:02d}', Glob(f'prog{p:02d}/*.c'), LIBS=['bench'], LIBPATH=['out'])\n")
+        "    env.WasiProgram(f'out/prog{p:02d}', env.Glob(f'prog{p:02d}/*.c'), LIBS=['bench'], LIBPATH=['out'])\n")
+    shutil.copy(REPO / "toolchain.lock", root / "toolchain.lock")
 
 
-def makefile(root: Path, bin_dir: Path, sysroot: Path) -> str:
-    """The same commands SCons runs, as a Makefile."""
-    cc = f"{bin_dir}/clang"
-    cflags = f"--target=wasm32-wasi --sysroot={sysroot} -ffile-prefix-map={root}=. -O2 -Ilib"
-    lines = [f"CC := {cc}", f"CFLAGS := {cflags}", "", "all: " + " ".join(f"out/prog{p:02d}.wasm"
-                                                                        for p in range(PROGRAMS)), ""]
-    lib_objects = [f"lib/lib{i:02d}.wasi.o" for i in range(LIBRARY_FILES)]
-    lines += [f"out/libbench.a: {' '.join(lib_objects)}", "\tmkdir -p out",
-              f"\t{bin_dir}/llvm-ar rcsD $@ $^", ""]
-    for p in range(PROGRAMS):
-        objects = [f"prog{p:02d}/main.wasi.o"] + [f"prog{p:02d}/h{h}.wasi.o" for h in range(FILES_PER_PROGRAM - 1)]
-        lines += [f"out/prog{p:02d}.wasm: {' '.join(objects)} out/libbench.a", "\tmkdir -p out",
-                  f"\t$(CC) --target=wasm32-wasi --sysroot={sysroot} -fuse-ld={bin_dir}/wasm-ld -O2 -s -o $@ "
-                  f"{' '.join(objects)} -Lout -lbench", ""]
-    lines += ["%.wasi.o: %.c lib/lib.h", "\t$(CC) $(CFLAGS) -c -o $@ $<", ""]
+def header_inputs(root: Path, command: Command) -> list[str]:
+    """The project's headers a compile reads (quoted #includes, found beside the source or through -I)."""
+    words = shlex.split(command.line)
+    dirs = [w[2:] for w in words if w.startswith("-I")]
+    found: list[str] = []
+    for source in (i for i in command.inputs if i.endswith(".c")):
+        for name in _INCLUDE.findall((root / source).read_text()):
+            for directory in [os.path.dirname(source), *dirs]:
+                candidate = os.path.normpath(os.path.join(directory, name))
+                if (root / candidate).is_file():
+                    found.append(candidate)
+                    break
+    return found
+
+
+def makefile(root: Path, commands: list[Command]) -> str:
+    """One rule per command the tool would run, its recipe that command verbatim."""
+    targets = {c.target for c in commands}
+    used = {i for c in commands for i in (*c.inputs, *library_inputs(c, targets))}
+    finals = [c.target for c in commands if c.target not in used]
+    lines = ["# Generated by bench/full_build.py from `scons -n`: the tool's own commands.", "",
+             f"all: {' '.join(finals)}", ".PHONY: all", ""]
+    made_dirs = sorted({os.path.dirname(c.target) for c in commands} - {""})
+    for c in commands:
+        deps = [*c.inputs, *library_inputs(c, targets), *header_inputs(root, c)]
+        directory = os.path.dirname(c.target)
+        order_only = f" | {directory}" if directory in made_dirs and not (root / directory).is_dir() else ""
+        lines += [f"{c.target}: {' '.join(deps)}{order_only}", f"\t{c.line.replace('$', '$$')}", ""]
+    for directory in made_dirs:
+        if not (root / directory).is_dir():
+            lines += [f"{directory}:", "\tmkdir -p $@", ""]
     return "\n".join(lines)
 
 
@@ -71,8 +96,15 @@ def clean(root: Path) -> None:
     for pattern in ("**/*.wasi.o", "out/*"):
         for path in root.glob(pattern):
             path.unlink()
-    for name in (".sconsign.dblite",):
-        (root / name).unlink(missing_ok=True)
+    (root / ".sconsign.dblite").unlink(missing_ok=True)
+
+
+def count_runs(output: str) -> tuple[int, int]:
+    """(compiler/archiver/linker runs, targets retrieved from the CacheDir) in a scons output."""
+    lines = output.splitlines()
+    ran = sum(1 for line in lines if line.startswith(("wasi: compiling", "wasi: linking", "wasi: archiving")))
+    retrieved = sum(1 for line in lines if line.startswith("Retrieved `"))
+    return ran, retrieved
 
 
 def main() -> None:
@@ -82,60 +114,72 @@ def main() -> None:
     cache = Path(os.environ.get("WASI_CACHE_DIR") or tempfile.mkdtemp(prefix="bench-cache-"))
     env = {"WASI_CACHE_DIR": str(cache)}
     work = Path(tempfile.mkdtemp(prefix="bench-full-"))
-    scons_tree, make_tree = work / "scons", work / "make"
+    scons_tree, make_tree, probing_tree = work / "scons", work / "make", work / "scons-default-tools"
     generate(scons_tree)
     generate(make_tree)
-    shutil.copy(Path(__file__).resolve().parent.parent / "toolchain.lock", scons_tree / "toolchain.lock")
+    generate(probing_tree, quiet_default_environment=False)
     run(scons_command("-Q", "wasi-toolchain"), cwd=scons_tree, env=env)
+    commands = record_commands(make_tree, env)
+    compiles = sum(1 for c in commands if any(i.endswith(".c") for i in c.inputs))
+    if compiles != PROGRAMS * FILES_PER_PROGRAM + LIBRARY_FILES:
+        raise SystemExit(f"bench: expected {PROGRAMS * FILES_PER_PROGRAM + LIBRARY_FILES} compiles, recorded "
+                         f"{compiles}")
+    (make_tree / "Makefile").write_text(makefile(make_tree, commands))
 
-    from wasi_toolchain import sysroot
-    from wasi_toolchain.config import Settings
-    from wasi_toolchain.lock import load_lock
+    def scons_build(tree: Path = scons_tree) -> float:
+        return timed(lambda: run(scons_command("-Q", "-j2"), cwd=tree, env=env))
 
-    toolchain = sysroot.plan(load_lock(scons_tree / "toolchain.lock"), Settings.from_environ(env))
-    (make_tree / "Makefile").write_text(makefile(make_tree, toolchain.bin_dir, toolchain.sysroot))
-
-    def scons_full() -> float:
-        return timed(lambda: run(scons_command("-Q", "-j2"), cwd=scons_tree, env=env))
-
-    def make_full() -> float:
+    def make_build() -> float:
         return timed(lambda: run(["make", "-s", "-j2"], cwd=make_tree))
 
-    def clean_both() -> None:
-        clean(scons_tree)
-        clean(make_tree)
+    def clean_all() -> None:
+        for tree in (scons_tree, make_tree, probing_tree):
+            clean(tree)
 
-    full = alternate("full build, 200 C files, -j2", "scons", scons_full, "make", make_full, runs=args.runs,
-                     prepare=clean_both)
-    null = alternate("null build, 200 C files", "scons", scons_full, "make", make_full, runs=args.runs)
+    # One untimed build of each first: the same bytes from all (same commands), and warm caches.
+    clean_all()
+    for tree in (scons_tree, probing_tree):
+        scons_build(tree)
+    make_build()
+    for wasm in sorted((make_tree / "out").glob("*.wasm")):
+        for tree in (scons_tree, probing_tree):
+            if (tree / "out" / wasm.name).read_bytes() != wasm.read_bytes():
+                raise SystemExit(f"bench: {wasm.name} differs between {tree.name} and make")
 
-    # CacheDir: fill it from one checkout, then build a fresh copy at another path from it.
+    full = alternate("full build, 200 C files, -j2", "scons", scons_build, "make", make_build, runs=args.runs,
+                     prepare=clean_all)
+    probing = alternate("the same, SConstruct without `DefaultEnvironment(tools=[])`", "scons",
+                        lambda: scons_build(probing_tree), "make", make_build, runs=args.runs, prepare=clean_all)
+    # A null build: both trees complete (the last full build left one side clean).
+    scons_build()
+    make_build()
+    null = alternate("null build, 200 C files", "scons", scons_build, "make", make_build, runs=args.runs)
+
+    # CacheDir: fill it from one checkout, then build fresh copies of the checkout at other paths from it.
     cache_dir = work / "cachedir"
     clean(scons_tree)
     run(scons_command("-Q", "-j2", f"--cache-dir={cache_dir}"), cwd=scons_tree, env=env)
     retrievals: list[float] = []
-    compiler_runs: list[int] = []
+    counts: list[tuple[int, int]] = []
     for i in range(args.runs):
         fresh = work / f"elsewhere-{i}" / "checkout"
-        shutil.copytree(scons_tree, fresh, ignore=shutil.ignore_patterns("*.wasi.o", "out", ".sconsign.dblite"))
-        result: list[str] = []
-
-        def rebuild() -> None:
-            output = run(scons_command("-j2", f"--cache-dir={cache_dir}"), cwd=fresh, env=env).stdout
-            result.append(output)
-        retrievals.append(timed(rebuild))
-        compiler_runs.append(sum(1 for line in result[0].splitlines()
-                                 if line.startswith(("wasi: compiling", "wasi: linking", "wasi: archiving"))))
+        shutil.copytree(scons_tree, fresh, ignore=shutil.ignore_patterns("*.wasi.o", "out", ".sconsign.dblite",
+                                                                          ".wasi"))
+        output: list[str] = []
+        retrievals.append(timed(lambda: output.append(
+            run(scons_command("-j2", f"--cache-dir={cache_dir}"), cwd=fresh, env=env).stdout)))
+        counts.append(count_runs(output[0]))
 
     print(f"# 200-file build ({machine_line()}, {args.runs} runs each, alternating)\n")
-    rows = []
-    for c in (full, null):
-        rows.append([c.name, fmt_seconds(median(c.a)), fmt_seconds(median(c.b)), f"{c.ratio:.2f}"])
+    rows = [[c.name, fmt_seconds(median(c.a)), fmt_seconds(median(c.b)), f"{c.ratio:.2f}"]
+            for c in (full, probing, null)]
     print(markdown_table(["figure", "scons (median)", "make (median)", "scons/make (median of pairs)"], rows))
     print()
-    print(markdown_table(["figure", "median", "compiler/linker runs", "vs. full scons build"],
+    print(markdown_table(["figure", "median", "compiler/archiver/linker runs", "retrieved from CacheDir",
+                          "vs. full scons build"],
                          [["rebuild from CacheDir in a fresh checkout at another path",
-                           fmt_seconds(median(retrievals)), str(max(compiler_runs)),
+                           fmt_seconds(median(retrievals)), str(max(c[0] for c in counts)),
+                           f"{min(c[1] for c in counts)} of {len(commands)}",
                            f"{median(retrievals) / median(full.a):.2f}"]]))
 
 

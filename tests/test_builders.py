@@ -286,3 +286,72 @@ def test_wasirun_fails_the_build_on_an_unexpected_exit_code(project: Path, tmp_p
     assert "wasi: running exit3.wasm" in result.stdout
     if returncode:
         assert "wasi: exit3.wasm exited with 3, expected 0" in result.stderr
+
+
+# -- how commands are started ------------------------------------------------------------------------------------
+# A stand-in zig behind the provider's real wrapper scripts: it records the path it was started as, its arguments
+# and its whole environment, and writes the -o output.
+RECORDING_ZIG = """#!{python}
+import json, os, sys
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"argv0": sys.argv[0], "argv": sys.argv[1:], "env": dict(os.environ)}}) + "\\n")
+if "-o" in sys.argv:
+    with open(sys.argv[sys.argv.index("-o") + 1], "w") as out:
+        out.write("object\\n")
+"""
+
+
+def test_a_compile_starts_the_compiler_exactly_as_its_wrapper_would(tmp_path: Path, repo: Path) -> None:
+    import sys
+
+    from wasi_toolchain.llvm import ZiglangProvider
+
+    # A space in the checkout's path: -ffile-prefix-map=<top>=. must still reach clang as one argument.
+    project = write_project(tmp_path / "a checkout", repo)
+    cache = tmp_path / "cache"
+    toolchain, _ = fake_entry(project, cache)
+    for tool, text in ZiglangProvider().scripts().items():  # the wrappers a real ziglang entry has
+        (toolchain.bin_dir / tool).write_text(text)
+        (toolchain.bin_dir / tool).chmod(0o755)
+    log = tmp_path / "zig.jsonl"
+    zig = toolchain.root / "llvm/ziglang/zig"
+    zig.parent.mkdir(parents=True)
+    zig.write_text(RECORDING_ZIG.format(python=sys.executable, log=str(log)))
+    zig.chmod(0o755)
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'], ENV={'PATH': '/usr/bin:/bin', "
+                                        "'CPATH': '/usr/include'})\nenv.WasiObject('lib/add.c')\n")
+    scons(project, cache, "lib/add.wasi.o")
+    [from_scons] = [json.loads(line) for line in log.read_text().splitlines()]
+    bin_dir = str(toolchain.bin_dir)
+    assert from_scons["argv0"] == f"{bin_dir}/../llvm/ziglang/zig"
+    assert f"-ffile-prefix-map={project}=." in from_scons["argv"]
+    assert from_scons["argv"][:3] == ["clang", "-resource-dir", f"{bin_dir}/../resource"]
+    # The same program, arguments and environment as when the wrapper runs it.
+    subprocess.run([f"{bin_dir}/clang", *from_scons["argv"][3:]], cwd=project, check=True,
+                   env={"PATH": "/usr/bin:/bin", "CPATH": "/usr/include"})
+    by_hand = json.loads(log.read_text().splitlines()[1])
+    assert from_scons == by_hand
+    assert {k: v for k, v in from_scons["env"].items() if k != "LC_CTYPE"} == {"PATH": bin_dir,
+                                                                               "SOURCE_DATE_EPOCH": "0"}
+
+
+def test_a_wrapper_that_is_not_the_providers_own_is_run_as_it_is(project: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    toolchain, log = fake_entry(project, cache)  # bin/clang is a recorder, not a wrapper script
+    scons(project, cache, "lib/add.wasi.o")
+    assert [c["tool"] for c in calls(log)] == ["clang"]
+
+
+def test_a_spawn_of_the_users_own_runs_every_command(project: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    fake_entry(project, cache)
+    (project / "SConstruct").write_text(
+        "import SCons.Platform.posix\n"
+        "def logged(sh, escape, cmd, args, env):\n"
+        "    with open('spawned.txt', 'a') as f:\n"
+        "        f.write(args[0].rsplit('/', 1)[-1] + '\\n')\n"
+        "    return SCons.Platform.posix.subprocess_spawn(sh, escape, cmd, args, env)\n"
+        "env = Environment(tools=['wasi'], SPAWN=logged)\n"
+        "env.WasiLibrary('out/lib/util', ['lib/add.c', 'lib/mul.c'])\n")
+    assert scons(project, cache, ".").returncode == 0
+    assert sorted((project / "spawned.txt").read_text().split()) == ["clang", "clang", "llvm-ar"]

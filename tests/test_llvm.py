@@ -10,7 +10,8 @@ import pytest
 
 from helpers import ar_archive, make_zip
 from wasi_toolchain.errors import HostNotSupported, ToolchainError
-from wasi_toolchain.llvm import BUILTINS_PATHS, DebianProvider, ZiglangProvider, provider_class
+from wasi_toolchain.llvm import (BUILTINS_PATHS, DebianProvider, ZiglangProvider, direct_command, provider_class,
+                                 wrapper_script)
 
 # A stand-in zig that reports what it was started with: its arguments and its whole environment.
 FAKE_ZIG = b"""#!/bin/sh
@@ -251,3 +252,37 @@ def test_a_provider_that_cannot_run_here_says_so(provider: str, host: str, libc:
 ])
 def test_providers_that_run_here_pass_the_check(provider: str, host: str, libc: str | None) -> None:
     provider_class(provider).check_runs_here(host, libc)  # type: ignore[arg-type]
+
+
+# -- the direct form: what the SCons tool starts instead of a wrapper --------------------------------------------------
+# Reports the path it was started as, its arguments and its whole environment.
+RECORD_ALL = b"""#!/bin/sh
+printf 'RAN %s ARGS' "$0"; for a in "$@"; do printf ' [%s]' "$a"; done; echo
+/usr/bin/env | /usr/bin/sort
+"""
+
+
+@pytest.mark.parametrize("provider", ["ziglang", "debian"])
+@pytest.mark.parametrize("caller", [{}, {"SOURCE_DATE_EPOCH": "1700000000"}, {"SOURCE_DATE_EPOCH": ""}])
+def test_the_direct_command_starts_what_the_wrapper_starts(tmp_path: Path, provider: str,
+                                                          caller: dict[str, str]) -> None:
+    base = tmp_path / "a store with spaces"
+    base.mkdir()
+    entry = install(base) if provider == "ziglang" else install_debian(base)
+    tools = (ZiglangProvider() if provider == "ziglang" else DebianProvider("linux-x86_64")).tools()
+    polluted = {**os.environ, "PATH": f"{tmp_path}/host-tools:/usr/bin:/bin", "CPATH": "/usr/include",
+                "LD_LIBRARY_PATH": "/opt/evil", **caller}
+    for tool, spec in tools.items():
+        if spec is None:
+            continue
+        wrapper = str(entry / "bin" / tool)
+        words, environment = direct_command(spec, wrapper, polluted)
+        program = Path(words[0])
+        program.resolve().write_bytes(RECORD_ALL)  # the real program behind any link
+        via_wrapper = run(Path(wrapper), "-c", "a b.c", env=polluted)
+        direct = subprocess.run([*words, "-c", "a b.c"], capture_output=True, text=True, env=environment,
+                                check=True).stdout.splitlines()
+        assert direct[0] == via_wrapper[0], tool
+        assert tool_environment(direct) == tool_environment(via_wrapper), tool
+        assert tool_environment(direct)["SOURCE_DATE_EPOCH"] == (caller.get("SOURCE_DATE_EPOCH") or "0")
+        assert (Path(wrapper).read_text() == wrapper_script(spec))  # the wrapper is made from the same spec

@@ -17,6 +17,7 @@ of signatures and so lets a CacheDir serve other checkouts and machines.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import SCons.Action
 import SCons.Builder
 import SCons.Errors
+import SCons.Platform.posix
 import SCons.Scanner
 import SCons.Script
 
@@ -32,6 +34,7 @@ from wasi_toolchain import buildvars
 from wasi_toolchain import sysroot as _sysroot
 from wasi_toolchain.config import Settings
 from wasi_toolchain.errors import WasiError
+from wasi_toolchain.llvm import LlvmProvider, direct_command, get_provider, wrapper_script
 from wasi_toolchain.lock import Lock, load_lock
 
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
@@ -120,7 +123,12 @@ def _toolchain_node(env: Any) -> Any:
     node = _ready_nodes.get(key)
     if node is None:
         node = env.Command(f"$WASI_STAMPDIR/toolchain-{key}.stamp", [], _ENSURE_ACTION)[0]
-        env.AlwaysBuild(node)  # cheap when warm; notices a wiped store
+        if not env["WASI_TOOLCHAIN"].is_complete():
+            # Always built only when the entry is missing or incomplete (three stats, here): then a stamp left
+            # from before (say, the store was wiped) must not count as up to date. With a complete entry the
+            # stamp is built only when it is missing or its key changed, so a null build runs no action and does
+            # not rewrite .sconsign.dblite.
+            env.AlwaysBuild(node)
         env.NoCache(node)
         _ready_nodes[key] = node
     return node
@@ -175,7 +183,10 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
 def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
     """-ffile-prefix-map for the top directory (so __FILE__, assert messages and debug info name paths relative to
     it) and for the store entry (so a debug build does not embed WASI_CACHE_DIR). A list, so that a path with a
-    space stays one argument. Used only inside $( $): it is what makes the output independent of these paths."""
+    space stays one argument. Used only inside $( $): it is what makes the output independent of these paths.
+    So a signature, which leaves out what is inside $( $), does not need it computed."""
+    if for_signature:
+        return []
     return [f"-ffile-prefix-map={env['WASI_TOPDIR']}=.",
             f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"]
 
@@ -219,6 +230,48 @@ def _scan_libraries(node: Any, env: Any, libpath: Any = ()) -> list[Any]:
 
     wasi = env.Override({"LIBPREFIXES": ["$WASI_LIBPREFIX"], "LIBSUFFIXES": ["$WASI_LIBSUFFIX"]})
     return SCons.Scanner.Prog.scan(node, wasi, libpath)
+
+
+# -I, -D, -L and -l. These are what SCons's own _CPPINCFLAGS & co. compute, with the tool's prefixes, as callables
+# rather than "${_concat(…)}" strings: SCons eval()s such a string, compiling the expression, each time it
+# substitutes a command, which is three times per target and build (twice for the signature, once to run it), and
+# that was most of the cost of substituting a command. A construction variable that is not set gives nothing, as
+# it does in "${…}".
+def _define_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "CPPDEFINES" not in env:
+        return ""
+    return env["_defines"]("-D", env["CPPDEFINES"], "", env, target, source)
+
+
+def _include_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return _directory_flags("-I", "CPPPATH", target, source, env, for_signature)
+
+
+def _library_dir_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return _directory_flags("-L", "LIBPATH", target, source, env, for_signature)
+
+
+def _directory_flags(prefix: str, name: str, target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    """Directories relative to the target's directory (and its repositories), kept out of signatures like SCons's
+    own -I/-L (affect_signature=False puts them inside $( $)): what RDirs does in "${_concat(…, RDirs, TARGET,
+    …)}". A signature leaves out what is inside $( $), so it is not computed for one."""
+    if for_signature or name not in env:
+        return ""
+    rdirs = target[0].RDirs if target else (lambda paths: None)
+    return env["_concat"](prefix, env[name], "", env, rdirs, target, source, affect_signature=False)
+
+
+def _library_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "LIBS" not in env:
+        return ""
+    return env["_stripixes"]("-l", env["LIBS"], "", env.get("WASI_LIBPREFIX", ""), env.get("WASI_LIBSUFFIX", ""),
+                             env)
+
+
+def _sysroot_library_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "WASI_LIBS" not in env:
+        return ""
+    return env["_concat"]("-l", env["WASI_LIBS"], "", env)
 
 
 # -- compile_commands.json -----------------------------------------------------------------------------------------
@@ -268,6 +321,11 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     return 0
 
 
+# One action for every WasiRun: creating a Python-function action computes the function's contents (its
+# signature), which costs about a millisecond each time.
+_RUN_ACTION = SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR")
+
+
 def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] = (),
             env: Mapping[str, str] | None = None, dirs: Mapping[str, str] | None = None, stdin: str | None = None,
             expect_exit: int = 0, **overrides: Any) -> Any:
@@ -281,7 +339,7 @@ def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] 
     stdin_node = build_env.File(stdin) if stdin else None
     run = build_env.Alias(
         alias, [program, *([stdin_node] if stdin_node else [])],
-        SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR"),
+        _RUN_ACTION,
         WASI_RUN_ARGS=list(args), WASI_RUN_ENV=dict(env or {}),
         WASI_RUN_DIRS={build_env.Dir(host).abspath: guest for host, guest in (dirs or {}).items()},
         WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=int(expect_exit),
@@ -374,11 +432,11 @@ def _set_commands(env: Any) -> None:
     env["_WASI_LINKMODE"] = _link_mode
     # Our own prefixes, not the host tools' INCPREFIX/LIBLINKPREFIX/…: with tools=['default', 'wasi'] those belong
     # to the host compiler.
-    env["_WASI_CPPDEFFLAGS"] = "${_defines('-D', CPPDEFINES, '', __env__, TARGET, SOURCE)}"
-    env["_WASI_CPPINCFLAGS"] = "${_concat('-I', CPPPATH, '', __env__, RDirs, TARGET, SOURCE, affect_signature=False)}"
-    env["_WASI_LIBDIRFLAGS"] = "${_concat('-L', LIBPATH, '', __env__, RDirs, TARGET, SOURCE, affect_signature=False)}"
-    env["_WASI_LIBFLAGS"] = "${_stripixes('-l', LIBS, '', WASI_LIBPREFIX, WASI_LIBSUFFIX, __env__)}"
-    env["_WASI_SYSLIBFLAGS"] = "${_concat('-l', WASI_LIBS, '', __env__)}"
+    env["_WASI_CPPDEFFLAGS"] = _define_flags
+    env["_WASI_CPPINCFLAGS"] = _include_flags
+    env["_WASI_LIBDIRFLAGS"] = _library_dir_flags
+    env["_WASI_LIBFLAGS"] = _library_flags
+    env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
     compile_head = "$( $WASI_CC $) --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) $WASI_CCFLAGS"
     compile_tail = "$_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
@@ -388,6 +446,77 @@ def _set_commands(env: Any) -> None:
                            "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS")
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
+
+
+# SCons's implicit command dependency (on by default) substitutes each target's whole command line, on every run, to
+# find its first word. Ours start with `$( $WASI_CC $)`, which is left out of that substitution as of any signature,
+# so the lookup finds nothing (the first word left is --target=…) and costs a full substitution per target, the
+# largest per-target cost of a null build. The compiler is tracked by the toolchain node instead (its name is the
+# sysroot key), so the lookup is turned off for the tool's builders only; host builders keep SCons's default.
+# The LLVM provider of each toolchain's bin/ (filled by generate()), and whether a wrapper script there is exactly
+# the one that provider writes (read once per process).
+_providers_by_bin: dict[str, LlvmProvider] = {}
+_wrapper_is_ours: dict[str, bool] = {}
+# Words that sh takes as they are, and "…" as SCons puts around a word with a space (quote_spaces), with nothing
+# inside that sh would expand or unescape.
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+_QUOTED_WORD = re.compile(r'"([^"\\$`]*)"')
+
+
+def _direct_spawn(spawn: Any) -> Any:
+    """The environment's SPAWN, except for commands of our own wrapper scripts (bin/clang, bin/llvm-ar, …): those
+    start what the wrapper would exec, directly, with the same arguments and the same controlled environment (see
+    llvm.direct_command), instead of `sh -c` running the wrapper's sh running env running the tool: three
+    processes fewer per compile, and the very same compiler run. Everything else, a wrapper that is not byte for
+    byte the one its provider writes (an entry from another version, a stand-in), and a command line whose words
+    sh would do more with than drop SCons's quotes, goes to ``spawn`` unchanged."""
+
+    def spawn_directly(shell: str, escape: Any, command: str, args: list[str], env: dict[str, str]) -> Any:
+        words = _unquoted(args)
+        direct = _direct_command(words[0], env) if words else None
+        if words is None or direct is None:
+            return spawn(shell, escape, command, args, env)
+        import subprocess
+
+        argv = [*direct[0], *words[1:]]
+        try:
+            return subprocess.Popen(argv, env=direct[1], close_fds=True).wait()
+        except OSError as e:  # as sh would say it, with its exit code
+            print(f"scons: {argv[0]}: {e.strerror}", file=sys.stderr, flush=True)
+            return 127
+
+    return spawn_directly
+
+
+def _unquoted(args: Sequence[str]) -> list[str] | None:
+    """The words sh would make of SCons's escaped arguments, or None where that takes more than removing quotes."""
+    words = []
+    for arg in args:
+        if _PLAIN_WORD.fullmatch(arg):
+            words.append(arg)
+        elif quoted := _QUOTED_WORD.fullmatch(arg):
+            words.append(quoted.group(1))
+        else:
+            return None
+    return words
+
+
+def _direct_command(program: str, env: Mapping[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    provider = _providers_by_bin.get(os.path.dirname(program))
+    if provider is None:
+        return None
+    spec = provider.tools().get(os.path.basename(program))
+    ours = _wrapper_is_ours.get(program)
+    if ours is None:
+        try:
+            text = Path(program).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        ours = _wrapper_is_ours[program] = spec is not None and text == wrapper_script(spec)
+    return direct_command(spec, program, env) if ours and spec is not None else None
+
+
+_BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0}
 
 
 def _add_builders(env: Any) -> None:
@@ -401,6 +530,7 @@ def _add_builders(env: Any) -> None:
         source_scanner=SCons.Scanner.C.CScanner(),
         emitter=_object_emitter,
         single_source=True,
+        **_BUILDER_OVERRIDES,
     )
     env["BUILDERS"]["WasiObject"] = wasi_object
     env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
@@ -411,6 +541,7 @@ def _add_builders(env: Any) -> None:
         target_scanner=SCons.Scanner.ScannerBase(_scan_libraries, "WasiLibraryScanner",
                                                  path_function=SCons.Scanner.FindPathDirs("LIBPATH")),
         emitter=_program_emitter,
+        **_BUILDER_OVERRIDES,
     )
     env["BUILDERS"]["WasiLibrary"] = SCons.Builder.Builder(
         action=SCons.Action.Action("$WASI_ARCOM", "$WASI_ARCOMSTR"),
@@ -419,6 +550,7 @@ def _add_builders(env: Any) -> None:
         src_suffix="$WASI_OBJSUFFIX",
         src_builder=wasi_object,
         emitter=_library_emitter,
+        **_BUILDER_OVERRIDES,
     )
     env.AddMethod(WasiRun, "WasiRun")
 
@@ -464,6 +596,9 @@ def generate(env: Any, **kw: Any) -> None:
     # Machine-specific absolute paths: used in commands only inside $( $).
     env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
     env["WASI_BINDIR"] = str(toolchain.bin_dir)
+    _providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host))
+    if env.get("SPAWN") is SCons.Platform.posix.subprocess_spawn:  # SCons's own; a SPAWN of yours is left alone
+        env["SPAWN"] = _direct_spawn(env["SPAWN"])
     env["WASI_SYSROOT"] = str(toolchain.sysroot)
     env["WASI_TOPDIR"] = env.Dir("#").abspath
     _set_commands(env)

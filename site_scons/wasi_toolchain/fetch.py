@@ -35,7 +35,7 @@ from .errors import FetchError, LocatorError, OfflineError
 from .killpoints import kill_point
 from .lock import Artifact
 from .locators import PipSource, Source, UrlSource, sources_for
-from .store import Store, remove_tree
+from .store import Log, Store, log_to_stderr, remove_tree
 
 CHUNK = 1 << 20
 # Network reads are smaller: bytes read but not yet written when a connection breaks are lost to the resume.
@@ -43,13 +43,6 @@ NET_CHUNK = 64 << 10
 PROGRESS_BAR_MIN_BYTES = 4 << 20
 CONNECT_TIMEOUT = 15.0
 MAX_REDIRECTS = 10
-
-Log = Callable[[str], None]
-
-
-def log_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -25,10 +25,9 @@ import errno
 import hashlib
 import json
 import os
-import secrets
 import shutil
-import socket
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +41,10 @@ TEMP_PREFIX = ".tmp-"
 PARTIAL_PREFIX = ".partial-"
 
 Log = Callable[[str], None]
+
+
+def log_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class Store:
@@ -112,7 +115,7 @@ class Store:
     def temp_path(self, final: Path) -> Path:
         """A fresh temp path beside ``final``, on the same filesystem so ``os.replace`` is atomic."""
         final.parent.mkdir(parents=True, exist_ok=True)
-        return final.parent / f"{TEMP_PREFIX}{final.name}-{os.getpid()}-{secrets.token_hex(4)}"
+        return final.parent / f"{TEMP_PREFIX}{final.name}-{os.getpid()}-{os.urandom(4).hex()}"
 
     @staticmethod
     def partial_path(final: Path) -> Path:
@@ -180,6 +183,8 @@ class Store:
 
 
 def _write_owner(owner: Path, what: str) -> None:
+    import socket  # lazy: only a cold build takes a lock
+
     info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
             "since": time.strftime("%Y-%m-%d %H:%M:%S %z")}
     temp = owner.with_name(f"{owner.name}.{os.getpid()}")

@@ -7,24 +7,28 @@ publishes the entry atomically; a warm call only checks the stamp file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import unpack
 from .config import Settings
 from .errors import BuildError, ToolchainError
-from .fetch import Log, fetch, log_to_stderr
 from .host import detect_host, detect_libc
 from .killpoints import kill_point
-from .llvm import BUILTINS_PATHS, get_provider, provider_class
+from .llvm import BUILTINS_PATHS, provider_class
 from .lock import Lock
-from .store import STAMP, Store, remove_tree, write_manifest
+from .store import STAMP, Log, Store, log_to_stderr, remove_tree
+
+# Only what plan() and a warm ensure() need is imported above: SCons imports this module at every start-up. The
+# cold path's modules (fetch pulls in urllib, http.client, ssl and email; archive pulls in tarfile, zipfile and the
+# compressors) are imported inside the functions that use them.
 
 # Bump when anything below changes what ends up in an entry: it is part of the key.
 RECIPE_VERSION = 2
@@ -129,6 +133,9 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
     """Make sure the entry exists and is complete; build it if not. Returns ``toolchain``."""
     if toolchain.is_complete():
         return toolchain
+    from .fetch import fetch
+    from .store import write_manifest
+
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
     with store.locked(f"sysroot-{toolchain.key}", f"building the sysroot {toolchain.key}", log=log):
         if toolchain.is_complete():
@@ -140,22 +147,28 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
             log(f"wasi: toolchain entry {toolchain.root} is incomplete; rebuilding it")
             remove_tree(toolchain.root)
         started = time.monotonic()
+        timings = Timings()
         log(f"wasi: preparing toolchain {toolchain.key} (first use; it is cached in {settings.cache_dir})")
-        # Small pins first, so a bad builtins or wasi-libc pin fails before the big LLVM download.
-        builtins_deb = fetch(lock.builtins, store, settings, log=log)
-        libc_source = fetch(lock.wasi_libc, store, settings, log=log)
-        libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
-        llvm_files = [fetch(a, store, settings, log=log) for a in lock.llvm_files(toolchain.host, toolchain.provider)]
+        with timings.phase("fetch"):
+            # Small pins first, so a bad builtins or wasi-libc pin fails before the big LLVM download.
+            builtins_deb = fetch(lock.builtins, store, settings, log=log)
+            libc_source = fetch(lock.wasi_libc, store, settings, log=log)
+            libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
+            llvm_files = [fetch(a, store, settings, log=log)
+                          for a in lock.llvm_files(toolchain.host, toolchain.provider)]
         temp = store.temp_path(toolchain.root)
         try:
             staged = Toolchain(toolchain.key, toolchain.provider, toolchain.host, temp)
-            _install_llvm(staged, lock, llvm_files, builtins_deb, log)
+            _install_llvm(staged, lock, llvm_files, builtins_deb, log, timings)
             kill_point("sysroot.llvm-installed")
-            _build_sysroot(staged, libc_source, settings, store, log)
-            _install_libcxx(staged, lock, libcxx_debs, log)
+            _build_sysroot(staged, libc_source, settings, store, log, timings)
+            _install_libcxx(staged, lock, libcxx_debs, log, timings)
             kill_point("sysroot.built")
-            write_manifest(temp)  # for `scons wasi-verify`
-            stamp = {"key": toolchain.key, **key_inputs(lock, toolchain.host, toolchain.provider)}
+            with timings.phase("manifest"):
+                write_manifest(temp)  # for `scons wasi-verify`
+            # The timings are a record for bench/cold_start.py, not an input: the key is computed from key_inputs.
+            stamp = {"key": toolchain.key, **key_inputs(lock, toolchain.host, toolchain.provider),
+                     "timings": timings.rounded()}
             (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             kill_point("sysroot.stamped")
             store.publish(temp, toolchain.root)
@@ -166,18 +179,44 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
     return toolchain
 
 
-def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtins_deb: Path, log: Log) -> None:
+class Timings:
+    """Seconds spent in each phase of an entry build (fetch, unpack, sysroot build, libc++, manifest)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(seconds, 3) for name, seconds in self.seconds.items()}
+
+
+def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtins_deb: Path, log: Log,
+                  timings: Timings | None = None) -> None:
+    from .archive import unpack
+    from .llvm import get_provider
+
+    timings = timings or Timings()
+
     log(f"wasi: unpacking LLVM {lock.llvm_version} ({staged.provider}) and compiler-rt builtins")
     scratch = staged.root / "build" / "builtins"
     member = lock.builtins_member.lstrip("./")
-    unpack(builtins_deb, scratch, include=lambda name: name == member)
+    with timings.phase("unpack"):
+        unpack(builtins_deb, scratch, include=lambda name: name == member)
     builtins_archive = scratch / member
     if not builtins_archive.is_file():
         raise ToolchainError(
             f"{lock.builtins.name} (sha256 {lock.builtins.sha256}) has no member {lock.builtins_member}",
             hint="builtins.member in toolchain.lock must name libclang_rt.builtins-wasm32.a inside that package",
         )
-    get_provider(staged.provider, staged.host).install(llvm_files, staged.root, builtins_archive)
+    with timings.phase("unpack"):
+        get_provider(staged.provider, staged.host).install(llvm_files, staged.root, builtins_archive)
     # Ask clang itself where it will look, so a layout mistake surfaces here and never as a wasm-ld error.
     found = _run([str(staged.clang), f"--target={TARGET}", "-print-libgcc-file-name"], "locating the builtins",
                  cwd=staged.root).strip()
@@ -186,14 +225,19 @@ def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtin
                              hint="this is a bug in the recipe; please report it with the clang version")
 
 
-def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, store: Store, log: Log) -> None:
+def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, store: Store, log: Log,
+                   timings: Timings | None = None) -> None:
+    from .archive import unpack
+
+    timings = timings or Timings()
     make = shutil.which("make")
     if make is None:
         raise ToolchainError("building wasi-libc needs make, and no make is on PATH",
                              hint="install GNU make (Debian/Ubuntu: apt-get install make; macOS: xcode-select "
                                   "--install)")
     build = staged.root / "build"
-    unpack(libc_source, build / "src")
+    with timings.phase("unpack"):
+        unpack(libc_source, build / "src")
     makefiles = list((build / "src").glob("*/Makefile"))
     if len(makefiles) != 1:
         raise ToolchainError(f"{libc_source.name} does not unpack to one directory with a Makefile")
@@ -209,7 +253,7 @@ def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, sto
     log(f"wasi: building wasi-libc from source with the pinned clang (make -j{settings.jobs})")
     started = time.monotonic()
     log_file = build / "make.log"
-    with open(log_file, "wb") as out:
+    with open(log_file, "wb") as out, timings.phase("sysroot build"):
         result = subprocess.run(command, cwd=source_dir, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, env=_make_environment())
     if result.returncode != 0:
@@ -222,30 +266,37 @@ def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, sto
     stack_c = build / "stack_protector.c"
     stack_c.write_text(STACK_PROTECTOR_C, encoding="utf-8")
     stack_o = build / "stack_protector.o"
-    _run([str(staged.clang), f"--target={TARGET}", f"--sysroot={sysroot}", "-O2", "-c", str(stack_c),
-          "-o", str(stack_o)], "compiling the stack-protector symbols", cwd=build)
-    _run([str(staged.llvm_ar), "rs", str(lib / "libc.a"), str(stack_o)], "adding them to libc.a", cwd=build)
+    with timings.phase("sysroot build"):
+        _run([str(staged.clang), f"--target={TARGET}", f"--sysroot={sysroot}", "-O2", "-c", str(stack_c),
+              "-o", str(stack_o)], "compiling the stack-protector symbols", cwd=build)
+        _run([str(staged.llvm_ar), "rs", str(lib / "libc.a"), str(stack_o)], "adding them to libc.a", cwd=build)
     # clang 19 spells the target wasm32-wasip1 too and then looks in lib/wasm32-wasip1; same ABI, same files.
     (sysroot / "lib" / "wasm32-wasip1").symlink_to(TARGET)
     remove_tree(build)
     log(f"wasi: wasi-libc built in {time.monotonic() - started:.1f} s")
 
 
-def _install_libcxx(staged: Toolchain, lock: Lock, debs: list[Path], log: Log) -> None:
+def _install_libcxx(staged: Toolchain, lock: Lock, debs: list[Path], log: Log,
+                    timings: Timings | None = None) -> None:
     """Put the pinned libc++/libc++abi headers and static libraries into the sysroot (see LIBCXX_INCLUDE)."""
+    from .archive import unpack
+
+    timings = timings or Timings()
     log(f"wasi: adding libc++ {lock.libcxx.version} to the sysroot")
     pins = lock.libcxx
     scratch = staged.root / "build-libcxx"
     wanted = (pins.headers + "/", pins.libraries + "/")
-    for deb in debs:
-        unpack(deb, scratch, include=lambda name: name.startswith(wanted))
+    with timings.phase("unpack"):
+        for deb in debs:
+            unpack(deb, scratch, include=lambda name: name.startswith(wanted))
     headers, libraries = scratch / pins.headers, scratch / pins.libraries
     sysroot = staged.sysroot
-    if headers.is_dir():
-        shutil.copytree(headers, sysroot / LIBCXX_INCLUDE, symlinks=True)
-    lib = sysroot / "lib" / TARGET
-    for archive in sorted(libraries.glob("*.a")) if libraries.is_dir() else []:
-        shutil.copyfile(archive, lib / archive.name)
+    with timings.phase("libc++ install"):
+        if headers.is_dir():
+            shutil.copytree(headers, sysroot / LIBCXX_INCLUDE, symlinks=True)
+        lib = sysroot / "lib" / TARGET
+        for archive in sorted(libraries.glob("*.a")) if libraries.is_dir() else []:
+            shutil.copyfile(archive, lib / archive.name)
     missing = [relative for relative in LIBCXX_REQUIRED if not (sysroot / relative).is_file()]
     if missing:
         names = ", ".join(a.name for a in pins.files)
