@@ -179,6 +179,19 @@ def library_inputs(command: Command, targets: set[str]) -> list[str]:
     return found
 
 
+def plain_scons_lines(commands: Sequence[Command]) -> tuple[list[str], list[str]]:
+    """SConstruct lines building every recorded command with plain SCons: `command(target, sources, line, cpppath)`
+    calls (the SConstruct defines `command`, an env.Command with SCons's C scanner), and the final targets."""
+    targets = {c.target for c in commands}
+    lines = []
+    for c in commands:
+        cpppath = [w[2:] for w in shlex.split(c.line) if w.startswith("-I")]
+        sources = list(c.inputs) + library_inputs(c, targets)
+        lines.append(f"command({c.target!r}, {sources!r}, {c.line.replace('$', '$$')!r}, {cpppath!r})\n")
+    used = {i for c in commands for i in (*c.inputs, *library_inputs(c, targets))}
+    return lines, [c.target for c in commands if c.target not in used or c.target.endswith(".a")]
+
+
 # -- reporting -----------------------------------------------------------------------------------------------------
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
