@@ -1,0 +1,122 @@
+"""SCons tool `wasi`: build WebAssembly/WASI modules with a pinned, hermetic LLVM 19 toolchain.
+
+    env = Environment(tools=['default', 'wasi'])      # or tools=['wasi']
+    env.WasiProgram('build/first', ['samples/first.c'])
+
+This file is only glue: the work is in the ``wasi_toolchain`` package beside it, which never imports SCons.
+Every error from it is a ``WasiError`` and reaches the user as ``scons: *** …``.
+
+At start-up the tool only parses toolchain.lock and computes the sysroot key (no I/O beyond that, so a warm
+null build stays cheap). The toolchain itself is a node: a stamp file that every object, library and program
+depends on, whose content is the sysroot key and whose action fetches and builds the sysroot on first use (a few
+stats afterwards). So a new pin changes every signature, and nothing else about the toolchain does: its
+machine-specific paths (the store, the checkout) appear in commands only inside ``$( … $)``, which keeps them out
+of signatures and so lets a CacheDir serve other checkouts and machines.
+
+The glue is split by concern: ``command_line`` (the tool's scons options), ``nodes`` (the toolchain node and argument
+checks), ``commands`` (command lines and builders), ``running`` (WasiRun), ``aliases`` (wasi-toolchain,
+wasi-cache-key and the store commands) and ``spawn`` (starting the pinned tools directly).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import SCons.Errors
+import SCons.Platform.posix
+
+from wasi_toolchain import sysroot as _sysroot
+from wasi_toolchain.config import Settings
+from wasi_toolchain.errors import WasiError
+from wasi_toolchain.llvm import get_provider
+from wasi_toolchain.lock import Lock, load_lock
+
+from .aliases import define_aliases
+from .commands import add_builders, set_commands
+from .command_line import add_options, apply_options
+from .spawn import direct_spawn, providers_by_bin
+
+_lock_cache: dict[tuple[str, int, int], Lock] = {}
+
+
+def _user_error(error: WasiError) -> SCons.Errors.UserError:
+    return SCons.Errors.UserError(str(error))
+
+
+def _load_lock_cached(path: str) -> Lock:
+    try:
+        st = os.stat(path)
+        cache_key = (path, st.st_mtime_ns, st.st_size)
+    except OSError:
+        cache_key = (path, 0, 0)
+    lock = _lock_cache.get(cache_key)
+    if lock is None:
+        lock = _lock_cache[cache_key] = load_lock(path)
+    return lock
+
+
+def _settings(env: Any, kw: Mapping[str, Any]) -> Settings:
+    settings = Settings.from_environ(os.environ)
+    cache_dir = kw.get("cache_dir") or env.get("WASI_CACHE_DIR")
+    if cache_dir:
+        settings = Settings(**{**settings.__dict__, "cache_dir": Path(str(cache_dir)).absolute()})
+    return settings
+
+
+def generate(env: Any, **kw: Any) -> None:
+    """Set defaults (values the user already set win), plan the toolchain, add the builders."""
+    env.SetDefault(
+        WASI_LOCK="#toolchain.lock",
+        WASI_STAMPDIR="#.wasi",
+        WASI_TARGET="wasm32-wasi",
+        WASI_EXECMODEL="command",
+        WASI_EXPORTS=[],
+        WASI_CCFLAGS=["-O2"],
+        WASI_CFLAGS=[],
+        WASI_CXXFLAGS=["-fno-exceptions"],
+        WASI_LINKFLAGS=["-O2"],
+        WASI_LIBS=[],
+        WASI_LINK_CXX="auto",
+        WASI_STRIP=True,
+        WASI_OBJSUFFIX=".wasi.o",
+        WASI_PROGSUFFIX=".wasm",
+        WASI_LIBPREFIX="lib",
+        WASI_LIBSUFFIX=".a",
+        WASI_CCCOMSTR="wasi: compiling $SOURCE",
+        WASI_CXXCOMSTR="wasi: compiling $SOURCE",
+        WASI_LINKCOMSTR="wasi: linking $TARGET",
+        WASI_ARCOMSTR="wasi: archiving $TARGET",
+        WASI_RUNCOMSTR="wasi: running $SOURCE",
+    )
+    add_options()
+    apply_options(env)
+    try:
+        settings = _settings(env, kw)
+        lock = _load_lock_cached(env.File(env["WASI_LOCK"]).abspath)
+        toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"))
+    except WasiError as e:
+        raise _user_error(e) from None
+
+    env["WASI_SETTINGS"] = settings
+    env["WASI_LOCK_DATA"] = lock
+    env["WASI_TOOLCHAIN"] = toolchain
+    env["WASI_SYSROOT_KEY"] = toolchain.key
+    # Machine-specific absolute paths: used in commands only inside $( $).
+    env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
+    env["WASI_BINDIR"] = str(toolchain.bin_dir)
+    providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host))
+    if env.get("SPAWN") is SCons.Platform.posix.subprocess_spawn:  # SCons's own; a SPAWN of yours is left alone
+        env["SPAWN"] = direct_spawn(env["SPAWN"])
+    env["WASI_SYSROOT"] = str(toolchain.sysroot)
+    env["WASI_TOPDIR"] = env.Dir("#").abspath
+    set_commands(env)
+    add_builders(env)
+    define_aliases(env)
+
+
+def exists(env: Any) -> bool:
+    """Cheap and offline: the toolchain is fetched on demand, so the tool is usable wherever Python runs it."""
+    return True

@@ -1,0 +1,90 @@
+"""Aliases: `wasi-toolchain`, `wasi-cache-key`, and the store commands `wasi-verify` and `wasi-fetch-all DIR`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import SCons.Action
+import SCons.Errors
+import SCons.Script
+
+from wasi_toolchain.config import Settings
+from wasi_toolchain.errors import WasiError
+
+from .nodes import toolchain_node
+
+_aliases_defined: set[str] = set()
+
+
+def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    print(env["WASI_SYSROOT_KEY"])
+    return 0
+
+
+def define_aliases(env: Any) -> None:
+    key = env["WASI_SYSROOT_KEY"]
+    if key in _aliases_defined:
+        return
+    _aliases_defined.add(key)
+    env.Alias("wasi-toolchain", toolchain_node(env))
+    env.AlwaysBuild(env.Alias("wasi-cache-key", [], SCons.Action.Action(_print_key, strfunction=lambda *a, **k: None)))
+    _define_store_aliases(env)
+
+
+# -- store maintenance: `scons wasi-verify`, `scons wasi-fetch-all DIR` ------------------------------------------
+def _report(message: str) -> None:
+    print(message, flush=True)
+
+
+def _verify_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    from wasi_toolchain.store import Store
+    from wasi_toolchain.verify import verify_store
+
+    settings: Settings = env["WASI_SETTINGS"]
+    try:
+        verify_store(Store(settings.cache_dir, lock_timeout=settings.lock_timeout), env["WASI_LOCK_DATA"],
+                     log=_report)
+    except WasiError as e:
+        raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
+    return 0
+
+
+def _fetch_all_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    from wasi_toolchain.distdir import fill_distdir
+
+    try:
+        filled = fill_distdir(env["WASI_LOCK_DATA"], Path(env["WASI_FETCH_ALL_DIR"]), env["WASI_SETTINGS"],
+                              log=_report)
+    except WasiError as e:
+        raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
+    _report(f"wasi-fetch-all: {len(filled)} pinned files in {env['WASI_FETCH_ALL_DIR']}; copy it to the offline "
+            f"machine and set WASI_DISTDIR to it there")
+    return 0
+
+
+def _fetch_all_dir() -> str | None:
+    """The DIR of `scons wasi-fetch-all DIR` (the command-line target after the alias); None without the alias."""
+    targets = list(SCons.Script.COMMAND_LINE_TARGETS)
+    if "wasi-fetch-all" not in targets:
+        return None
+    index = targets.index("wasi-fetch-all")
+    return targets[index + 1] if index + 1 < len(targets) else ""
+
+
+def _define_store_aliases(env: Any) -> None:
+    quiet = lambda *args, **kw: None  # noqa: E731 - the actions print their own report
+    env.AlwaysBuild(env.Alias("wasi-verify", [], SCons.Action.Action(_verify_action, strfunction=quiet)))
+    directory = _fetch_all_dir()
+    if directory is None:
+        return
+    if not directory:
+        raise SCons.Errors.UserError("wasi-fetch-all needs the directory to fill: scons wasi-fetch-all DIR")
+    path = os.path.join(SCons.Script.GetLaunchDir(), directory)
+    fetch_all = env.Alias("wasi-fetch-all", [], SCons.Action.Action(_fetch_all_action, strfunction=quiet),
+                          WASI_FETCH_ALL_DIR=path)
+    env.AlwaysBuild(fetch_all)
+    # DIR is a command-line target as well: an alias of that name keeps SCons from looking for a file to build.
+    env.Alias(directory, fetch_all)

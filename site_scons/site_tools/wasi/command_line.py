@@ -1,0 +1,41 @@
+"""The tool's `scons` options, listed by `scons --help` under "Local Options"."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import SCons.Script
+
+_options_added: set[str] = set()  # the dests of the options this tool added
+
+
+def add_options() -> None:
+    """The tool's `scons` options; listed by `scons --help` under "Local Options". Added once per process, and
+    never over an option of the same name that the SConstruct defined itself."""
+    import SCons.Script.Main
+
+    parser = SCons.Script.Main.OptionsParser
+    if not parser.has_option("--wasi-offline"):
+        SCons.Script.AddOption("--wasi-offline", dest="wasi_offline", action="store_true", default=False,
+                               help="never download: use only the toolchain store (sets WASI_OFFLINE=1)")
+        _options_added.add("wasi_offline")
+    if not parser.has_option("--cache-dir"):
+        SCons.Script.AddOption("--cache-dir", dest="wasi_scons_cache_dir", metavar="DIR", default=None,
+                               help="share built objects and modules through the SCons CacheDir DIR; its "
+                                    "entries serve any checkout path and any WASI_CACHE_DIR")
+        _options_added.add("wasi_scons_cache_dir")
+
+
+def _option(dest: str) -> Any:
+    return SCons.Script.GetOption(dest) if dest in _options_added else None
+
+
+def apply_options(env: Any) -> None:
+    if _option("wasi_offline"):
+        # Read by Settings.from_environ, like a WASI_OFFLINE=1 set by the user.
+        os.environ["WASI_OFFLINE"] = "1"
+    cache_dir = _option("wasi_scons_cache_dir")
+    if cache_dir:
+        env.CacheDir(cache_dir)
+

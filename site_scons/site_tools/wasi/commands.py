@@ -1,0 +1,236 @@
+"""The command lines and the builders: WasiObject, WasiLibrary, WasiProgram, and compile_commands.json entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import SCons.Action
+import SCons.Builder
+import SCons.Errors
+import SCons.Scanner
+
+from wasi_toolchain import buildvars
+
+from .nodes import checked, toolchain_node
+from .running import WasiRun
+
+# Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
+TOOLCHAIN_PREFIX = "/wasi-toolchain"
+
+
+def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
+    checked(buildvars.target, env.subst("$WASI_TARGET"))
+    env.Depends(target, toolchain_node(env))
+    _record_compilation_db_entry(target, source, env)
+    return target, source
+
+
+def _library_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
+    env.Depends(target, toolchain_node(env))
+    return target, source
+
+
+def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
+    # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
+    checked(buildvars.target, env.subst("$WASI_TARGET"))
+    checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
+    checked(buildvars.exports, env.get("WASI_EXPORTS", []))
+    checked(buildvars.flag, "WASI_STRIP", env.get("WASI_STRIP", True))
+    env.Depends(target, toolchain_node(env))
+    return target, source
+
+
+# -- pieces of the command lines -----------------------------------------------------------------------------------
+def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    """-ffile-prefix-map for the top directory (so __FILE__, assert messages and debug info name paths relative to
+    it) and for the store entry (so a debug build does not embed WASI_CACHE_DIR). A list, so that a path with a
+    space stays one argument. Used only inside $( $): it is what makes the output independent of these paths.
+    So a signature, which leaves out what is inside $( $), does not need it computed."""
+    if for_signature:
+        return []
+    return [f"-ffile-prefix-map={env['WASI_TOPDIR']}=.",
+            f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"]
+
+
+def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    """-s unless WASI_STRIP is false: stripped output is path-independent."""
+    return "-s" if buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True)) else ""
+
+
+def _exec_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    model = buildvars.exec_model(env.subst("$WASI_EXECMODEL"))
+    return buildvars.link_flags(model, buildvars.exports(env.get("WASI_EXPORTS", [])))
+
+
+def _has_cxx(nodes: Sequence[Any], depth: int = 3) -> bool:
+    """Whether any node was built from C++: objects name their sources, libraries their objects."""
+    for node in nodes:
+        if buildvars.is_cxx_source(str(node)):
+            return True
+        if depth and _has_cxx(getattr(node, "sources", None) or [], depth - 1):
+            return True
+    return False
+
+
+def _link_mode(target: Sequence[Any], source: Sequence[Any], env: Any, for_signature: bool) -> str:
+    """clang's g++ mode (which adds -lc++ -lc++abi) when C++ is linked. WASI_LINK_CXX='auto' (the default) looks at
+    the sources and at libraries given as nodes or found through LIBS/LIBPATH; True/False force it."""
+    setting = env.get("WASI_LINK_CXX", "auto")
+    if setting == "auto":
+        libraries = [n for n in (getattr(target[0], "implicit", None) or []) if getattr(n, "sources", None)]
+        cxx = _has_cxx([*source, *libraries])
+    else:
+        cxx = buildvars.flag("WASI_LINK_CXX", setting)
+    return "--driver-mode=g++" if cxx else ""
+
+
+def _scan_libraries(node: Any, env: Any, libpath: Any = ()) -> list[Any]:
+    """SCons's program scanner, with the WASI library prefix and suffix, so LIBS=['util'] plus LIBPATH finds the
+    WasiLibrary output: it is built before the link, and a change to it relinks."""
+    import SCons.Scanner.Prog
+
+    wasi = env.Override({"LIBPREFIXES": ["$WASI_LIBPREFIX"], "LIBSUFFIXES": ["$WASI_LIBSUFFIX"]})
+    return SCons.Scanner.Prog.scan(node, wasi, libpath)
+
+
+# -I, -D, -L and -l. These are what SCons's own _CPPINCFLAGS & co. compute, with the tool's prefixes, as callables
+# rather than "${_concat(…)}" strings: SCons eval()s such a string, compiling the expression, each time it
+# substitutes a command, which is three times per target and build (twice for the signature, once to run it), and
+# that was most of the cost of substituting a command. A construction variable that is not set gives nothing, as
+# it does in "${…}".
+def _define_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "CPPDEFINES" not in env:
+        return ""
+    return env["_defines"]("-D", env["CPPDEFINES"], "", env, target, source)
+
+
+def _include_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return _directory_flags("-I", "CPPPATH", target, source, env, for_signature)
+
+
+def _library_dir_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return _directory_flags("-L", "LIBPATH", target, source, env, for_signature)
+
+
+def _directory_flags(prefix: str, name: str, target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    """Directories relative to the target's directory (and its repositories), kept out of signatures like SCons's
+    own -I/-L (affect_signature=False puts them inside $( $)): what RDirs does in "${_concat(…, RDirs, TARGET,
+    …)}". A signature leaves out what is inside $( $), so it is not computed for one."""
+    if for_signature or name not in env:
+        return ""
+    rdirs = target[0].RDirs if target else (lambda paths: None)
+    return env["_concat"](prefix, env[name], "", env, rdirs, target, source, affect_signature=False)
+
+
+def _library_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "LIBS" not in env:
+        return ""
+    return env["_stripixes"]("-l", env["LIBS"], "", env.get("WASI_LIBPREFIX", ""), env.get("WASI_LIBSUFFIX", ""),
+                             env)
+
+
+def _sysroot_library_flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    if "WASI_LIBS" not in env:
+        return ""
+    return env["_concat"]("-l", env["WASI_LIBS"], "", env)
+
+
+# -- compile_commands.json -----------------------------------------------------------------------------------------
+_COMPILATION_DB_ACTIONS = {"c": SCons.Action.Action("$WASI_CCCOM"), "c++": SCons.Action.Action("$WASI_CXXCOM")}
+
+
+def _record_compilation_db_entry(target: Sequence[Any], source: Sequence[Any], env: Any) -> None:
+    """Add this object to SCons's own compilation_db tool, when the environment has it.
+
+    That tool hooks only the StaticObject/SharedObject builders, by appending an emitter that records
+    (target, source, env, action) in its module-level list, which its writer then turns into entries (tuples rather
+    than one node per entry since https://github.com/SCons/scons/pull/4823; requirements.txt pins such an SCons).
+    A WasiObject records the same tuple with its own command, so env.CompilationDatabase() lists WASI compiles
+    beside host ones. As with SCons's own objects, the tool must be loaded before the builders are called.
+    """
+    if "CompilationDatabase" not in env["BUILDERS"]:
+        return
+    import SCons.Tool.compilation_db as compilation_db
+
+    entries = getattr(compilation_db, "__COMPILATION_DB_ENTRIES", None)
+    if not isinstance(entries, list) or any(not isinstance(e, tuple) or len(e) != 4 for e in entries[:1]):
+        raise SCons.Errors.UserError(
+            "this SCons's compilation_db tool does not keep (target, source, env, action) entries in "
+            "__COMPILATION_DB_ENTRIES, so WASI objects cannot be added to compile_commands.json\n  next step: use "
+            "the SCons version pinned in requirements.txt")
+    language = "c++" if buildvars.is_cxx_source(str(source[0])) else "c"
+    entries.append((target[0], source[0], env, _COMPILATION_DB_ACTIONS[language]))
+
+
+# -- the tool ------------------------------------------------------------------------------------------------------
+def set_commands(env: Any) -> None:
+    """The command lines. Everything machine-specific is inside $( $); sources and targets are SCons nodes, which
+    render relative to the top directory (where SCons runs commands)."""
+    env["WASI_CC"] = "$WASI_BINDIR/clang"
+    env["WASI_AR"] = "$WASI_BINDIR/llvm-ar"
+    env["_WASI_PREFIXMAPS"] = _prefix_maps
+    env["_WASI_STRIPFLAG"] = _strip_flag
+    env["_WASI_EXECFLAGS"] = _exec_flags
+    env["_WASI_LINKMODE"] = _link_mode
+    # Our own prefixes, not the host tools' INCPREFIX/LIBLINKPREFIX/…: with tools=['default', 'wasi'] those belong
+    # to the host compiler.
+    env["_WASI_CPPDEFFLAGS"] = _define_flags
+    env["_WASI_CPPINCFLAGS"] = _include_flags
+    env["_WASI_LIBDIRFLAGS"] = _library_dir_flags
+    env["_WASI_LIBFLAGS"] = _library_flags
+    env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
+    compile_head = "$( $WASI_CC $) --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) $WASI_CCFLAGS"
+    compile_tail = "$_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
+    env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
+    env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
+    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT "
+                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
+                           "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS")
+    # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
+    env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
+
+
+# SCons's implicit command dependency (on by default) substitutes each target's whole command line, on every run, to
+# find its first word. Ours start with `$( $WASI_CC $)`, which is left out of that substitution as of any signature,
+# so the lookup finds nothing (the first word left is --target=…) and costs a full substitution per target, the
+# largest per-target cost of a null build. The compiler is tracked by the toolchain node instead (its name is the
+# sysroot key), so the lookup is turned off for the tool's builders only; host builders keep SCons's default.
+_BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0}
+
+
+def add_builders(env: Any) -> None:
+    import SCons.Scanner.C
+
+    compile_c = SCons.Action.Action("$WASI_CCCOM", "$WASI_CCCOMSTR")
+    compile_cxx = SCons.Action.Action("$WASI_CXXCOM", "$WASI_CXXCOMSTR")
+    wasi_object = SCons.Builder.Builder(
+        action={**{s: compile_c for s in buildvars.C_SUFFIXES}, **{s: compile_cxx for s in buildvars.CXX_SUFFIXES}},
+        suffix="$WASI_OBJSUFFIX",
+        source_scanner=SCons.Scanner.C.CScanner(),
+        emitter=_object_emitter,
+        single_source=True,
+        **_BUILDER_OVERRIDES,
+    )
+    env["BUILDERS"]["WasiObject"] = wasi_object
+    env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
+        action=SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR"),
+        suffix="$WASI_PROGSUFFIX",
+        src_suffix="$WASI_OBJSUFFIX",
+        src_builder=wasi_object,
+        target_scanner=SCons.Scanner.ScannerBase(_scan_libraries, "WasiLibraryScanner",
+                                                 path_function=SCons.Scanner.FindPathDirs("LIBPATH")),
+        emitter=_program_emitter,
+        **_BUILDER_OVERRIDES,
+    )
+    env["BUILDERS"]["WasiLibrary"] = SCons.Builder.Builder(
+        action=SCons.Action.Action("$WASI_ARCOM", "$WASI_ARCOMSTR"),
+        prefix="$WASI_LIBPREFIX",
+        suffix="$WASI_LIBSUFFIX",
+        src_suffix="$WASI_OBJSUFFIX",
+        src_builder=wasi_object,
+        emitter=_library_emitter,
+        **_BUILDER_OVERRIDES,
+    )
+    env.AddMethod(WasiRun, "WasiRun")
+

@@ -1,0 +1,74 @@
+"""Starting the pinned tools directly, without the shell and the wrapper script in between."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from wasi_toolchain.llvm import LlvmProvider, direct_command, wrapper_script
+
+# The LLVM provider of each toolchain's bin/ (filled by generate()), and whether a wrapper script there is exactly
+# the one that provider writes (read once per process).
+providers_by_bin: dict[str, LlvmProvider] = {}
+_wrapper_is_ours: dict[str, bool] = {}
+# Words that sh takes as they are, and "…" as SCons puts around a word with a space (quote_spaces), with nothing
+# inside that sh would expand or unescape.
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+_QUOTED_WORD = re.compile(r'"([^"\\$`]*)"')
+
+
+def direct_spawn(spawn: Any) -> Any:
+    """The environment's SPAWN, except for commands of our own wrapper scripts (bin/clang, bin/llvm-ar, …): those
+    start what the wrapper would exec, directly, with the same arguments and the same controlled environment (see
+    llvm.direct_command), instead of `sh -c` running the wrapper's sh running env running the tool: three
+    processes fewer per compile, and the very same compiler run. Everything else, a wrapper that is not byte for
+    byte the one its provider writes (an entry from another version, a stand-in), and a command line whose words
+    sh would do more with than drop SCons's quotes, goes to ``spawn`` unchanged."""
+
+    def spawn_directly(shell: str, escape: Any, command: str, args: list[str], env: dict[str, str]) -> Any:
+        words = _unquoted(args)
+        direct = _direct_command(words[0], env) if words else None
+        if words is None or direct is None:
+            return spawn(shell, escape, command, args, env)
+        import subprocess
+
+        argv = [*direct[0], *words[1:]]
+        try:
+            return subprocess.Popen(argv, env=direct[1], close_fds=True).wait()
+        except OSError as e:  # as sh would say it, with its exit code
+            print(f"scons: {argv[0]}: {e.strerror}", file=sys.stderr, flush=True)
+            return 127
+
+    return spawn_directly
+
+
+def _unquoted(args: Sequence[str]) -> list[str] | None:
+    """The words sh would make of SCons's escaped arguments, or None where that takes more than removing quotes."""
+    words = []
+    for arg in args:
+        if _PLAIN_WORD.fullmatch(arg):
+            words.append(arg)
+        elif quoted := _QUOTED_WORD.fullmatch(arg):
+            words.append(quoted.group(1))
+        else:
+            return None
+    return words
+
+
+def _direct_command(program: str, env: Mapping[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    provider = providers_by_bin.get(os.path.dirname(program))
+    if provider is None:
+        return None
+    spec = provider.tools().get(os.path.basename(program))
+    ours = _wrapper_is_ours.get(program)
+    if ours is None:
+        try:
+            text = Path(program).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        ours = _wrapper_is_ours[program] = spec is not None and text == wrapper_script(spec)
+    return direct_command(spec, program, env) if ours and spec is not None else None
