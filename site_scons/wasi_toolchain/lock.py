@@ -17,7 +17,8 @@ from typing import Any
 from .errors import HostNotSupported, LockError
 from .host import KNOWN_HOSTS
 
-LOCK_VERSION = 1
+# 2: LLVM 22; [wasi-libc] is Debian's binary package and [wasi-libc-source] the orig tarball built from source.
+LOCK_VERSION = 2
 # The LLVM distributions the recipe knows how to lay out (see llvm.py).
 PROVIDERS = ("ziglang", "debian")
 LOCATOR_SCHEMES = ("debian", "pypi", "https", "http", "file")
@@ -67,7 +68,9 @@ class Lock:
     builtins_member: str
     builtins: Artifact
     wasi_libc_version: str
-    wasi_libc: Artifact
+    wasi_libc: Artifact  # Debian's wasi-libc binary package (WASI_LIBC='debian')
+    wasi_libc_source_version: str
+    wasi_libc_source: Artifact  # the wasi-libc source tarball (WASI_LIBC='source')
     libcxx: LibcxxPins
 
     def host_pins(self, host: str) -> HostPins:
@@ -92,7 +95,7 @@ class Lock:
             ) from None
 
     def all_artifacts(self) -> list[Artifact]:
-        artifacts = [self.builtins, self.wasi_libc, *self.libcxx.files]
+        artifacts = [self.builtins, self.wasi_libc, self.wasi_libc_source, *self.libcxx.files]
         for host in self.hosts.values():
             for files in host.providers.values():
                 artifacts.extend(files)
@@ -201,7 +204,7 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         # CVE-2020-10735 (https://github.com/python/cpython/issues/95778).
         raise r.fail("", f"not valid TOML: {e}") from None
 
-    top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "libcxx"})
+    top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "wasi-libc-source", "libcxx"})
     version = top["lock-version"]
     if type(version) is not int or version != LOCK_VERSION:
         raise r.fail("lock-version", f"expected {LOCK_VERSION}, got {version!r}; this tool reads lock-version "
@@ -235,6 +238,7 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
 
     b = r.table(top["builtins"], "builtins", required={"version", "member", "files"})
     w = r.table(top["wasi-libc"], "wasi-libc", required={"version", "files"})
+    ws = r.table(top["wasi-libc-source"], "wasi-libc-source", required={"version", "files"})
     x = r.table(top["libcxx"], "libcxx", required={"version", "headers", "libraries", "files"})
     lock = Lock(
         path=lock_path,
@@ -246,6 +250,8 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         builtins=r.files(b["files"], "builtins.files", exactly_one=True)[0],
         wasi_libc_version=r.string(w["version"], "wasi-libc.version"),
         wasi_libc=r.files(w["files"], "wasi-libc.files", exactly_one=True)[0],
+        wasi_libc_source_version=r.string(ws["version"], "wasi-libc-source.version"),
+        wasi_libc_source=r.files(ws["files"], "wasi-libc-source.files", exactly_one=True)[0],
         libcxx=LibcxxPins(
             version=r.string(x["version"], "libcxx.version"),
             headers=r.member_dir(x["headers"], "libcxx.headers"),

@@ -12,10 +12,12 @@ toolchain.in.toml (``input-version = 1``):
 
     [debian]                suite, component ("main"): where Debian files are looked up
     [llvm]                  version
-    [llvm.providers.NAME]   kind = "pypi-wheel" (requirement) or "debian-packages" (version, packages)
+    [llvm.providers.NAME]   kind = "pypi-wheel" (requirement) or "debian-packages" (version, packages; optional
+                            suite, and runtime: "package=version" entries whose files follow the packages')
     [llvm.hosts.HOST]       providers, default-provider, pip-platforms (pypi-wheel), debian-arch (debian-packages)
     [components.NAME]       kind = "debian-packages" (version, arch, packages) or "debian-orig" (package, version);
-                            optional `extra` table copied verbatim. Each becomes the lock's top-level [NAME] table
+                            optional `suite` (default: [debian] suite), `index-arch` (read arch "all" packages from
+                            binary-<index-arch>, which lists them too) and `extra` table copied verbatim. Each becomes the lock's top-level [NAME] table
                             with `version`, the `extra` keys, then `files`; adding a component is a data change
                             here (lock.py must know the table to read it).
 """
@@ -62,6 +64,8 @@ class ProviderInput:
     requirement: str = ""  # pypi-wheel
     version: str = ""  # debian-packages
     packages: tuple[str, ...] = ()
+    runtime: tuple[tuple[str, str], ...] = ()  # debian-packages: (package, version), pinned after the packages
+    suite: str = ""  # debian-packages: "" is [debian] suite
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class ComponentInput:
     packages: tuple[str, ...] = ()
     package: str = ""  # debian-orig: the source package
     extra: tuple[tuple[str, str], ...] = ()
+    suite: str = ""  # "" is [debian] suite
+    index_arch: str = ""  # debian-packages: the binary-<arch> index to read; "" is `arch`
 
 
 @dataclass(frozen=True)
@@ -150,15 +156,20 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
     for name, value in _items(r, llvm["providers"], "llvm.providers"):
         where = f"llvm.providers.{name}"
         r.choice(name, where, PROVIDERS)
-        kind = r.choice(r.table(value, where, {"kind"}, {"requirement", "version", "packages"})["kind"],
-                        f"{where}.kind", PROVIDER_KINDS)
+        kind = r.choice(r.table(value, where, {"kind"}, {"requirement", "version", "packages", "runtime", "suite"})
+                        ["kind"], f"{where}.kind", PROVIDER_KINDS)
         if kind == "pypi-wheel":
             t = r.table(value, where, {"kind", "requirement"})
             providers[name] = ProviderInput(name, kind, requirement=r.string(t["requirement"], f"{where}.requirement"))
         else:
-            t = r.table(value, where, {"kind", "version", "packages"})
-            providers[name] = ProviderInput(name, kind, version=r.string(t["version"], f"{where}.version"),
-                                            packages=r.strings(t["packages"], f"{where}.packages"))
+            t = r.table(value, where, {"kind", "version", "packages"}, {"runtime", "suite"})
+            providers[name] = ProviderInput(
+                name, kind, version=r.string(t["version"], f"{where}.version"),
+                packages=r.strings(t["packages"], f"{where}.packages"),
+                runtime=tuple(_package_version(r, entry, f"{where}.runtime[{i}]")
+                              for i, entry in enumerate(r.strings(t["runtime"], f"{where}.runtime")))
+                if "runtime" in t else (),
+                suite=r.string(t["suite"], f"{where}.suite") if "suite" in t else "")
 
     hosts: list[HostInput] = []
     for name, value in _items(r, llvm["hosts"], "llvm.hosts"):
@@ -186,15 +197,18 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
         where = f"components.{name}"
         if name in ("lock-version", "llvm"):
             raise r.fail(where, f"{name!r} is reserved by the lock itself")
-        kind = r.choice(r.table(value, where, {"kind"}, {"version", "arch", "packages", "package", "extra"})["kind"],
-                        f"{where}.kind", COMPONENT_KINDS)
+        kind = r.choice(r.table(value, where, {"kind"}, {"version", "arch", "packages", "package", "extra", "suite",
+                                                                 "index-arch"})
+                        ["kind"], f"{where}.kind", COMPONENT_KINDS)
         if kind == "debian-packages":
-            t = r.table(value, where, {"kind", "version", "arch", "packages"}, {"extra"})
+            t = r.table(value, where, {"kind", "version", "arch", "packages"}, {"extra", "suite", "index-arch"})
             component = ComponentInput(name, kind, version=r.string(t["version"], f"{where}.version"),
                                        arch=r.string(t["arch"], f"{where}.arch"),
-                                       packages=r.strings(t["packages"], f"{where}.packages"))
+                                       packages=r.strings(t["packages"], f"{where}.packages"),
+                                       index_arch=r.string(t["index-arch"], f"{where}.index-arch")
+                                       if "index-arch" in t else "")
         else:
-            t = r.table(value, where, {"kind", "package", "version"}, {"extra"})
+            t = r.table(value, where, {"kind", "package", "version"}, {"extra", "suite"})
             component = ComponentInput(name, kind, version=r.string(t["version"], f"{where}.version"),
                                        package=r.string(t["package"], f"{where}.package"))
         extra: list[tuple[str, str]] = []
@@ -202,12 +216,20 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
             if key in ("version", "files"):
                 raise r.fail(f"{where}.extra.{key}", "is written by the generator itself")
             extra.append((key, r.string(v, f"{where}.extra.{key}")))
-        components.append(ComponentInput(**{**component.__dict__, "extra": tuple(extra)}))
+        suite = r.string(t["suite"], f"{where}.suite") if "suite" in t else ""
+        components.append(ComponentInput(**{**component.__dict__, "extra": tuple(extra), "suite": suite}))
 
     return LockInput(path=path, suite=r.string(debian["suite"], "debian.suite"),
                      component=r.string(debian.get("component", "main"), "debian.component"),
                      llvm_version=r.string(llvm["version"], "llvm.version"), providers=providers,
                      hosts=tuple(hosts), components=tuple(components))
+
+
+def _package_version(r: _Reader, entry: str, where: str) -> tuple[str, str]:
+    package, sep, version = entry.partition("=")
+    if not sep or not package or not version or package != package.strip() or version != version.strip():
+        raise r.fail(where, f"expected 'package=version', got {entry!r}")
+    return package, version
 
 
 def _items(r: _Reader, value: Any, where: str, *, allow_empty: bool = False) -> list[tuple[str, Any]]:
@@ -236,12 +258,14 @@ class Resolver:
         self.settings = settings
         self.log = log
 
-    def debian_packages(self, packages: Sequence[str], version: str, arch: str) -> list[Pin]:
-        return [_pool_pin(self.archive.binary_package(self.spec.suite, self.spec.component, arch, p, version))
-                for p in packages]
+    def debian_packages(self, packages: Sequence[tuple[str, str]], arch: str, suite: str = "") -> list[Pin]:
+        """Pins of (package, version) pairs, in order."""
+        return [_pool_pin(self.archive.binary_package(suite or self.spec.suite, self.spec.component, arch, p,
+                                                      version))
+                for p, version in packages]
 
-    def debian_orig(self, package: str, version: str) -> Pin:
-        files = self.archive.source_files(self.spec.suite, self.spec.component, package, version)
+    def debian_orig(self, package: str, version: str, suite: str = "") -> Pin:
+        files = self.archive.source_files(suite or self.spec.suite, self.spec.component, package, version)
         prefix = f"{package}_{upstream_version(version)}.orig.tar."
         origs = [f for f in files if f.name.startswith(prefix) and not f.name.endswith(".asc")]
         if len(origs) != 1:
@@ -258,12 +282,16 @@ class Resolver:
     def provider_files(self, host: HostInput, provider: ProviderInput) -> list[Pin]:
         if provider.kind == "pypi-wheel":
             return [self.wheel(provider.requirement, host.pip_platforms)]
-        return self.debian_packages(provider.packages, provider.version, host.debian_arch)
+        packages = [(p, provider.version) for p in provider.packages] + list(provider.runtime)
+        return self.debian_packages(packages, host.debian_arch, provider.suite)
 
     def component(self, component: ComponentInput) -> tuple[str, list[Pin]]:
         if component.kind == "debian-packages":
-            return component.version, self.debian_packages(component.packages, component.version, component.arch)
-        return upstream_version(component.version), [self.debian_orig(component.package, component.version)]
+            packages = [(p, component.version) for p in component.packages]
+            return component.version, self.debian_packages(packages, component.index_arch or component.arch,
+                                                           component.suite)
+        return upstream_version(component.version), [self.debian_orig(component.package, component.version,
+                                                                      component.suite)]
 
 
 def _pool_pin(f: PoolFile) -> Pin:
@@ -283,6 +311,12 @@ def _files(pins: Sequence[Pin]) -> list[str]:
     return lines + ["]"]
 
 
+def _suites(spec: LockInput) -> list[str]:
+    """The Debian suites the input reads, the default first."""
+    named = [p.suite for p in spec.providers.values()] + [c.suite for c in spec.components]
+    return [spec.suite, *sorted({s for s in named if s and s != spec.suite})]
+
+
 def header(spec: LockInput) -> list[str]:
     return [
         "# toolchain.lock: every input of the WASI toolchain, pinned by sha256. Read by "
@@ -291,7 +325,7 @@ def header(spec: LockInput) -> list[str]:
         f"# GENERATED by `{COMMAND}` from toolchain.in.toml; do not edit it by hand. Change",
         "# toolchain.in.toml and run the generator again; `--check` fails when this file is not what it would write.",
         "#",
-        f"# Debian files: from the signed dists/{spec.suite}/InRelease, then "
+        f"# Debian files: from the signed dists/<suite>/InRelease ({', '.join(_suites(spec))}), then "
         f"{spec.component}/binary-<arch>/Packages.xz",
         f"# and {spec.component}/source/Sources.xz, each checked against the sha256 the InRelease lists.",
         "# Wheels: file name and sha256 from the package index, through pip.",
