@@ -15,8 +15,26 @@ from .errors import ConfigError
 
 ExecModel = Literal["command", "reactor"]
 EXEC_MODELS: tuple[ExecModel, ...] = ("command", "reactor")
-# Both spellings name WASI preview 1; clang 19 accepts both and the sysroot serves both (see sysroot.py).
-TARGETS = ("wasm32-wasi", "wasm32-wasip1")
+# Both spellings name WASI preview 1 and the sysroot serves both. clang 22 deprecates wasm32-wasi (a -Wdeprecated
+# warning, an error under -Werror), so both are passed to clang as wasm32-wasip1, which gives the same bytes.
+TARGETS = ("wasm32-wasip1", "wasm32-wasi")
+CLANG_TARGET = {"wasm32-wasip1": "wasm32-wasip1", "wasm32-wasi": "wasm32-wasip1"}
+
+# setjmp/longjmp through Wasm exception handling: clang >= 20 lowers setjmp/longjmp to the exception-handling
+# proposal's try_table/throw (not the legacy `try`, which wasmtime 50 refuses), and libsetjmp.a provides the
+# runtime. Code that never calls setjmp compiles to the same bytes with these flags (measured on the samples), so
+# they are on by default; a module that does call it needs a runtime with Wasm exceptions enabled.
+SETJMP_COMPILE_FLAGS = ("-mllvm", "-wasm-enable-sjlj", "-mllvm", "-wasm-use-legacy-eh=false")
+SETJMP_LIBRARY = "setjmp"
+
+# WASI_EMULATE: wasi-libc's emulations of what WASI preview 1 lacks, each a define (without which its header says
+# `#error … compile with -D_WASI_EMULATED_…`) and a library. Data, so adding one is a line here.
+EMULATIONS: dict[str, tuple[str, str]] = {
+    "signal": ("_WASI_EMULATED_SIGNAL", "wasi-emulated-signal"),
+    "mman": ("_WASI_EMULATED_MMAN", "wasi-emulated-mman"),
+    "process-clocks": ("_WASI_EMULATED_PROCESS_CLOCKS", "wasi-emulated-process-clocks"),
+    "getpid": ("_WASI_EMULATED_GETPID", "wasi-emulated-getpid"),
+}
 C_SUFFIXES = (".c",)
 # '.C' is left out on purpose: on a case-insensitive file system it cannot be told apart from '.c'.
 CXX_SUFFIXES = (".cpp", ".cc", ".cxx", ".c++")
@@ -38,9 +56,44 @@ def flag(name: str, value: object) -> bool:
 def target(value: object) -> str:
     if value not in TARGETS:
         raise ConfigError(f"WASI_TARGET: expected one of {', '.join(TARGETS)}, got {value!r}",
-                          hint="use WASI_TARGET='wasm32-wasi' (the default) or 'wasm32-wasip1'; both are WASI "
-                               "preview 1")
+                          hint="use WASI_TARGET='wasm32-wasip1' (the default) or its older name 'wasm32-wasi'; "
+                               "both are WASI preview 1")
     return str(value)
+
+
+def clang_target(value: object) -> str:
+    """What --target gets for a WASI_TARGET: never a spelling clang warns about."""
+    return CLANG_TARGET[target(value)]
+
+
+def emulations(value: object) -> list[str]:
+    """WASI_EMULATE: a list of names from EMULATIONS (a single string is one name), each once, in order given."""
+    names: Iterable[object] = [value] if isinstance(value, str) else value  # type: ignore[assignment]
+    known = ", ".join(repr(name) for name in EMULATIONS)
+    if not isinstance(names, (list, tuple)):
+        raise ConfigError(f"WASI_EMULATE: expected a list of emulation names, got {value!r}",
+                          hint=f"e.g. WASI_EMULATE=['signal', 'mman']; known: {known}")
+    result: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or name not in EMULATIONS:
+            raise ConfigError(f"WASI_EMULATE: expected names from {known}, got {name!r}",
+                              hint="each adds wasi-libc's -D_WASI_EMULATED_… define and its library")
+        if name not in result:
+            result.append(name)
+    return result
+
+
+def setjmp_enabled(value: object, libc: str) -> bool:
+    """WASI_SETJMP: 'auto' (the default) is on where the libc has setjmp (the 'debian' flavour) and off where it has
+    not (the 2022 source); True where it has not is an error rather than a link failure."""
+    if value == "auto":
+        return libc != "source"
+    enabled = flag("WASI_SETJMP", value)
+    if enabled and libc == "source":
+        raise ConfigError("WASI_SETJMP: the 'source' libc flavour (the 2022 wasi-libc source) has no setjmp/longjmp "
+                          "(no setjmp.h, no libsetjmp.a)",
+                          hint="use the default WASI_LIBC='debian', or leave WASI_SETJMP unset")
+    return enabled
 
 
 def exec_model(value: object) -> ExecModel:

@@ -1,7 +1,7 @@
 """Settings from the documented WASI_* environment variables, validated once.
 
 Order of precedence (highest first): explicit arguments, SCons construction variables / tool keywords (applied by
-the glue), these environment variables, defaults. Only WASI_LLVM_PROVIDER changes the sysroot key; the others say
+the glue), these environment variables, defaults. Only WASI_LLVM_PROVIDER and WASI_LIBC change the sysroot key; the others say
 where things come from or go (and how hard to try), never what they are: every file is verified by its pinned sha256
 whichever way it arrives.
 """
@@ -31,6 +31,7 @@ class Settings:
     distdir: Path | None = None  # WASI_DISTDIR: pre-downloaded files, matched by name, checked before the network
     fetch_timeout: float = 60.0  # WASI_FETCH_TIMEOUT: seconds a download may stall before it counts as failed
     fetch_retries: int = 3  # WASI_FETCH_RETRIES: retries per URL after a connection error, timeout, 5xx or 429
+    libc: str | None = None  # WASI_LIBC: the libc flavour ('debian' or 'source'); None: 'debian'
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +47,7 @@ class Settings:
             distdir=_directory_or_none(env.get("WASI_DISTDIR", "")),
             fetch_timeout=_positive_float("WASI_FETCH_TIMEOUT", env.get("WASI_FETCH_TIMEOUT", ""), default=60.0),
             fetch_retries=_count("WASI_FETCH_RETRIES", env.get("WASI_FETCH_RETRIES", ""), default=3),
+            libc=env.get("WASI_LIBC", "").strip() or None,
         )
 
 

@@ -1,15 +1,15 @@
-"""LLVM providers: unpack a pinned LLVM 19 and give it a uniform layout inside a store entry.
+"""LLVM providers: unpack a pinned LLVM 22 and give it a uniform layout inside a store entry.
 
 Every provider produces, relative to the entry root:
 
     llvm/        the unpacked distribution, never modified after unpacking
     bin/         clang, wasm-ld, llvm-ar, llvm-ranlib, llvm-nm: small POSIX sh wrappers
     resource/    a private clang resource dir: include/ (clang's headers) and the compiler-rt builtins at every
-                 path clang searches for wasm32-wasi and wasm32-wasip1
+                 path clang searches for wasm32-wasi, wasm32-wasip1 and wasm32-wasip2
 
 The wrappers are the one place where the compiler's environment is controlled: they ``exec`` the real tool under
-``env -i`` with PATH set to bin/ only, so neither a host clang nor a host ``wasm-opt`` can be picked up (clang 19
-runs any wasm-opt it finds on PATH when optimising and has no switch to stop it before clang 20). They locate the
+``env -i`` with PATH set to bin/ only, so neither a host clang nor a host ``wasm-opt`` can be picked up (clang
+runs any wasm-opt it finds on PATH when optimising; only clang 20 and later have --no-wasm-opt). They locate the
 entry from their own path, so an entry can be built in a temp dir and moved into place.
 """
 
@@ -25,13 +25,15 @@ from pathlib import Path
 from .errors import HostNotSupported, ToolchainError
 from .host import Libc
 
-# Where clang 19 looks for the builtins (see `clang --target=… -print-libgcc-file-name`): first the per-target
-# runtime dir, then the older per-OS dir with the arch in the file name.
+# Where clang looks for the builtins (see `clang --target=… -print-libgcc-file-name`): first the per-target
+# runtime dir, then the older per-OS dir with the arch in the file name; for each spelling of the target.
 BUILTINS_PATHS = (
-    "lib/wasm32-unknown-wasi/libclang_rt.builtins.a",
-    "lib/wasi/libclang_rt.builtins-wasm32.a",
     "lib/wasm32-unknown-wasip1/libclang_rt.builtins.a",
     "lib/wasip1/libclang_rt.builtins-wasm32.a",
+    "lib/wasm32-unknown-wasi/libclang_rt.builtins.a",
+    "lib/wasi/libclang_rt.builtins-wasm32.a",
+    "lib/wasm32-unknown-wasip2/libclang_rt.builtins.a",
+    "lib/wasip2/libclang_rt.builtins-wasm32.a",
 )
 TOOLS = ("clang", "wasm-ld", "llvm-ar", "llvm-ranlib", "llvm-nm")
 # Exported to the compiler unless the caller sets it: __DATE__/__TIME__ follow it, so output does not depend on
@@ -142,11 +144,15 @@ class LlvmProvider(ABC):
 
 
 class ZiglangProvider(LlvmProvider):
-    """The ziglang wheels: one static ``zig`` binary that bundles clang and lld 19.1.7.
+    """The ziglang wheels: one static ``zig`` binary that bundles clang and lld 22.1.8.
 
-    Only ``ziglang/zig`` and ``ziglang/lib/include/`` are unpacked (212 of 14,690 members): the raw clang/lld
+    Only ``ziglang/zig`` and ``ziglang/lib/include/`` are unpacked (244 of 19,540 members): the raw clang/lld
     drivers never read zig's bundled libc sources. ``zig clang -print-resource-dir`` names a directory that does
     not exist, so the wrapper passes -resource-dir itself.
+
+    clang names itself in diagnostics after argv[0], which for ``zig clang`` is ``zig`` (``zig: error: linker
+    command failed``). zig picks its subcommand from argv[1] and finds its files from /proc/self/exe, so clang is
+    started through ``libexec/clang``, a link to ``zig``: then it speaks as ``clang:``.
     """
 
     name = "ziglang"
@@ -164,13 +170,18 @@ class ZiglangProvider(LlvmProvider):
             raise ToolchainError(f"{wheels[0].name} has no ziglang/zig executable")
         (llvm_dir / "ziglang" / "zig").chmod(0o755)
 
+    def install(self, files: Sequence[Path], entry: Path, builtins_archive: Path) -> None:
+        super().install(files, entry, builtins_archive)
+        (entry / "libexec").mkdir(exist_ok=True)
+        (entry / "libexec" / "clang").symlink_to(Path("..") / "llvm" / "ziglang" / "zig")
+
     def clang_headers(self) -> str:
         return "llvm/ziglang/lib/include"
 
     def tools(self) -> dict[str, ToolSpec | None]:
         zig = f"{_TOP}/llvm/ziglang/zig"
         return {
-            "clang": ((zig, "clang", "-resource-dir", f"{_TOP}/resource"), ()),
+            "clang": ((f"{_TOP}/libexec/clang", "clang", "-resource-dir", f"{_TOP}/resource"), ()),
             "wasm-ld": ((zig, "wasm-ld"), ()),
             "llvm-ar": ((zig, "ar"), ()),
             "llvm-ranlib": ((zig, "ranlib"), ()),
@@ -179,29 +190,39 @@ class ZiglangProvider(LlvmProvider):
 
 
 class DebianProvider(LlvmProvider):
-    """Debian bookworm's llvm-toolchain-19 binary packages, unpacked privately (never installed with dpkg).
+    """Debian trixie's llvm-toolchain-22 binary packages, unpacked privately (never installed with dpkg), and run on
+    their own pinned runtime.
 
-    The binaries are dynamically linked against libLLVM and libclang-cpp, which the wrappers find through
-    LD_LIBRARY_PATH inside the entry; the rest (glibc, libstdc++, zlib, zstd, libxml2, libedit, libffi, libz3) comes
-    from the host, as it does for an installed llvm-19. Only what the recipe runs is unpacked: the five tools, the
-    shared libraries and clang's resource headers (not llvm-19's other 80 tools, cmake files or docs).
+    trixie's binaries need glibc >= 2.38 (Debian 12 has 2.36), libstdc++ 14 and libLLVM's libraries (libedit,
+    libffi, libxml2, libz3, zstd, zlib, …). The lock pins those packages too (toolchain.in.toml: `runtime`), they
+    are unpacked beside LLVM, and every tool is started through that glibc's own loader:
+    ``<entry>/llvm/usr/lib/<multiarch>/ld-linux-….so --library-path <its lib dirs> <tool> …``. So no host library
+    is loaded, whatever the host's glibc, and no LD_LIBRARY_PATH is set for the tool's children.
+
+    Two consequences of starting a tool through the loader, where /proc/self/exe is the loader, not the tool:
+    clang must run its -cc1 in-process (``-fintegrated-cc1``), since re-executing itself would start the loader
+    with ``-cc1`` as the program; and lld is asked for its wasm flavour explicitly (``lld -flavor wasm``) rather
+    than through its ``wasm-ld`` name. clang's driver still spawns a separate -cc1 when one command both compiles
+    and links; the tool's builders always compile and link in separate commands.
     """
 
     name = "debian"
     hosts = ("linux-x86_64", "linux-aarch64")
     MULTIARCH = {"linux-x86_64": "x86_64-linux-gnu", "linux-aarch64": "aarch64-linux-gnu"}
-    PREFIX = "usr/lib/llvm-19"
-    # The tools the wrappers run; wasm-ld and llvm-ranlib are symlinks (to lld and llvm-ar) that dispatch on
-    # their own name, so both ends of each link are kept.
-    BINARIES = ("clang", "lld", "wasm-ld", "llvm-ar", "llvm-ranlib", "llvm-nm")
+    LOADER = {"linux-x86_64": "ld-linux-x86-64.so.2", "linux-aarch64": "ld-linux-aarch64.so.1"}
+    PREFIX = "usr/lib/llvm-22"
+    CLANG_MAJOR = "22"
+    # The tools the wrappers run; llvm-ranlib is a symlink to llvm-ar that dispatches on its own name, so both
+    # ends of the link are kept.
+    BINARIES = ("clang", "lld", "llvm-ar", "llvm-ranlib", "llvm-nm")
 
     @classmethod
     def check_runs_here(cls, host: str, libc: Libc | None) -> None:
         super().check_runs_here(host, libc)
         if libc == "musl":
             raise HostNotSupported(
-                f"the debian LLVM provider cannot run on this {host} host: Debian's clang is linked against glibc, "
-                f"and this system's C library is musl",
+                f"the debian LLVM provider is not supported on this {host} host: its binaries and their pinned "
+                f"glibc are built for glibc systems, and this system's C library is musl",
                 hint="set WASI_LLVM_PROVIDER=ziglang (its zig is statically linked and runs on musl)",
             )
 
@@ -212,6 +233,11 @@ class DebianProvider(LlvmProvider):
         except KeyError:
             raise HostNotSupported(f"the debian LLVM provider has no binaries for {self.host}",
                                    hint="set WASI_LLVM_PROVIDER=ziglang") from None
+
+    @property
+    def loader(self) -> str:
+        """The pinned glibc's dynamic loader, relative to the entry root."""
+        return f"llvm/usr/lib/{self.multiarch}/{self.LOADER[self.host or '']}"
 
     def _wanted(self, name: str) -> bool:
         lib = f"{self.PREFIX}/lib/"
@@ -227,52 +253,55 @@ class DebianProvider(LlvmProvider):
             raise ToolchainError(f"the debian provider needs .deb files only, got {[f.name for f in files]}")
         for deb in debs:
             unpack(deb, llvm_dir, include=self._wanted)
-        missing = [tool for tool in self.BINARIES if not (llvm_dir / self.PREFIX / "bin" / tool).exists()]
+        missing = [f"{self.PREFIX}/bin/{tool}" for tool in self.BINARIES
+                   if not (llvm_dir / self.PREFIX / "bin" / tool).exists()]
+        if not (llvm_dir.parent / self.loader).exists():
+            missing.append(self.loader.removeprefix("llvm/"))
         if missing:
-            raise ToolchainError(f"the pinned Debian packages have no {', '.join(missing)} under "
-                                 f"{self.PREFIX}/bin (unpacked: {', '.join(d.name for d in debs)})",
-                                 hint="the debian provider needs clang-19, lld-19 and llvm-19; check toolchain.lock")
+            raise ToolchainError(f"the pinned Debian packages have no {', '.join(missing)} "
+                                 f"(unpacked: {', '.join(d.name for d in debs)})",
+                                 hint=f"the debian provider needs clang-{self.CLANG_MAJOR}, lld-{self.CLANG_MAJOR}, "
+                                      f"llvm-{self.CLANG_MAJOR} and, as its runtime, libc6; check toolchain.lock")
 
     def clang_headers(self) -> str:
-        return f"llvm/{self.PREFIX}/lib/clang/19/include"
+        return f"llvm/{self.PREFIX}/lib/clang/{self.CLANG_MAJOR}/include"
 
     def tools(self) -> dict[str, ToolSpec | None]:
-        libs = (("LD_LIBRARY_PATH", f"{_TOP}/llvm/usr/lib/{self.multiarch}:{_TOP}/llvm/{self.PREFIX}/lib"),)
+        library_path = f"{_TOP}/llvm/usr/lib/{self.multiarch}:{_TOP}/llvm/{self.PREFIX}/lib"
 
         def tool(name: str, *args: str) -> ToolSpec:
-            return (f"{_TOP}/llvm/{self.PREFIX}/bin/{name}", *args), libs
+            return (f"{_TOP}/{self.loader}", "--library-path", library_path,
+                    f"{_TOP}/llvm/{self.PREFIX}/bin/{name}", *args), ()
 
         # --no-default-config: clang 16+ reads <triple>-clang.cfg / clang.cfg from its own bin dir and from
         # configured system and user dirs; an installed build must not pick up flags from the host.
         tools = {
-            "clang": tool("clang", "--no-default-config", "-resource-dir", f"{_TOP}/resource"),
-            "wasm-ld": tool("wasm-ld"),
+            "clang": tool("clang", "--no-default-config", "-fintegrated-cc1", "-resource-dir", f"{_TOP}/resource"),
+            "wasm-ld": tool("lld", "-flavor", "wasm"),
             "llvm-ar": tool("llvm-ar"),
             "llvm-ranlib": tool("llvm-ranlib"),
             "llvm-nm": tool("llvm-nm"),
         }
-        # Debian's clang runs the wasm linker by its versioned /usr/bin name, wasm-ld-19, which is not in
-        # llvm-19/bin (https://github.com/actions/runner-images/issues/5366). Links made by this tool pass
+        # Debian's clang runs the wasm linker by its versioned /usr/bin name, wasm-ld-22, which is not in
+        # llvm-22/bin (https://github.com/actions/runner-images/issues/5366). Links made by this tool pass
         # -fuse-ld=<bin/wasm-ld>; this alias on the wrappers' PATH makes a plain `clang … -o x.wasm` link too.
-        tools["wasm-ld-19"] = tools["wasm-ld"]
+        tools[f"wasm-ld-{self.CLANG_MAJOR}"] = tools["wasm-ld"]
         return tools
 
     def install(self, files: Sequence[Path], entry: Path, builtins_archive: Path) -> None:
         super().install(files, entry, builtins_archive)
-        # The binaries load shared libraries from the host; say which are missing now rather than let the first
-        # compile fail with the loader's message.
+        # Say now if a pinned binary does not start, rather than let the first compile fail with the loader's words.
         for tool in ("clang", "wasm-ld", "llvm-ar"):
             result = subprocess.run([str(entry / "bin" / tool), "--version"], stdin=subprocess.DEVNULL,
                                     capture_output=True, text=True)
             if result.returncode != 0:
                 missing = sorted(set(re.findall(r"error while loading shared libraries: ([^:]+):", result.stderr)))
-                what = f"needs {', '.join(missing)}, which this host lacks" if missing else \
-                    f"exited with {result.returncode}: {result.stderr.strip()[-500:]}"
+                what = (f"needs {', '.join(missing)}, which no pinned package provides" if missing else
+                        f"exited with {result.returncode}: {result.stderr.strip()[-500:]}")
                 raise ToolchainError(
-                    f"Debian's {tool} from the pinned packages does not start here: it {what}",
-                    hint="install the libraries Debian's llvm-19 depends on (on Debian or Ubuntu: apt-get install "
-                         "libstdc++6 zlib1g libzstd1 libxml2 libedit2 libffi8 libz3-4), or set "
-                         "WASI_LLVM_PROVIDER=ziglang",
+                    f"Debian's {tool} from the pinned packages does not start through their own loader: it {what}",
+                    hint="add the package that ships it to `runtime` of the debian provider in toolchain.in.toml "
+                         "and regenerate the lock, or set WASI_LLVM_PROVIDER=ziglang",
                 )
 
 

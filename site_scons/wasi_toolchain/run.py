@@ -5,8 +5,26 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RunError
+
+if TYPE_CHECKING:
+    import wasmtime
+
+
+def engine_config() -> wasmtime.Config:
+    """The engine settings every run uses.
+
+    Wasm exceptions: setjmp/longjmp is compiled to the exception-handling proposal (see buildvars.SETJMP_*), and a
+    module that calls setjmp does not even load without it (`exceptions proposal not enabled`). The command-line
+    equivalent is `wasmtime run -W exceptions=y`.
+    """
+    import wasmtime
+
+    config = wasmtime.Config()
+    config.wasm_exceptions = True
+    return config
 
 
 def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
@@ -19,12 +37,12 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
     """
     import wasmtime  # lazy: only runs need it
 
-    engine = wasmtime.Engine()
+    engine = wasmtime.Engine(engine_config())
     try:
         module = wasmtime.Module.from_file(engine, str(wasm))
     except (wasmtime.WasmtimeError, OSError) as e:
         raise RunError(f"cannot load {wasm} as a WebAssembly module: {e}",
-                       hint="rebuild it with scons; was it built for wasm32-wasi?") from None
+                       hint="rebuild it with scons; was it built for wasm32-wasip1?") from None
     config = wasmtime.WasiConfig()
     config.argv = list(argv)
     if env:

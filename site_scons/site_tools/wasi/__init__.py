@@ -1,4 +1,4 @@
-"""SCons tool `wasi`: build WebAssembly/WASI modules with a pinned, hermetic LLVM 19 toolchain.
+"""SCons tool `wasi`: build WebAssembly/WASI modules with a pinned, hermetic LLVM 22 toolchain.
 
     env = Environment(tools=['default', 'wasi'])      # or tools=['wasi']
     env.WasiProgram('build/first', ['samples/first.c'])
@@ -71,7 +71,7 @@ def generate(env: Any, **kw: Any) -> None:
     env.SetDefault(
         WASI_LOCK="#toolchain.lock",
         WASI_STAMPDIR="#.wasi",
-        WASI_TARGET="wasm32-wasi",
+        WASI_TARGET="wasm32-wasip1",
         WASI_EXECMODEL="command",
         WASI_EXPORTS=[],
         WASI_CCFLAGS=["-O2"],
@@ -79,6 +79,8 @@ def generate(env: Any, **kw: Any) -> None:
         WASI_CXXFLAGS=["-fno-exceptions"],
         WASI_LINKFLAGS=["-O2"],
         WASI_LIBS=[],
+        WASI_SETJMP="auto",
+        WASI_EMULATE=[],
         WASI_LINK_CXX="auto",
         WASI_STRIP=True,
         WASI_OBJSUFFIX=".wasi.o",
@@ -96,7 +98,8 @@ def generate(env: Any, **kw: Any) -> None:
     try:
         settings = _settings(env, kw)
         lock = _load_lock_cached(env.File(env["WASI_LOCK"]).abspath)
-        toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"))
+        toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"),
+                                  libc=kw.get("libc") or env.get("WASI_LIBC"))
     except WasiError as e:
         raise _user_error(e) from None
 
@@ -104,6 +107,7 @@ def generate(env: Any, **kw: Any) -> None:
     env["WASI_LOCK_DATA"] = lock
     env["WASI_TOOLCHAIN"] = toolchain
     env["WASI_SYSROOT_KEY"] = toolchain.key
+    env["WASI_LIBC_FLAVOUR"] = toolchain.libc  # as resolved (keyword, WASI_LIBC, default): for SConstructs to read
     # Machine-specific absolute paths: used in commands only inside $( $).
     env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
     env["WASI_BINDIR"] = str(toolchain.bin_dir)

@@ -21,6 +21,8 @@ TOOLCHAIN_PREFIX = "/wasi-toolchain"
 
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     checked(buildvars.target, env.subst("$WASI_TARGET"))
+    checked(buildvars.emulations, env.get("WASI_EMULATE", []))
+    checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
     _record_compilation_db_entry(target, source, env)
     return target, source
@@ -37,6 +39,8 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
     checked(buildvars.exports, env.get("WASI_EXPORTS", []))
     checked(buildvars.flag, "WASI_STRIP", env.get("WASI_STRIP", True))
+    checked(buildvars.emulations, env.get("WASI_EMULATE", []))
+    checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
     return target, source
 
@@ -51,6 +55,30 @@ def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> lis
         return []
     return [f"-ffile-prefix-map={env['WASI_TOPDIR']}=.",
             f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"]
+
+
+def _target_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    return f"--target={buildvars.clang_target(env.subst('$WASI_TARGET'))}"
+
+
+def _setjmp(env: Any) -> bool:
+    return buildvars.setjmp_enabled(env.get("WASI_SETJMP", "auto"), env["WASI_TOOLCHAIN"].libc)
+
+
+def _setjmp_compile_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    return list(buildvars.SETJMP_COMPILE_FLAGS) if _setjmp(env) else []
+
+
+def _setjmp_library_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    return f"-l{buildvars.SETJMP_LIBRARY}" if _setjmp(env) else ""
+
+
+def _emulation_defines(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    return [f"-D{buildvars.EMULATIONS[name][0]}" for name in buildvars.emulations(env.get("WASI_EMULATE", []))]
+
+
+def _emulation_libraries(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    return [f"-l{buildvars.EMULATIONS[name][1]}" for name in buildvars.emulations(env.get("WASI_EMULATE", []))]
 
 
 def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
@@ -173,6 +201,11 @@ def set_commands(env: Any) -> None:
     env["_WASI_STRIPFLAG"] = _strip_flag
     env["_WASI_EXECFLAGS"] = _exec_flags
     env["_WASI_LINKMODE"] = _link_mode
+    env["_WASI_TARGETFLAG"] = _target_flag
+    env["_WASI_SETJMPFLAGS"] = _setjmp_compile_flags
+    env["_WASI_SETJMPLIB"] = _setjmp_library_flag
+    env["_WASI_EMULATEDEFS"] = _emulation_defines
+    env["_WASI_EMULATELIBS"] = _emulation_libraries
     # Our own prefixes, not the host tools' INCPREFIX/LIBLINKPREFIX/…: with tools=['default', 'wasi'] those belong
     # to the host compiler.
     env["_WASI_CPPDEFFLAGS"] = _define_flags
@@ -180,13 +213,15 @@ def set_commands(env: Any) -> None:
     env["_WASI_LIBDIRFLAGS"] = _library_dir_flags
     env["_WASI_LIBFLAGS"] = _library_flags
     env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
-    compile_head = "$( $WASI_CC $) --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) $WASI_CCFLAGS"
-    compile_tail = "$_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
+    compile_head = ("$( $WASI_CC $) $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) "
+                    "$_WASI_SETJMPFLAGS $WASI_CCFLAGS")
+    compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
-    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE --target=$WASI_TARGET $( --sysroot=$WASI_SYSROOT "
+    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
                            "-fuse-ld=$WASI_BINDIR/wasm-ld $) $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
-                           "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS")
+                           "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
+                           "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
 

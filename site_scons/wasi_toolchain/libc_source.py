@@ -1,0 +1,96 @@
+"""The from-source libc flavour (WASI_LIBC='source'): wasi-libc built from the pinned source with the pinned clang.
+
+This is the recipe that replaces `make` in a wasi-libc checkout by hand. The only source the mirrors serve is the
+2022 snapshot (9886d3d, what wasi-sdk 16 shipped): it has no setjmp/longjmp (no setjmp.h, no libsetjmp.a), and
+none of the libc fixes since. Its output is a flat ``include/`` and ``lib/wasm32-wasi/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from .config import Settings
+from .errors import BuildError, ToolchainError
+from .recipe import LIB_DIR, Timings, Toolchain
+from .store import Log, Store
+
+# wasi-libc Makefile variables. EXTRA_CFLAGS is its default plus --sysroot: its Makefile passes only -isystem for
+# the headers it is building, and without --sysroot clang would also search /include (the empty default sysroot).
+MAKE_VARIABLES = {"THREAD_MODEL": "single", "MALLOC_IMPL": "dlmalloc", "EXTRA_CFLAGS": "-O2 -DNDEBUG"}
+# Appended to every compile of the 2022 source by clang 22, after the Makefile's own -Wall -Wextra -Werror (which
+# come after EXTRA_CFLAGS, so they cannot go there): its Makefile passes --target=wasm32-wasi, which clang 22
+# deprecates (-Wdeprecated), and musl's tables of char arrays sized without their NUL trip clang 21's
+# -Wunterminated-string-initialization. Both were fixed upstream after 2022.
+APPENDED_FLAGS = ("-Wno-deprecated", "-Wno-unterminated-string-initialization")
+
+# The compiler make runs: the pinned clang with APPENDED_FLAGS at the end. It is named `clang`, and `llvm-ar` and
+# `llvm-nm` sit beside it, because the Makefile derives AR and NM from CC by replacing a trailing `clang`.
+# They are scripts, not links: a wrapper finds its entry from the path it was started by.
+_SCRIPT = """\
+#!/bin/sh
+exec "{tool}" "$@"{flags}
+"""
+
+
+def build(staged: Toolchain, libc_source: Path, settings: Settings, store: Store, log: Log,
+          timings: Timings) -> None:
+    from .archive import unpack
+
+    make = shutil.which("make")
+    if make is None:
+        raise ToolchainError("building wasi-libc needs make, and no make is on PATH",
+                             hint="install GNU make (Debian/Ubuntu: apt-get install make; macOS: xcode-select "
+                                  "--install), or use the default WASI_LIBC=debian, which needs no make")
+    build_dir = staged.root / "build"
+    with timings.phase("unpack"):
+        unpack(libc_source, build_dir / "src")
+    makefiles = list((build_dir / "src").glob("*/Makefile"))
+    if len(makefiles) != 1:
+        raise ToolchainError(f"{libc_source.name} does not unpack to one directory with a Makefile")
+    source_dir = makefiles[0].parent
+    cc = _compiler_dir(staged, build_dir / "cc")
+    sysroot = staged.sysroot
+    variables = dict(MAKE_VARIABLES)
+    variables["EXTRA_CFLAGS"] += f" --sysroot={sysroot}"
+    # `-o check-symbols`: that step compares against symbol lists written for clang 14 and fails with later clangs
+    # (new predefined macros, __indirect_function_table). Upstream ties expected/ to one clang version on purpose:
+    # https://github.com/WebAssembly/wasi-libc/pull/251 and https://github.com/WebAssembly/wasi-libc/issues/619
+    command = [make, f"-j{settings.jobs}", f"CC={cc}", f"SYSROOT={sysroot}", f"OBJDIR={build_dir / 'obj'}",
+               *(f"{k}={v}" for k, v in variables.items()), "-o", "check-symbols"]
+    log(f"wasi: building wasi-libc from source with the pinned clang (make -j{settings.jobs})")
+    started = time.monotonic()
+    log_file = build_dir / "make.log"
+    with open(log_file, "wb") as out, timings.phase("sysroot build"):
+        result = subprocess.run(command, cwd=source_dir, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, env=_make_environment())
+    if result.returncode != 0:
+        kept = store.log_path(f"wasi-libc-{staged.key}.log")
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log_file, kept)
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
+        raise BuildError("building wasi-libc", command, result.returncode, tail, log_path=str(kept))
+    # clang spells the preview-1 target wasm32-wasip1 and then looks in lib/wasm32-wasip1; same ABI, same files.
+    (sysroot / "lib" / "wasm32-wasip1").symlink_to(Path(LIB_DIR).name)
+    shutil.rmtree(build_dir)
+    log(f"wasi: wasi-libc built in {time.monotonic() - started:.1f} s")
+
+
+def _compiler_dir(staged: Toolchain, directory: Path) -> Path:
+    """A directory holding the `clang` make runs, and `llvm-ar`/`llvm-nm` links beside it; returns the clang."""
+    directory.mkdir(parents=True)
+    for tool in ("clang", "llvm-ar", "llvm-nm", "llvm-ranlib"):
+        flags = "".join(f" {flag}" for flag in APPENDED_FLAGS) if tool == "clang" else ""
+        script = directory / tool
+        script.write_text(_SCRIPT.format(tool=staged.bin_dir / tool, flags=flags), encoding="utf-8")
+        script.chmod(0o755)
+    return directory / "clang"
+
+
+def _make_environment() -> dict[str, str]:
+    """make and its recipes need the host's sh, cp, sed and find; the compiler itself is isolated by its wrapper.
+    Nothing else is passed on: no CFLAGS, CPATH, MAKEFLAGS or ccache settings from the caller."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}

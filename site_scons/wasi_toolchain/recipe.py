@@ -1,0 +1,97 @@
+"""What every step of the sysroot recipe shares: the staged entry's layout, phase timings, and running a tool.
+
+The steps themselves are one module each: llvm (the LLVM provider), libc_debian and libc_source (the two libc
+flavours), libcxx (libc++), extra_symbols (what the pinned parts need from libc.a). sysroot.py orders them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .errors import BuildError
+from .llvm import BUILTINS_PATHS
+from .store import STAMP
+
+LibcFlavour = Literal["debian", "source"]
+LIBC_FLAVOURS: tuple[LibcFlavour, ...] = ("debian", "source")
+# The target the recipe compiles for: WASI preview 1. clang 22 deprecates the old spelling, wasm32-wasi (a
+# -Wdeprecated warning, an error under -Werror), so the recipe and the builders always pass this one; the
+# sysroot keeps lib/ and include/ for both names.
+TARGET = "wasm32-wasip1"
+# Where the preview-1 libraries live: wasi-libc's own name for the directory, which both flavours create;
+# lib/wasm32-wasip1 links to it.
+LIB_DIR = "lib/wasm32-wasi"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    key: str
+    provider: str
+    host: str
+    root: Path
+    libc: LibcFlavour = "debian"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def clang(self) -> Path:
+        return self.bin_dir / "clang"
+
+    @property
+    def wasm_ld(self) -> Path:
+        return self.bin_dir / "wasm-ld"
+
+    @property
+    def llvm_ar(self) -> Path:
+        return self.bin_dir / "llvm-ar"
+
+    @property
+    def llvm_ranlib(self) -> Path:
+        return self.bin_dir / "llvm-ranlib"
+
+    @property
+    def resource_dir(self) -> Path:
+        return self.root / "resource"
+
+    @property
+    def sysroot(self) -> Path:
+        return self.root / "sysroot"
+
+    def is_complete(self) -> bool:
+        """Three stats: the stamp, the compiler wrapper and the builtins (whose absence is the classic failure)."""
+        return ((self.root / STAMP).is_file() and self.clang.is_file()
+                and (self.resource_dir / BUILTINS_PATHS[0]).is_file())
+
+
+class Timings:
+    """Seconds spent in each phase of an entry build (fetch, unpack, sysroot build, libc++, manifest)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(seconds, 3) for name, seconds in self.seconds.items()}
+
+
+def run_tool(command: list[str], what: str, *, cwd: Path) -> str:
+    """Run one recipe command; a failure is a BuildError with the command, its exit code and its output's tail."""
+    result = subprocess.run(command, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(what, command, result.returncode, (result.stderr + result.stdout)[-3000:])
+    return result.stdout
