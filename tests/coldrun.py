@@ -32,13 +32,17 @@ class ColdRig:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, root: Path, server: LoopbackServer, *, pip: bool = False, pause: float = 0.3) -> ColdRig:
-        locator = "pypi:ziglang==0.14.1" if pip else server.url("/wheels/{name}")
+    def create(cls, root: Path, server: LoopbackServer, *, pip: bool = False, pause: float = 0.3,
+               libc: str = "source") -> ColdRig:
+        """``libc``: the flavour the runs build. 'source' (make of the stand-in Makefile, which counts its builds
+        and marks its midpoint) is what the kill and concurrency tests need; 'debian' is the default flavour."""
+        locator = "pypi:ziglang==0.17.1" if pip else server.url("/wheels/{name}")
         standin = make_standin(root / "pins", llvm_locator=locator, pause=pause)
         serve_debian(server.files, standin)
         for name, body in standin.files.items():
             server.files[f"/wheels/{name}"] = body
         rig = cls(root, server, standin, pip)
+        rig.extra_env["WASI_LIBC"] = libc
         if pip:
             rig.extra_env["WASI_PYPI_INDEX"] = simple_index(root / "index", standin)
         rig.project(0)

@@ -260,25 +260,36 @@ def artifact_toml(name: str, data: bytes, locators: list[str], *, sha: str | Non
             f'sha256 = "{sha or sha256(data)}", locators = [{locs}] }}')
 
 
-LIBCXX_HEADERS = "usr/lib/llvm-19/include/wasm32-wasi/c++/v1"
-LIBCXX_LIBRARIES = "usr/lib/llvm-19/lib/wasm32-wasi"
+LIBCXX_HEADERS = "usr/lib/llvm-22/include/wasm32-wasi/c++/v1"
+LIBCXX_LIBRARIES = "usr/lib/llvm-22/lib/wasm32-wasi"
+BUILTINS_MEMBER = "usr/lib/llvm-22/lib/clang/22/lib/wasi/libclang_rt.builtins-wasm32.a"
 
 
-def lock_text(*, llvm: Mapping[str, str], builtins: str, wasi_libc: str,
-              builtins_member: str = "usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a",
+def never_fetched(name: str) -> str:
+    """An artifact no test that uses it fetches: a file:// locator that does not exist."""
+    return artifact_toml(name, b"never fetched", [f"file:///nonexistent/{name}"])
+
+
+def lock_text(*, llvm: Mapping[str, str], builtins: str, wasi_libc: str | None = None,
+              wasi_libc_source: str | None = None, builtins_member: str = BUILTINS_MEMBER,
               libcxx: Iterable[str] | None = None) -> str:
     """A lock with one provider (ziglang) per given host; values are artifact_toml() strings.
 
-    ``libcxx`` defaults to one artifact that is never fetched by tests that do not build C++."""
+    ``wasi_libc`` is the Debian wasi-libc package (WASI_LIBC='debian'), ``wasi_libc_source`` the source tarball
+    (WASI_LIBC='source'). Each, and ``libcxx``, defaults to an artifact that tests not using it never fetch."""
     if libcxx is None:
-        libcxx = [artifact_toml("libcxx.deb", b"never fetched", ["file:///nonexistent/libcxx.deb"])]
-    parts = ["lock-version = 1", "", "[llvm]", 'version = "19.1.7"', ""]
+        libcxx = [never_fetched("libcxx.deb")]
+    parts = ["lock-version = 2", "", "[llvm]", 'version = "22.1.8"', ""]
     for host, art in llvm.items():
         parts += [f"[llvm.hosts.{host}]", 'default-provider = "ziglang"', "",
                   f"[llvm.hosts.{host}.providers.ziglang]", f"files = [{art}]", ""]
-    parts += ["[builtins]", 'version = "1:19.1.7-3~deb12u1"', f'member = "{builtins_member}"',
-              f"files = [{builtins}]", "", "[wasi-libc]", 'version = "0.0~git20220510.9886d3d"',
-              f"files = [{wasi_libc}]", "", "[libcxx]", 'version = "1:19.1.7-3~deb12u1"',
+    parts += ["[builtins]", 'version = "1:22.1.8-1~deb13u5"', f'member = "{builtins_member}"',
+              f"files = [{builtins}]", "",
+              "[wasi-libc]", 'version = "0.0~git20241209.574b88d-2"',
+              f"files = [{wasi_libc or never_fetched('wasi-libc.deb')}]", "",
+              "[wasi-libc-source]", 'version = "0.0~git20220510.9886d3d"',
+              f"files = [{wasi_libc_source or never_fetched('wasi-libc.orig.tar.xz')}]", "",
+              "[libcxx]", 'version = "1:22.1.8-1~deb13u5"',
               f'headers = "{LIBCXX_HEADERS}"', f'libraries = "{LIBCXX_LIBRARIES}"',
               f"files = [{', '.join(libcxx)}]", ""]
     return "\n".join(parts)

@@ -8,8 +8,9 @@ manifest, atomic publication -- with generated pins:
   placeholder objects; tests/test_e2e.py is where real clang runs), plus a filler member so the download spans many
   network chunks;
 - a Debian package holding a placeholder ``libclang_rt.builtins-wasm32.a``;
-- a wasi-libc-like source tarball whose Makefile compiles four files through $(CC), pauses, and archives them. It
-  appends a line to a counter file per build (so tests can count sysroot builds) and touches
+- a Debian-like wasi-libc package with the files the default flavour (WASI_LIBC='debian') copies and checks;
+- a wasi-libc-like source tarball (WASI_LIBC='source') whose Makefile compiles four files through $(CC), pauses,
+  and archives them. It appends a line to a counter file per build (so tests can count sysroot builds) and touches
   ``$(OBJDIR)/.make-midway`` before its pause (so a test can kill the build in the middle of make).
 """
 
@@ -21,21 +22,25 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, make_deb, make_tar, make_zip, sha256
+import tarfile
+
+from helpers import (BUILTINS_MEMBER, LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, make_deb, make_tar, make_zip,
+                     sha256)
 from wasi_toolchain.host import KNOWN_HOSTS, detect_host
 
-BUILTINS_MEMBER = "usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a"
-BUILTINS_NAME = "libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb"
-BUILTINS_POOL = f"pool/main/l/llvm-toolchain-19/{BUILTINS_NAME}"
-LIBCXX_NAME = "libc++-19-dev-wasm32_19.1.7-3~deb12u1_all.deb"
-LIBCXX_POOL = f"pool/main/l/llvm-toolchain-19/{LIBCXX_NAME}"
+BUILTINS_NAME = "libclang-rt-22-dev-wasm32_22.1.8-1~deb13u5_all.deb"
+BUILTINS_POOL = f"pool/main/l/llvm-toolchain-22/{BUILTINS_NAME}"
+LIBCXX_NAME = "libc++-22-dev-wasm32_22.1.8-1~deb13u5_all.deb"
+LIBCXX_POOL = f"pool/main/l/llvm-toolchain-22/{LIBCXX_NAME}"
+LIBC_DEB_NAME = "wasi-libc_0.0~git20241209.574b88d-2_all.deb"
+LIBC_DEB_POOL = f"pool/main/w/wasi-libc/{LIBC_DEB_NAME}"
 LIBC_NAME = "wasi-libc_0.0~git20220510.9886d3d.orig.tar.xz"
 LIBC_POOL = f"pool/main/w/wasi-libc/{LIBC_NAME}"
 WHEEL_TAGS = {
     "linux-x86_64": "manylinux_2_12_x86_64",
     "linux-aarch64": "manylinux_2_17_aarch64",
-    "macos-x86_64": "macosx_12_0_x86_64",
-    "macos-arm64": "macosx_12_0_arm64",
+    "macos-x86_64": "macosx_13_0_x86_64",
+    "macos-arm64": "macosx_13_0_arm64",
 }
 
 FAKE_ZIG = '''#!{python}
@@ -45,7 +50,7 @@ tool, args = sys.argv[1], sys.argv[2:]
 if tool == "clang":
     if "-print-libgcc-file-name" in args:
         resource = os.path.normpath(args[args.index("-resource-dir") + 1])
-        print(os.path.join(resource, "lib", "wasm32-unknown-wasi", "libclang_rt.builtins.a"))
+        print(os.path.join(resource, "lib", "wasm32-unknown-wasip1", "libclang_rt.builtins.a"))
     elif "-o" in args:
         sources = [a for a in args if a.endswith(".c")]
         digest = hashlib.sha256(b"".join(open(s, "rb").read() for s in sources)).digest()
@@ -107,17 +112,17 @@ class Standin:
 
 
 def wheel_name(host: str) -> str:
-    return f"ziglang-0.14.1-py3-none-{WHEEL_TAGS[host]}.whl"
+    return f"ziglang-0.17.1-py3-none-{WHEEL_TAGS[host]}.whl"
 
 
 def standin_wheel(host: str, *, full: bool, filler_bytes: int = 2_500_000) -> bytes:
     tag = WHEEL_TAGS[host]
     members: list[tuple[str, bytes] | tuple[str, bytes, int]] = [
         ("ziglang/__init__.py", b""),
-        ("ziglang-0.14.1.dist-info/METADATA", b"Metadata-Version: 2.1\nName: ziglang\nVersion: 0.14.1\n"),
-        ("ziglang-0.14.1.dist-info/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-{tag}\n"
+        ("ziglang-0.17.1.dist-info/METADATA", b"Metadata-Version: 2.1\nName: ziglang\nVersion: 0.17.1\n"),
+        ("ziglang-0.17.1.dist-info/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-{tag}\n"
                                             .encode()),
-        ("ziglang-0.14.1.dist-info/RECORD", b""),
+        ("ziglang-0.17.1.dist-info/RECORD", b""),
     ]
     if full:
         members.append(("ziglang/zig", FAKE_ZIG.format(python=sys.executable).encode(), 0o100755))
@@ -130,9 +135,26 @@ def standin_wheel(host: str, *, full: bool, filler_bytes: int = 2_500_000) -> by
     return make_zip(members)
 
 
+def debian_libc_members() -> list[tarfile.TarInfo | tuple[str, bytes]]:
+    """The layout of Debian's wasi-libc package, with placeholder files: what libc_debian copies and checks."""
+    members: list[tarfile.TarInfo | tuple[str, bytes]] = []
+    for name in ("stdio.h", "setjmp.h"):
+        members.append((f"./usr/include/wasm32-wasi/{name}", b"/* stand-in */\n"))
+        members.append((f"./usr/include/wasm32-wasip2/{name}", b"/* stand-in */\n"))
+    for name in ("libc.a", "libsetjmp.a", "crt1-command.o", "crt1-reactor.o", "libwasi-emulated-signal.a"):
+        members.append((f"./usr/lib/wasm32-wasi/{name}", b"!<arch>\n"))
+        members.append((f"./usr/lib/wasm32-wasip2/{name}", b"!<arch>\n"))
+    for directory in ("include", "lib"):
+        link = tarfile.TarInfo(f"./usr/{directory}/wasm32-wasip1")
+        link.type, link.linkname = tarfile.SYMTYPE, "wasm32-wasi"
+        members.append(link)
+    members.append(("./usr/share/doc/wasi-libc/copyright", b"stand-in\n"))
+    return members
+
+
 def make_standin(workdir: Path, *, llvm_locator: str, pause: float = 0.3) -> Standin:
     """Pins for every known host (only this host's wheel is a working stand-in); ``llvm_locator`` is a format
-    string given the wheel's file name, e.g. ``http://127.0.0.1:PORT/wheels/{name}`` or ``pypi:ziglang==0.14.1``."""
+    string given the wheel's file name, e.g. ``http://127.0.0.1:PORT/wheels/{name}`` or ``pypi:ziglang==0.17.1``."""
     workdir.mkdir(parents=True, exist_ok=True)
     counter = workdir / "make-runs.log"
     host = detect_host()
@@ -141,6 +163,7 @@ def make_standin(workdir: Path, *, llvm_locator: str, pause: float = 0.3) -> Sta
         LIBCXX_NAME: make_deb([(f"./{LIBCXX_HEADERS}/{header}", b"/* stand-in */\n")
                                for header in ("__config", "__config_site", "cxxabi.h")]
                               + [(f"./{LIBCXX_LIBRARIES}/{lib}", b"!<arch>\n") for lib in ("libc++.a", "libc++abi.a")]),
+        LIBC_DEB_NAME: make_deb(debian_libc_members()),
         LIBC_NAME: make_tar([
             ("wasi-libc-standin/Makefile", MAKEFILE.format(pause=pause, counter=counter).encode()),
             *[(f"wasi-libc-standin/{n}.c", f"int {n}(void) {{ return 0; }}\n".encode()) for n in "abcd"],
@@ -156,7 +179,8 @@ def make_standin(workdir: Path, *, llvm_locator: str, pause: float = 0.3) -> Sta
 
     lock = lock_text(llvm=llvm,
                      builtins=artifact_toml(BUILTINS_NAME, files[BUILTINS_NAME], [f"debian:{BUILTINS_POOL}"]),
-                     wasi_libc=artifact_toml(LIBC_NAME, files[LIBC_NAME], [f"debian:{LIBC_POOL}"]),
+                     wasi_libc=artifact_toml(LIBC_DEB_NAME, files[LIBC_DEB_NAME], [f"debian:{LIBC_DEB_POOL}"]),
+                     wasi_libc_source=artifact_toml(LIBC_NAME, files[LIBC_NAME], [f"debian:{LIBC_POOL}"]),
                      libcxx=[artifact_toml(LIBCXX_NAME, files[LIBCXX_NAME], [f"debian:{LIBCXX_POOL}"])])
     return Standin(files=files, lock=lock, counter=counter, host=host)
 
@@ -164,6 +188,7 @@ def make_standin(workdir: Path, *, llvm_locator: str, pause: float = 0.3) -> Sta
 def serve_debian(server_files: dict[str, bytes], standin: Standin, prefix: str = "/debian") -> None:
     server_files[f"{prefix}/{BUILTINS_POOL}"] = standin.files[BUILTINS_NAME]
     server_files[f"{prefix}/{LIBC_POOL}"] = standin.files[LIBC_NAME]
+    server_files[f"{prefix}/{LIBC_DEB_POOL}"] = standin.files[LIBC_DEB_NAME]
     server_files[f"{prefix}/{LIBCXX_POOL}"] = standin.files[LIBCXX_NAME]
 
 

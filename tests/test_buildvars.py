@@ -35,7 +35,30 @@ def test_exports_must_be_c_identifiers(value: object) -> None:
 
 def test_targets_and_cxx_suffixes() -> None:
     assert buildvars.target("wasm32-wasip1") == "wasm32-wasip1"
-    with pytest.raises(ConfigError, match="wasm32-wasi, wasm32-wasip1, got 'wasm32-unknown-unknown'"):
+    # Both names reach clang as wasm32-wasip1: clang 22 deprecates wasm32-wasi.
+    assert buildvars.clang_target("wasm32-wasi") == buildvars.clang_target("wasm32-wasip1") == "wasm32-wasip1"
+    with pytest.raises(ConfigError, match="wasm32-wasip1, wasm32-wasi, got 'wasm32-unknown-unknown'"):
         buildvars.target("wasm32-unknown-unknown")
     assert [buildvars.is_cxx_source(p) for p in ("a.cpp", "b.cc", "c.cxx", "d.c++", "e.c", "f.h")] == [
         True, True, True, True, False, False]
+
+
+def test_setjmp_follows_the_libc_flavour_unless_set() -> None:
+    assert buildvars.setjmp_enabled("auto", "debian") is True
+    assert buildvars.setjmp_enabled("auto", "source") is False  # the 2022 source has no setjmp
+    assert buildvars.setjmp_enabled(0, "debian") is False
+    assert buildvars.setjmp_enabled("no", "source") is False
+    with pytest.raises(ConfigError) as info:
+        buildvars.setjmp_enabled(True, "source")
+    assert str(info.value) == (
+        "WASI_SETJMP: the 'source' libc flavour (the 2022 wasi-libc source) has no setjmp/longjmp (no setjmp.h, no "
+        "libsetjmp.a)\n  next step: use the default WASI_LIBC='debian', or leave WASI_SETJMP unset")
+
+
+def test_emulations_are_validated_names_in_order_once() -> None:
+    assert buildvars.emulations([]) == []
+    assert buildvars.emulations("mman") == ["mman"]
+    assert buildvars.emulations(["getpid", "mman", "getpid"]) == ["getpid", "mman"]
+    for bad in (["pthread"], [1], {"signal": True}):
+        with pytest.raises(ConfigError, match="WASI_EMULATE: expected"):
+            buildvars.emulations(bad)

@@ -8,17 +8,19 @@ from pathlib import Path
 import pytest
 
 from helpers import LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, lock_text, make_deb
+from wasi_toolchain import libcxx as libcxx_recipe
 from wasi_toolchain import sysroot
 from wasi_toolchain.config import Settings
+from wasi_toolchain.recipe import Timings
 from wasi_toolchain.errors import ToolchainError
 from wasi_toolchain.lock import parse_lock
 
 
 def debian_layout(*, with_cxxabi: bool = True) -> tuple[bytes, bytes]:
-    """Two packages laid out like Debian's libc++-19-dev-wasm32 and libc++abi-19-dev-wasm32."""
+    """Two packages laid out like Debian's libc++-22-dev-wasm32 and libc++abi-22-dev-wasm32."""
     link = tarfile.TarInfo("./usr/include/wasm32-wasi/c++/v1")
     link.type = tarfile.SYMTYPE
-    link.linkname = "../../../lib/llvm-19/include/wasm32-wasi/c++/v1"
+    link.linkname = "../../../lib/llvm-22/include/wasm32-wasi/c++/v1"
     libcxx = make_deb([
         (f"./{LIBCXX_HEADERS}/__config", b"// config\n"),
         (f"./{LIBCXX_HEADERS}/__config_site", b"#define _LIBCPP_HAS_NO_THREADS\n"),
@@ -27,7 +29,7 @@ def debian_layout(*, with_cxxabi: bool = True) -> tuple[bytes, bytes]:
         (f"./{LIBCXX_LIBRARIES}/libc++.a", b"!<arch>\nlibc++"),
         (f"./{LIBCXX_LIBRARIES}/libc++experimental.a", b"!<arch>\n"),
         (f"./{LIBCXX_LIBRARIES}/libc++.modules.json", b"{}"),
-        ("./usr/share/doc/libc++-19-dev-wasm32/copyright", b"license\n"),
+        ("./usr/share/doc/libc++-22-dev-wasm32/copyright", b"license\n"),
         link,
     ])
     abi_headers = [(f"./{LIBCXX_HEADERS}/cxxabi.h", b"// cxxabi\n")] if with_cxxabi else []
@@ -41,14 +43,13 @@ def staged(tmp_path: Path, libcxx: bytes, libcxxabi: bytes) -> tuple[sysroot.Too
         debs.append(tmp_path / name)
         debs[-1].write_bytes(data)
     toolchain = sysroot.Toolchain("k", "ziglang", "linux-x86_64", tmp_path / "entry")
-    (toolchain.sysroot / "lib" / sysroot.TARGET).mkdir(parents=True)
+    (toolchain.sysroot / "lib" / "wasm32-wasi").mkdir(parents=True)
     return toolchain, debs
 
 
 def lock_for(libcxx: bytes, libcxxabi: bytes) -> str:
-    art = artifact_toml("f.whl", b"x", ["pypi:ziglang==0.14.1"])
+    art = artifact_toml("f.whl", b"x", ["pypi:ziglang==0.17.1"])
     return lock_text(llvm={"linux-x86_64": art}, builtins=art.replace("f.whl", "b.deb"),
-                     wasi_libc=art.replace("f.whl", "w.tar.xz"),
                      libcxx=[artifact_toml("libc++.deb", libcxx, ["file:///libc++.deb"]),
                              artifact_toml("libc++abi.deb", libcxxabi, ["file:///libc++abi.deb"])])
 
@@ -57,7 +58,7 @@ def test_headers_and_libraries_land_where_clang_looks(tmp_path: Path) -> None:
     libcxx, libcxxabi = debian_layout()
     lock = parse_lock(lock_for(libcxx, libcxxabi).encode())
     toolchain, debs = staged(tmp_path, libcxx, libcxxabi)
-    sysroot._install_libcxx(toolchain, lock, debs, log=lambda message: None)
+    libcxx_recipe.install(toolchain, lock, debs, lambda message: None, Timings())
     root = toolchain.sysroot
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == [
         "include/c++/v1/__config", "include/c++/v1/__config_site", "include/c++/v1/__memory/unique_ptr.h",
@@ -72,7 +73,7 @@ def test_a_package_without_the_expected_files_is_a_clear_error(tmp_path: Path) -
     lock = parse_lock(lock_for(libcxx, libcxxabi).encode())
     toolchain, debs = staged(tmp_path, libcxx, libcxxabi)
     with pytest.raises(ToolchainError) as info:
-        sysroot._install_libcxx(toolchain, lock, debs, log=lambda message: None)
+        libcxx_recipe.install(toolchain, lock, debs, lambda message: None, Timings())
     assert str(info.value) == (
         "the libc++ packages (libc++.deb, libc++abi.deb) did not provide include/c++/v1/cxxabi.h from "
         f"libcxx.headers '{LIBCXX_HEADERS}' and libcxx.libraries '{LIBCXX_LIBRARIES}'\n"

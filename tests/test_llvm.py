@@ -21,7 +21,7 @@ printf 'ARGS'; for a in "$@"; do printf ' [%s]' "$a"; done; echo
 
 
 def install(tmp_path: Path) -> Path:
-    wheel = tmp_path / "ziglang-0.14.1-py3-none-any.whl"
+    wheel = tmp_path / "ziglang-0.17.1-py3-none-any.whl"
     wheel.write_bytes(make_zip([("ziglang/zig", FAKE_ZIG, 0o100755), ("ziglang/lib/include/stddef.h", b"/**/"),
                                 ("ziglang/lib/libc/musl/huge.c", b"not needed")]))
     builtins = tmp_path / "libclang_rt.builtins-wasm32.a"
@@ -44,6 +44,9 @@ def test_layout_has_uniform_bin_and_a_private_resource_dir(tmp_path: Path) -> No
         assert (entry / "resource" / relative).read_bytes() == b"!<arch>\nbuiltins"
     assert (entry / "resource/include/stddef.h").read_bytes() == b"/**/"
     assert not (entry / "llvm/ziglang/lib/libc").exists()  # zig's libc sources are never unpacked
+    # clang is started through a link named clang, so that it names itself `clang:` in its diagnostics.
+    assert os.readlink(entry / "libexec/clang") == "../llvm/ziglang/zig"
+    assert '"$top/libexec/clang" clang' in (entry / "bin/clang").read_text()
 
 
 def test_wrappers_run_the_tool_with_only_a_controlled_environment(tmp_path: Path) -> None:
@@ -80,7 +83,7 @@ def test_an_entry_still_works_after_it_is_moved(tmp_path: Path) -> None:
 
 
 def test_a_wheel_without_zig_is_refused(tmp_path: Path) -> None:
-    wheel = tmp_path / "ziglang-0.14.1-py3-none-any.whl"
+    wheel = tmp_path / "ziglang-0.17.1-py3-none-any.whl"
     wheel.write_bytes(make_zip([("ziglang/lib/include/stddef.h", b"")]))
     with pytest.raises(ToolchainError, match="has no ziglang/zig executable"):
         ZiglangProvider().install([wheel], tmp_path / "entry", tmp_path / "unused")
@@ -92,6 +95,14 @@ FAKE_TOOL = b"""#!/bin/sh
 printf 'RAN %s ARGS' "${0##*/}"; for a in "$@"; do printf ' [%s]' "$a"; done; echo
 /usr/bin/env | /usr/bin/sort
 """
+# A stand-in for glibc's loader: `ld.so --library-path DIRS PROGRAM ARGS…` runs PROGRAM (by the path given, as the
+# real one does for argv[0]) with ARGS, and tells it DIRS through STANDIN_LIBRARY_PATH so the tests can see them.
+FAKE_LOADER = b"""#!/bin/sh
+[ "$1" = --library-path ] || { echo "stand-in ld.so: expected --library-path, got $1" >&2; exit 2; }
+STANDIN_LIBRARY_PATH=$2; export STANDIN_LIBRARY_PATH; program=$3; shift 3
+exec "$program" "$@"
+"""
+LOADERS = {"x86_64-linux-gnu": "ld-linux-x86-64.so.2", "aarch64-linux-gnu": "ld-linux-aarch64.so.1"}
 
 
 def link(name: str, target: str) -> tarfile.TarInfo:
@@ -102,29 +113,33 @@ def link(name: str, target: str) -> tarfile.TarInfo:
 
 
 def fake_debs(tmp_path: Path, arch: str, multiarch: str, *, clang: bytes = FAKE_TOOL) -> list[Path]:
-    """The six packages, laid out as Debian lays them out (names, symlinks and all), with stand-in binaries."""
-    bin_ = "./usr/lib/llvm-19/bin"
+    """The LLVM packages and the runtime's libc6, laid out as Debian lays them out (names, symlinks and all), with
+    stand-in binaries."""
+    bin_ = "./usr/lib/llvm-22/bin"
     contents: dict[str, list[tarfile.TarInfo | tuple[str, bytes]]] = {
-        "clang-19": [(f"{bin_}/clang", clang), link(f"{bin_}/clang-19", "clang"),
-                     ("./usr/share/doc/clang-19/copyright", b"doc"),
-                     link("./usr/bin/clang-19", "../lib/llvm-19/bin/clang")],
-        "libclang-cpp19": [(f"./usr/lib/{multiarch}/libclang-cpp.so.19.1", b"\x7fELF cpp"),
-                           link("./usr/lib/llvm-19/lib/libclang-cpp.so.19.1",
-                                f"../../{multiarch}/libclang-cpp.so.19.1")],
-        "libllvm19": [(f"./usr/lib/{multiarch}/libLLVM.so.19.1", b"\x7fELF llvm"),
-                      link(f"./usr/lib/{multiarch}/libLLVM-19.so", "libLLVM.so.19.1")],
-        "lld-19": [(f"{bin_}/lld", FAKE_TOOL), link(f"{bin_}/wasm-ld", "lld"), link(f"{bin_}/ld.lld", "lld"),
-                   link("./usr/bin/wasm-ld-19", "../lib/llvm-19/bin/wasm-ld")],
-        "llvm-19": [(f"{bin_}/llvm-ar", FAKE_TOOL), link(f"{bin_}/llvm-ranlib", "llvm-ar"),
+        "clang-22": [(f"{bin_}/clang", clang), link(f"{bin_}/clang-22", "clang"),
+                     ("./usr/share/doc/clang-22/copyright", b"doc"),
+                     link("./usr/bin/clang-22", "../lib/llvm-22/bin/clang")],
+        "libclang-cpp22": [(f"./usr/lib/{multiarch}/libclang-cpp.so.22.1", b"\x7fELF cpp"),
+                           link("./usr/lib/llvm-22/lib/libclang-cpp.so.22.1",
+                                f"../../{multiarch}/libclang-cpp.so.22.1")],
+        "libllvm22": [(f"./usr/lib/{multiarch}/libLLVM.so.22.1", b"\x7fELF llvm"),
+                      link(f"./usr/lib/{multiarch}/libLLVM-22.so", "libLLVM.so.22.1")],
+        "lld-22": [(f"{bin_}/lld", FAKE_TOOL), link(f"{bin_}/wasm-ld", "lld"), link(f"{bin_}/ld.lld", "lld"),
+                   link("./usr/bin/wasm-ld-22", "../lib/llvm-22/bin/wasm-ld")],
+        "llvm-22": [(f"{bin_}/llvm-ar", FAKE_TOOL), link(f"{bin_}/llvm-ranlib", "llvm-ar"),
                     (f"{bin_}/llvm-nm", FAKE_TOOL),
                     (f"{bin_}/llvm-exegesis", b"a big tool nobody here runs"),
-                    ("./usr/lib/llvm-19/lib/cmake/llvm/LLVMConfig.cmake", b"cmake")],
-        "libclang-common-19-dev": [("./usr/lib/llvm-19/lib/clang/19/include/stddef.h", b"/* debian */"),
-                                   link("./usr/lib/clang/19", "../llvm-19/lib/clang/19")],
+                    ("./usr/lib/llvm-22/lib/cmake/llvm/LLVMConfig.cmake", b"cmake")],
+        "libclang-common-22-dev": [("./usr/lib/llvm-22/lib/clang/22/include/stddef.h", b"/* debian */"),
+                                   link("./usr/lib/clang/22", "../llvm-22/lib/clang/22")],
+        "libc6": [(f"./usr/lib/{multiarch}/{LOADERS[multiarch]}", FAKE_LOADER),
+                  (f"./usr/lib/{multiarch}/libc.so.6", b"\x7fELF libc"),
+                  ("./usr/share/doc/libc6/copyright", b"doc")],
     }
     debs = []
     for package, members in contents.items():
-        deb = tmp_path / f"{package}_19.1.7-3~deb12u1_{arch}.deb"
+        deb = tmp_path / f"{package}_22.1.8-1~deb13u5_{arch}.deb"
         deb.write_bytes(make_deb_with_modes(members))
         debs.append(deb)
     return debs
@@ -141,7 +156,7 @@ def make_deb_with_modes(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> b
             name, data = member
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            info.mode = 0o755 if "/bin/" in name else 0o644
+            info.mode = 0o755 if "/bin/" in name or "/ld-linux" in name else 0o644
             tar.addfile(info, io.BytesIO(data))
     return ar_archive([("debian-binary", b"2.0\n"), ("control.tar.xz", b""), ("data.tar.xz", buf.getvalue())])
 
@@ -166,46 +181,52 @@ def tool_environment(lines: list[str]) -> dict[str, str]:
 def test_debian_layout_matches_the_zig_one_and_unpacks_only_what_runs(tmp_path: Path) -> None:
     entry = install_debian(tmp_path)
     assert sorted(p.name for p in (entry / "bin").iterdir()) == ["clang", "llvm-ar", "llvm-nm", "llvm-ranlib",
-                                                                 "wasm-ld", "wasm-ld-19"]
+                                                                 "wasm-ld", "wasm-ld-22"]
     for relative in BUILTINS_PATHS:
         assert (entry / "resource" / relative).read_bytes() == b"!<arch>\nbuiltins"
     assert (entry / "resource/include/stddef.h").read_bytes() == b"/* debian */"
     llvm = entry / "llvm"
-    assert (llvm / "usr/lib/x86_64-linux-gnu/libLLVM.so.19.1").read_bytes() == b"\x7fELF llvm"
-    assert (llvm / "usr/lib/llvm-19/lib/libclang-cpp.so.19.1").read_bytes() == b"\x7fELF cpp"  # through its link
-    assert os.readlink(llvm / "usr/lib/llvm-19/bin/wasm-ld") == "lld"
-    for skipped in ("usr/share", "usr/bin", "usr/lib/llvm-19/bin/llvm-exegesis", "usr/lib/llvm-19/lib/cmake",
-                    "usr/lib/llvm-19/bin/clang-19", "usr/lib/clang"):
+    assert (llvm / "usr/lib/x86_64-linux-gnu/libLLVM.so.22.1").read_bytes() == b"\x7fELF llvm"
+    assert (llvm / "usr/lib/llvm-22/lib/libclang-cpp.so.22.1").read_bytes() == b"\x7fELF cpp"  # through its link
+    assert (llvm / "usr/lib/x86_64-linux-gnu/libc.so.6").read_bytes() == b"\x7fELF libc"  # the pinned runtime
+    assert os.readlink(llvm / "usr/lib/llvm-22/bin/llvm-ranlib") == "llvm-ar"
+    for skipped in ("usr/share", "usr/bin", "usr/lib/llvm-22/bin/llvm-exegesis", "usr/lib/llvm-22/lib/cmake",
+                    "usr/lib/llvm-22/bin/clang-22", "usr/lib/clang"):
         assert not (llvm / skipped).exists() and not (llvm / skipped).is_symlink(), skipped
 
 
-def test_debian_wrappers_set_the_library_path_and_nothing_from_the_caller(tmp_path: Path) -> None:
+def test_debian_wrappers_start_each_tool_through_the_pinned_loader_and_pass_nothing_from_the_caller(
+        tmp_path: Path) -> None:
     entry = install_debian(tmp_path)
     polluted = {**os.environ, "PATH": f"{tmp_path}/host-tools:/usr/bin:/bin", "CPATH": "/usr/include",
                 "LD_LIBRARY_PATH": "/opt/evil", "LD_PRELOAD": "/opt/evil.so"}
     lines = run(entry / "bin" / "clang", "-c", "a b.c", env=polluted)
     bin_dir = f"{entry}/bin"
-    assert lines[0] == f"RAN clang ARGS [--no-default-config] [-resource-dir] [{bin_dir}/../resource] [-c] [a b.c]"
+    assert lines[0] == (f"RAN clang ARGS [--no-default-config] [-fintegrated-cc1] [-resource-dir] "
+                        f"[{bin_dir}/../resource] [-c] [a b.c]")
+    # The library path reaches the loader as an argument: no LD_LIBRARY_PATH for the tool or anything it starts.
     assert tool_environment(lines) == {
         "PATH": bin_dir, "SOURCE_DATE_EPOCH": "0",
-        "LD_LIBRARY_PATH": f"{bin_dir}/../llvm/usr/lib/x86_64-linux-gnu:{bin_dir}/../llvm/usr/lib/llvm-19/lib"}
+        "STANDIN_LIBRARY_PATH": f"{bin_dir}/../llvm/usr/lib/x86_64-linux-gnu:{bin_dir}/../llvm/usr/lib/llvm-22/lib"}
 
 
 def test_debian_wrappers_run_each_tool_by_the_name_it_dispatches_on(tmp_path: Path) -> None:
     entry = install_debian(tmp_path)
-    # wasm-ld and llvm-ranlib are links to lld and llvm-ar, which pick their personality from argv[0].
-    assert run(entry / "bin" / "wasm-ld", "-o", "x.wasm")[0] == "RAN wasm-ld ARGS [-o] [x.wasm]"
-    assert run(entry / "bin" / "wasm-ld-19", "--version")[0] == "RAN wasm-ld ARGS [--version]"
+    # Through the loader, /proc/self/exe is the loader: lld is asked for its wasm flavour rather than relying on the
+    # wasm-ld link, while llvm-ranlib still works by name (llvm-ar reads argv[0], which the loader sets).
+    assert run(entry / "bin" / "wasm-ld", "-o", "x.wasm")[0] == "RAN lld ARGS [-flavor] [wasm] [-o] [x.wasm]"
+    assert run(entry / "bin" / "wasm-ld-22", "--version")[0] == "RAN lld ARGS [-flavor] [wasm] [--version]"
     assert run(entry / "bin" / "llvm-ar", "rcsD", "x.a")[0] == "RAN llvm-ar ARGS [rcsD] [x.a]"
     assert run(entry / "bin" / "llvm-ranlib", "x.a")[0] == "RAN llvm-ranlib ARGS [x.a]"
     assert run(entry / "bin" / "llvm-nm", "x.a")[0] == "RAN llvm-nm ARGS [x.a]"  # a real nm, unlike zig's
 
 
-def test_debian_on_aarch64_uses_its_multiarch_library_dir(tmp_path: Path) -> None:
+def test_debian_on_aarch64_uses_its_loader_and_multiarch_library_dir(tmp_path: Path) -> None:
     entry = install_debian(tmp_path, "linux-aarch64")
     environment = tool_environment(run(entry / "bin" / "clang"))
-    assert environment["LD_LIBRARY_PATH"].split(":")[0] == f"{entry}/bin/../llvm/usr/lib/aarch64-linux-gnu"
-    assert (entry / "llvm/usr/lib/aarch64-linux-gnu/libLLVM.so.19.1").is_file()
+    assert environment["STANDIN_LIBRARY_PATH"].split(":")[0] == f"{entry}/bin/../llvm/usr/lib/aarch64-linux-gnu"
+    assert (entry / "llvm/usr/lib/aarch64-linux-gnu/libLLVM.so.22.1").is_file()
+    assert "llvm/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1" in (entry / "bin" / "clang").read_text()
 
 
 def test_debian_entry_still_works_after_it_is_moved(tmp_path: Path) -> None:
@@ -213,30 +234,36 @@ def test_debian_entry_still_works_after_it_is_moved(tmp_path: Path) -> None:
     moved = tmp_path / "published"
     entry.rename(moved)
     lines = run(moved / "bin" / "clang")
-    assert lines[0] == f"RAN clang ARGS [--no-default-config] [-resource-dir] [{moved}/bin/../resource]"
+    assert lines[0] == (f"RAN clang ARGS [--no-default-config] [-fintegrated-cc1] [-resource-dir] "
+                        f"[{moved}/bin/../resource]")
     assert (moved / "resource/include/stddef.h").is_file()
 
 
-def test_debian_clang_that_cannot_load_a_host_library_is_reported_with_the_next_step(tmp_path: Path) -> None:
+def test_debian_clang_that_cannot_load_a_library_is_reported_with_the_next_step(tmp_path: Path) -> None:
     broken = (b"#!/bin/sh\necho \"${0##*/}: error while loading shared libraries: libz3.so.4: cannot open shared "
               b"object file: No such file or directory\" >&2\nexit 127\n")
     with pytest.raises(ToolchainError) as info:
         install_debian(tmp_path, clang=broken)
     message = str(info.value)
-    assert message.startswith("Debian's clang from the pinned packages does not start here: it needs libz3.so.4, "
-                              "which this host lacks")
-    assert "apt-get install" in message and "libz3-4" in message and "WASI_LLVM_PROVIDER=ziglang" in message
+    assert message.startswith("Debian's clang from the pinned packages does not start through their own loader: it "
+                              "needs libz3.so.4, which no pinned package provides")
+    assert "`runtime` of the debian provider in toolchain.in.toml" in message
+    assert "WASI_LLVM_PROVIDER=ziglang" in message
 
 
-def test_debian_packages_without_the_tools_are_refused(tmp_path: Path) -> None:
-    deb = tmp_path / "libllvm19_19.1.7-3~deb12u1_amd64.deb"
-    deb.write_bytes(make_deb_with_modes([("./usr/lib/x86_64-linux-gnu/libLLVM.so.19.1", b"")]))
-    with pytest.raises(ToolchainError, match="have no clang, lld, wasm-ld, llvm-ar, llvm-ranlib, llvm-nm under"):
+def test_debian_packages_without_the_tools_or_the_loader_are_refused(tmp_path: Path) -> None:
+    deb = tmp_path / "libllvm22_22.1.8-1~deb13u5_amd64.deb"
+    deb.write_bytes(make_deb_with_modes([("./usr/lib/x86_64-linux-gnu/libLLVM.so.22.1", b"")]))
+    with pytest.raises(ToolchainError) as info:
         DebianProvider("linux-x86_64").install([deb], tmp_path / "entry", tmp_path / "unused")
+    assert str(info.value).startswith(
+        "the pinned Debian packages have no usr/lib/llvm-22/bin/clang, usr/lib/llvm-22/bin/lld, "
+        "usr/lib/llvm-22/bin/llvm-ar, usr/lib/llvm-22/bin/llvm-ranlib, usr/lib/llvm-22/bin/llvm-nm, "
+        "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 (unpacked: libllvm22_22.1.8-1~deb13u5_amd64.deb)")
 
 
 @pytest.mark.parametrize("provider, host, libc, problem", [
-    ("debian", "linux-x86_64", "musl", "Debian's clang is linked against glibc, and this system's C library is musl"),
+    ("debian", "linux-x86_64", "musl", "built for glibc systems, and this system's C library is musl"),
     ("debian", "macos-arm64", None, "the debian LLVM provider has no binaries for macos-arm64"),
 ])
 def test_a_provider_that_cannot_run_here_says_so(provider: str, host: str, libc: str | None, problem: str) -> None:

@@ -12,9 +12,9 @@ GOOD_SHA = "ab" * 32
 
 
 def good_lock(**overrides: str) -> str:
-    art = artifact_toml("f.whl", b"x", ["pypi:ziglang==0.14.1"], sha=GOOD_SHA, size=1)
+    art = artifact_toml("f.whl", b"x", ["pypi:ziglang==0.17.1"], sha=GOOD_SHA, size=1)
     parts = {"llvm": {"linux-x86_64": art}, "builtins": art.replace("f.whl", "b.deb"),
-             "wasi_libc": art.replace("f.whl", "w.tar.xz")}
+             "wasi_libc": art.replace("f.whl", "w.deb"), "wasi_libc_source": art.replace("f.whl", "w.tar.xz")}
     parts.update(overrides)
     return lock_text(**parts)
 
@@ -28,20 +28,22 @@ def error_of(text: str) -> LockError:
 def test_repository_lock_pins_every_documented_host(repo: Path) -> None:
     lock = load_lock(repo / "toolchain.lock")
     assert sorted(lock.hosts) == ["linux-aarch64", "linux-x86_64", "macos-arm64", "macos-x86_64"]
-    assert lock.llvm_version == "19.1.7"
+    assert lock.llvm_version == "22.1.8"
     linux = lock.llvm_files("linux-x86_64", "ziglang")
-    assert [a.sha256 for a in linux] == ["6eb9d4d759b292c83810dbee2e9e8e3fbfbf01d864e6e9811bae711fd74e1c2f"]
-    assert lock.builtins.size == 84_688
-    assert lock.builtins.locators[0].startswith("debian:pool/main/l/llvm-toolchain-19/")
-    assert lock.wasi_libc.sha256 == "8f9b802736a856942839d32966937c389f46e9f156415a549a6675b7535e5f74"
-    assert [(a.name, a.size, a.sha256) for a in lock.libcxx.files] == [
-        ("libc++-19-dev-wasm32_19.1.7-3~deb12u1_all.deb", 1_457_508,
-         "e2c3a1ec97f42ff660688e7a435dab7cb785211d9e9559eef86192a218c24ce8"),
-        ("libc++abi-19-dev-wasm32_19.1.7-3~deb12u1_all.deb", 197_980,
-         "a0835ee4cf44d41ee988e77be30d023134160a80bdea02b03a6a384c3f048e4d"),
-    ]
-    assert all(a.locators[0].startswith("debian:pool/main/l/llvm-toolchain-19/") for a in lock.libcxx.files)
+    assert [a.name for a in linux] == [
+        "ziglang-0.17.1-py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.musllinux_1_1_x86_64.whl"]
+    assert [a.size for a in linux] == [101_083_562]  # the wheel pip downloaded on 2026-11-29
+    assert lock.builtins.locators[0].startswith("debian:pool/main/l/llvm-toolchain-22/")
+    assert lock.wasi_libc.name == "wasi-libc_0.0~git20241209.574b88d-2_all.deb"
+    assert lock.wasi_libc_source.sha256 == "8f9b802736a856942839d32966937c389f46e9f156415a549a6675b7535e5f74"
+    assert [a.name for a in lock.libcxx.files] == ["libc++-22-dev-wasm32_22.1.8-1~deb13u5_all.deb",
+                                                   "libc++abi-22-dev-wasm32_22.1.8-1~deb13u5_all.deb"]
+    assert all(a.locators[0].startswith("debian:pool/main/l/llvm-toolchain-22/") for a in lock.libcxx.files)
     assert lock.libcxx.version == lock.builtins_version
+    # The debian provider: LLVM's packages, then the runtime they are started on (glibc first).
+    debian = [a.name for a in lock.llvm_files("linux-x86_64", "debian")]
+    assert debian[0] == "clang-22_22.1.8-1~deb13u5_amd64.deb"
+    assert "libc6_2.41-12+deb13u5_amd64.deb" in debian
 
 
 def test_good_lock_parses_into_frozen_data() -> None:
@@ -62,26 +64,28 @@ def test_short_sha256_is_reported_with_its_dotted_path() -> None:
 
 
 @pytest.mark.parametrize("mutate, where, problem", [
-    (lambda t: t.replace("lock-version = 1", "lock-version = 2"), "lock-version", "expected 1, got 2"),
+    (lambda t: t.replace("lock-version = 2", "lock-version = 1"), "lock-version", "expected 2, got 1"),
     (lambda t: t.replace("size = 1,", "size = -1,", 1), "llvm.hosts.linux-x86_64.providers.ziglang.files[0].size",
      "expected a non-negative integer, got -1"),
-    (lambda t: t.replace('"pypi:ziglang==0.14.1"', '"ftp:x"', 1),
+    (lambda t: t.replace('"pypi:ziglang==0.17.1"', '"ftp:x"', 1),
      "llvm.hosts.linux-x86_64.providers.ziglang.files[0].locators[0]", "got 'ftp:x'"),
     (lambda t: t.replace("linux-x86_64", "plan9-mips"), "llvm.hosts.plan9-mips", "unknown host 'plan9-mips'"),
     (lambda t: t.replace('member = ', 'colour = "blue"\nmember = '), "builtins", "unknown field 'builtins.colour'"),
-    (lambda t: t.replace('version = "0.0~git20220510.9886d3d"\n', ''), "wasi-libc",
+    (lambda t: t.replace('version = "0.0~git20241209.574b88d-2"\n', ''), "wasi-libc",
      "missing field 'wasi-libc.version'"),
+    (lambda t: t.split("[wasi-libc-source]")[0] + "[libcxx]" + t.split("[libcxx]")[1], "",
+     "missing field 'wasi-libc-source'"),
     (lambda t: t.replace('default-provider = "ziglang"', 'default-provider = "debian"'),
      "llvm.hosts.linux-x86_64.default-provider", "expected one of the host's providers (ziglang), got 'debian'"),
     (lambda t: t.replace('name = "b.deb"', 'name = "../b.deb"'), "builtins.files[0].name",
      "expected a plain file name, got '../b.deb'"),
     (lambda t: t.split("[libcxx]")[0], "", "missing field 'libcxx'"),
-    (lambda t: t.replace('headers = "usr/lib/llvm-19/include/wasm32-wasi/c++/v1"\n', ""), "libcxx",
+    (lambda t: t.replace('headers = "usr/lib/llvm-22/include/wasm32-wasi/c++/v1"\n', ""), "libcxx",
      "missing field 'libcxx.headers'"),
-    (lambda t: t.replace('libraries = "usr/lib/llvm-19/lib', 'libraries = "usr/lib/../lib'), "libcxx.libraries",
+    (lambda t: t.replace('libraries = "usr/lib/llvm-22/lib', 'libraries = "usr/lib/../lib'), "libcxx.libraries",
      "expected a relative directory inside the package"),
     (lambda t: t.replace('headers = "usr/', 'headers = "/usr/'), "libcxx.headers",
-     "got '/usr/lib/llvm-19/include/wasm32-wasi/c++/v1'"),
+     "got '/usr/lib/llvm-22/include/wasm32-wasi/c++/v1'"),
     (lambda t: t.replace('[libcxx]\n', '[libcxx]\nexceptions = true\n'), "libcxx",
      "unknown field 'libcxx.exceptions'"),
     (lambda t: t.replace('locators = ["file:///nonexistent/libcxx.deb"]', 'locators = []'),
@@ -109,7 +113,7 @@ def test_unpinned_host_lists_the_supported_hosts() -> None:
     lock = parse_lock(good_lock().encode())
     with pytest.raises(HostNotSupported) as info:
         lock.host_pins("macos-arm64")
-    assert "no LLVM 19.1.7 is pinned for this host (macos-arm64); pinned hosts: linux-x86_64" in str(info.value)
+    assert "no LLVM 22.1.8 is pinned for this host (macos-arm64); pinned hosts: linux-x86_64" in str(info.value)
 
 
 def test_unknown_provider_for_host_names_the_available_ones() -> None:
@@ -122,11 +126,11 @@ def test_unknown_provider_for_host_names_the_available_ones() -> None:
 BAD_LOCKS = [
     ("malformed TOML", lambda t: t.replace("[builtins]", "[builtins"), "",
      "not valid TOML: Expected ']' at the end of a table declaration (at line"),
-    ("unknown lock-version", lambda t: t.replace("lock-version = 1", "lock-version = 3"), "lock-version",
-     "expected 1, got 3; this tool reads lock-version 1 only"),
-    ("lock-version as a float", lambda t: t.replace("lock-version = 1", "lock-version = 1.0"), "lock-version",
-     "expected 1, got 1.0"),
-    ("missing field", lambda t: t.replace('version = "19.1.7"\n', ""), "llvm", "missing field 'llvm.version'"),
+    ("unknown lock-version", lambda t: t.replace("lock-version = 2", "lock-version = 3"), "lock-version",
+     "expected 2, got 3; this tool reads lock-version 2 only"),
+    ("lock-version as a float", lambda t: t.replace("lock-version = 2", "lock-version = 2.0"), "lock-version",
+     "expected 2, got 2.0"),
+    ("missing field", lambda t: t.replace('version = "22.1.8"\n', ""), "llvm", "missing field 'llvm.version'"),
     ("unknown top-level field", lambda t: "comment = 'x'\n" + t, "", "unknown field 'comment'"),
     ("unknown artifact field", lambda t: t.replace('{ name = "b.deb"', '{ mirror = "x", name = "b.deb"'),
      "builtins.files[0]", "unknown field 'builtins.files[0].mirror'"),
@@ -140,11 +144,11 @@ BAD_LOCKS = [
      "llvm.hosts.linux-x86_64.providers.ziglang.files[0].size", "expected a non-negative integer, got -5"),
     ("size as a string", lambda t: t.replace("size = 1,", 'size = "1",'),
      "llvm.hosts.linux-x86_64.providers.ziglang.files[0].size", "expected a non-negative integer, got '1'"),
-    ("unknown locator scheme", lambda t: t.replace('"pypi:ziglang==0.14.1"', '"s3://bucket/x"', 1),
+    ("unknown locator scheme", lambda t: t.replace('"pypi:ziglang==0.17.1"', '"s3://bucket/x"', 1),
      "llvm.hosts.linux-x86_64.providers.ziglang.files[0].locators[0]", "got 's3://bucket/x'"),
     ("unknown host", lambda t: t.replace("linux-x86_64", "haiku-x86_64"), "llvm.hosts.haiku-x86_64",
      "unknown host 'haiku-x86_64'; known hosts: linux-x86_64, linux-aarch64, macos-x86_64, macos-arm64"),
-    ("not UTF-8", lambda t: t.replace("19.1.7", "19.1.7\udcff"), "", "not UTF-8 text"),
+    ("not UTF-8", lambda t: t.replace("22.1.8", "22.1.8\udcff"), "", "not UTF-8 text"),
     ("nested too deeply", lambda t: t + "deep = " + "[" * 3000 + "]" * 3000 + "\n", "",
      "arrays or tables nested too deeply to read"),
     ("an integer too long to read", lambda t: t.replace("size = 1,", "size = " + "9" * 5000 + ","), "",
@@ -234,7 +238,7 @@ def dump_toml(data: dict) -> str:  # type: ignore[type-arg]
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
 _scalars = st.one_of(st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats(), _text,
                      st.dates(), st.sampled_from(["ab" * 32, "", "..", "/etc/passwd", "pypi:x==1", "debian:pool/x",
-                                                  "linux-x86_64", "ziglang", "debian", "1:19.1.7"]))
+                                                  "linux-x86_64", "ziglang", "debian", "1:22.1.8"]))
 _values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                          st.dictionaries(_text, inner, max_size=3)), max_leaves=8)
 

@@ -28,6 +28,8 @@ SUITE = "bookworm"
 LLVM_VERSION = "1:19.1.7-3~deb12u1"
 LLVM_PACKAGES = ["clang-19", "libclang-cpp19", "libllvm19", "lld-19", "llvm-19", "libclang-common-19-dev"]
 LIBC_VERSION = "0.0~git20220510.9886d3d-2"
+LIBC_PACKAGE_VERSION = "0.0~git20241209.574b88d-2"
+RUNTIME = [("libc6", "2.41-12"), ("libstdc++6", "14.2.0-19")]
 LINUX_WHEEL = "ziglang-0.14.1-py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.musllinux_1_1_x86_64.whl"
 MAC_WHEEL = "ziglang-0.14.1-py3-none-macosx_12_0_arm64.whl"
 HAVE_GPG = shutil.which("gpg") is not None and shutil.which("gpgv") is not None
@@ -43,11 +45,13 @@ class FakePool:
     packages: dict[str, list[str]] = field(default_factory=dict)  # arch -> stanzas
     sources: list[str] = field(default_factory=list)
 
-    def binary(self, package: str, version: str, arch: str, payload: bytes) -> str:
+    def binary(self, package: str, version: str, arch: str, payload: bytes, *,
+               directory: str = "l/llvm-toolchain-19", index: str = "") -> str:
+        """A binary package, listed in binary-<index>/Packages (default: its own arch's)."""
         plain = version.split(":", 1)[-1]
-        path = f"pool/main/l/llvm-toolchain-19/{package}_{plain}_{arch}.deb"
+        path = f"pool/main/{directory}/{package}_{plain}_{arch}.deb"
         self.files[path] = payload
-        self.packages.setdefault(arch, []).append(
+        self.packages.setdefault(index or arch, []).append(
             f"Package: {package}\nSource: llvm-toolchain-19\nVersion: {version}\nArchitecture: {arch}\n"
             f"Description: test package\n that spans lines\nFilename: {path}\nSize: {len(payload)}\n"
             f"MD5sum: {'0' * 32}\nSHA256: {sha256(payload)}\n")
@@ -72,6 +76,11 @@ def make_pool() -> FakePool:
     pool.binary("libclang-rt-19-dev-wasm32", LLVM_VERSION, "all", b"builtins deb")
     pool.binary("libc++-19-dev-wasm32", LLVM_VERSION, "all", b"libc++ deb")
     pool.binary("libc++abi-19-dev-wasm32", LLVM_VERSION, "all", b"libc++abi deb")
+    for package, version in RUNTIME:
+        pool.binary(package, version, "amd64", f"{package} runtime".encode(), directory=f"x/{package}")
+    # An arch-all package read from binary-amd64 (index-arch): binary-all has only an older version of it.
+    pool.binary("wasi-libc", LIBC_PACKAGE_VERSION, "all", b"wasi-libc deb", directory="w/wasi-libc", index="amd64")
+    pool.binary("wasi-libc", "0.0~git20230101.0000000-1", "all", b"older", directory="w/wasi-libc")
     pool.source("wasi-libc", "0.0~git20220101.0000000-1", {"wasi-libc_0.0~git20220101.0000000.orig.tar.xz": b"old"})
     pool.source("wasi-libc", LIBC_VERSION, {
         f"wasi-libc_{LIBC_VERSION}.dsc": b"dsc",
@@ -88,9 +97,10 @@ def indexes(pool: FakePool) -> dict[str, bytes]:
     return out
 
 
-def release_text(files: dict[str, bytes], *, extra: str = "") -> str:
+def release_text(files: dict[str, bytes], *, extra: str = "", codename: str = SUITE) -> str:
     checksums = "".join(f" {sha256(data)} {len(data):>8} {path}\n" for path, data in sorted(files.items()))
-    return (f"Origin: Debian\nLabel: Debian\nSuite: oldstable\nCodename: {SUITE}\nDate: Sat, 11 Jul 2026 10:16:37 UTC\n"
+    suite = "oldstable" if codename == SUITE else "stable"
+    return (f"Origin: Debian\nLabel: Debian\nSuite: {suite}\nCodename: {codename}\nDate: Sat, 11 Jul 2026 10:16:37 UTC\n"
             f"{extra}Architectures: all amd64\nComponents: main\nSHA256:\n{checksums}")
 
 
@@ -139,10 +149,10 @@ def unsigned(text: str) -> bytes:
 
 
 def serve(server: LoopbackServer, prefix: str, pool: FakePool, inrelease: bytes,
-          index_files: dict[str, bytes]) -> str:
-    server.files[f"{prefix}/dists/{SUITE}/InRelease"] = inrelease
+          index_files: dict[str, bytes], *, suite: str = SUITE) -> str:
+    server.files[f"{prefix}/dists/{suite}/InRelease"] = inrelease
     for path, data in index_files.items():
-        server.files[f"{prefix}/dists/{SUITE}/{path}"] = data
+        server.files[f"{prefix}/dists/{suite}/{path}"] = data
     return server.url(prefix)
 
 
@@ -200,6 +210,7 @@ requirement = "ziglang==0.14.1"
 kind = "debian-packages"
 version = "{LLVM_VERSION}"
 packages = {LLVM_PACKAGES!r}
+runtime = {[f"{p}={v}" for p, v in RUNTIME]!r}
 
 [llvm.hosts.linux-x86_64]
 providers = {providers}
@@ -223,6 +234,13 @@ packages = ["libclang-rt-19-dev-wasm32"]
 extra = {{ member = "{MEMBER}" }}
 
 [components.wasi-libc]
+kind = "debian-packages"
+version = "{LIBC_PACKAGE_VERSION}"
+arch = "all"
+index-arch = "amd64"
+packages = ["wasi-libc"]
+
+[components.wasi-libc-source]
 kind = "debian-orig"
 package = "wasi-libc"
 version = "{LIBC_VERSION}"
@@ -263,9 +281,12 @@ def expected_debian_pins(pool: FakePool) -> dict[str, list[tuple[str, int, str, 
 
     plain = LLVM_VERSION.split(":")[1]
     return {
-        "llvm": [pin(f"pool/main/l/llvm-toolchain-19/{p}_{plain}_amd64.deb") for p in LLVM_PACKAGES],
+        # LLVM's packages, then the runtime's, in the order the input lists them.
+        "llvm": [pin(f"pool/main/l/llvm-toolchain-19/{p}_{plain}_amd64.deb") for p in LLVM_PACKAGES]
+        + [pin(f"pool/main/x/{p}/{p}_{v}_amd64.deb") for p, v in RUNTIME],
         "builtins": [pin(f"pool/main/l/llvm-toolchain-19/libclang-rt-19-dev-wasm32_{plain}_all.deb")],
-        "wasi-libc": [pin("pool/main/w/wasi-libc/wasi-libc_0.0~git20220510.9886d3d.orig.tar.xz")],
+        "wasi-libc": [pin(f"pool/main/w/wasi-libc/wasi-libc_{LIBC_PACKAGE_VERSION}_all.deb")],
+        "wasi-libc-source": [pin("pool/main/w/wasi-libc/wasi-libc_0.0~git20220510.9886d3d.orig.tar.xz")],
         "libcxx": [pin(f"pool/main/l/llvm-toolchain-19/{p}_{plain}_all.deb")
                    for p in ("libc++-19-dev-wasm32", "libc++abi-19-dev-wasm32")],
     }
@@ -292,8 +313,10 @@ def test_the_signed_chain_gives_every_debian_pin(
     assert as_tuples([lock.builtins]) == expected["builtins"]
     assert (lock.builtins_version, lock.builtins_member) == (LLVM_VERSION, MEMBER)
     assert as_tuples([lock.wasi_libc]) == expected["wasi-libc"]
+    assert as_tuples([lock.wasi_libc_source]) == expected["wasi-libc-source"]
     assert as_tuples(lock.libcxx.files) == expected["libcxx"]
-    assert lock.wasi_libc_version == "0.0~git20220510.9886d3d"  # the upstream version, as the tarball is named
+    assert lock.wasi_libc_version == LIBC_PACKAGE_VERSION
+    assert lock.wasi_libc_source_version == "0.0~git20220510.9886d3d"  # the upstream version, as the tarball is named
     assert text.startswith("# toolchain.lock:") and "# GENERATED by `python -m wasi_toolchain.lockgen`" in text
     assert server.url("") not in text and "127.0.0.1" not in text  # no base URL is ever written
     assert f"{base}/dists/{SUITE}/InRelease: verified with gpgv against {archive.keyring}" in run.stderr
@@ -420,6 +443,34 @@ def test_an_inrelease_signed_by_a_key_outside_the_keyring_is_refused(
     assert "No public key" in run.stderr
 
 
+def test_a_component_may_name_another_suite(tmp_path: Path, server: LoopbackServer, signers: Signers,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The 2022 wasi-libc source is listed by bookworm's Sources only, while the rest comes from trixie."""
+    archive, _ = signers
+    pool = make_pool()
+    files = indexes(pool)
+    other_pool = FakePool()
+    other_pool.source("wasi-libc", "0.0~git20210101.1111111-1",
+                      {"wasi-libc_0.0~git20210101.1111111.orig.tar.xz": b"the older source"})
+    other_files = {"main/source/Sources.xz": indexes(other_pool)["main/source/Sources.xz"]}
+    base = serve(server, "/debian", pool, archive.clearsign(release_text(files)), files)
+    serve(server, "/debian", other_pool, archive.clearsign(release_text(other_files, codename="trixie")),
+          other_files, suite="trixie")
+    text = input_text(with_wheels=False).replace(
+        f'[components.wasi-libc-source]\nkind = "debian-orig"\npackage = "wasi-libc"\nversion = "{LIBC_VERSION}"',
+        '[components.wasi-libc-source]\nkind = "debian-orig"\nsuite = "trixie"\npackage = "wasi-libc"\n'
+        'version = "0.0~git20210101.1111111-1"')
+    run = run_lockgen(tmp_path, capsys, base, "--keyring", str(archive.keyring), text=text)
+    assert run.code == 0, run.stderr
+    lock = parse_lock(run.lock.read_bytes())
+    data = other_pool.files["pool/main/w/wasi-libc/wasi-libc_0.0~git20210101.1111111.orig.tar.xz"]
+    assert as_tuples([lock.wasi_libc_source]) == [
+        ("wasi-libc_0.0~git20210101.1111111.orig.tar.xz", len(data), sha256(data),
+         ("debian:pool/main/w/wasi-libc/wasi-libc_0.0~git20210101.1111111.orig.tar.xz",))]
+    assert f"{base}/dists/trixie/InRelease: verified with gpgv" in run.stderr
+    assert "# Debian files: from the signed dists/<suite>/InRelease (bookworm, trixie)" in run.lock.read_text()
+
+
 def test_a_missing_version_names_the_versions_that_are_there(tmp_path: Path, server: LoopbackServer,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     pool = make_pool()
@@ -502,7 +553,9 @@ def test_a_wheel_that_does_not_match_the_index_hash_is_refused(tmp_path: Path, s
     (lambda t: t.replace('debian-arch = "amd64"\n', ''),
      "llvm.hosts.linux-x86_64: missing field 'debian-arch' (needed by its debian-packages provider)"),
     (lambda t: t.replace('kind = "debian-orig"', 'kind = "git"'),
-     "components.wasi-libc.kind: expected one of debian-packages, debian-orig, got 'git'"),
+     "components.wasi-libc-source.kind: expected one of debian-packages, debian-orig, got 'git'"),
+    (lambda t: t.replace('"libc6=2.41-12"', '"libc6 2.41-12"'),
+     "llvm.providers.debian.runtime[0]: expected 'package=version', got 'libc6 2.41-12'"),
     (lambda t: t.replace('extra = { member', 'extra = { files'),
      "components.builtins.extra.files: is written by the generator itself"),
     (lambda t: t.replace('arch = "all"\n', 'arch = "all"\ncolour = "blue"\n'),
@@ -519,7 +572,10 @@ def test_the_repository_input_parses(repo: Path) -> None:
     assert [h.name for h in spec.hosts] == ["linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64"]
     assert {h.name: h.default_provider for h in spec.hosts} == dict.fromkeys(
         ["linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64"], "ziglang")
-    assert [c.name for c in spec.components] == ["builtins", "wasi-libc", "libcxx"]
+    assert [c.name for c in spec.components] == ["builtins", "wasi-libc", "wasi-libc-source", "libcxx"]
+    debian = spec.providers["debian"]
+    assert debian.runtime[0] == ("libc6", "2.41-12+deb13u5")  # the glibc the Debian tools are started on
+    assert {c.name: c.suite for c in spec.components}["wasi-libc-source"] == "bookworm"
 
 
 def test_an_expired_inrelease_is_refused() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from coldrun import ColdRig
 from helpers import REPO, LoopbackServer, store_leftovers
-from standin_cold import BUILTINS_NAME, LIBC_NAME, LIBCXX_NAME, WHEEL_TAGS, wheel_name
+from standin_cold import BUILTINS_NAME, LIBC_DEB_NAME, LIBC_DEB_POOL, LIBC_NAME, LIBCXX_NAME, WHEEL_TAGS, wheel_name
 from wasi_toolchain.store import MANIFEST, Store
 
 GUARD = REPO / "tests" / "offline_guard"
@@ -27,16 +27,17 @@ def test_fetch_all_fills_a_directory_for_every_host_then_an_offline_build_uses_i
     dist = tmp_path / "dist"
     filled = rig.run("wasi-fetch-all", str(dist))
     assert filled.returncode == 0, filled.stderr
-    expected = sorted([BUILTINS_NAME, LIBC_NAME, LIBCXX_NAME, *(wheel_name(h) for h in WHEEL_TAGS)])
+    # Both libc flavours' files: the offline machine may build either.
+    expected = sorted([BUILTINS_NAME, LIBC_DEB_NAME, LIBC_NAME, LIBCXX_NAME, *(wheel_name(h) for h in WHEEL_TAGS)])
     assert sorted(p.name for p in dist.iterdir()) == expected
     for name in expected:
         assert hashlib.sha256((dist / name).read_bytes()).hexdigest() == rig.standin.sha(name)
         assert f"wasi-fetch-all: {name}: fetched" in filled.stdout
-    assert f"wasi-fetch-all: 7 pinned files in {dist}; copy it to the offline machine" in filled.stdout
+    assert f"wasi-fetch-all: 8 pinned files in {dist}; copy it to the offline machine" in filled.stdout
     assert not (rig.cache / "sysroots").exists()  # it fetches; it does not build
 
     again = rig.run("wasi-fetch-all", str(dist))
-    assert again.returncode == 0 and again.stdout.count(": already there") == 7
+    assert again.returncode == 0 and again.stdout.count(": already there") == 8
 
     # The air-gapped machine: a fresh store, WASI_OFFLINE=1, the directory as WASI_DISTDIR, no socket, no pip.
     server.requests.clear()
@@ -55,11 +56,12 @@ def test_fetch_all_reuses_what_the_store_has(tmp_path: Path, server: LoopbackSer
     server.requests.clear()
     filled = rig.run("wasi-fetch-all", "dist")
     assert filled.returncode == 0, filled.stderr
-    assert filled.stdout.count(": copied from the store") == 4  # this host's four; the other hosts' wheels fetched
-    assert filled.stdout.count(": fetched") == 3
+    # The four files the (source-flavour) build fetched; the other flavour's libc and the other hosts' wheels fetched.
+    assert filled.stdout.count(": copied from the store") == 4
+    assert filled.stdout.count(": fetched") == 4
     assert sorted(p for p in server.paths_requested()) == sorted(
-        f"/wheels/{wheel_name(h)}" for h in WHEEL_TAGS if h != rig.standin.host)
-    assert len(list((rig.project(0) / "dist").iterdir())) == 7
+        [f"/debian/{LIBC_DEB_POOL}", *(f"/wheels/{wheel_name(h)}" for h in WHEEL_TAGS if h != rig.standin.host)])
+    assert len(list((rig.project(0) / "dist").iterdir())) == 8
 
 
 def test_fetch_all_without_a_directory_says_how_to_call_it(tmp_path: Path, server: LoopbackServer) -> None:

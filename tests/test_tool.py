@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LoopbackServer, artifact_toml, lock_text, make_deb, run_scons, sha256
+from helpers import BUILTINS_MEMBER, LoopbackServer, artifact_toml, lock_text, make_deb, run_scons, sha256
 from standin import calls, fake_entry, output_of
 
 
@@ -43,13 +43,13 @@ def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
                 for c in calls(log)}
     entry = str(toolchain.root)
     assert recorded["clang", "src/a.wasi.o"] == [
-        "--target=wasm32-wasi", f"--sysroot={entry}/sysroot", f"-ffile-prefix-map={project}=.",
-        f"-ffile-prefix-map={entry}=/wasi-toolchain", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o",
-        "src/a.c"]
+        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-ffile-prefix-map={project}=.",
+        f"-ffile-prefix-map={entry}=/wasi-toolchain", "-mllvm", "-wasm-enable-sjlj", "-mllvm",
+        "-wasm-use-legacy-eh=false", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
     assert recorded["clang", "out/prog.wasm"] == [
-        "--target=wasm32-wasi", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2", "-s",
-        "-o", "out/prog.wasm", "src/a.wasi.o", "-lc-printscan-long-double"]
-    assert recorded["clang", "src/util.wasi.o"][4:6] == ["-Oz", "-c"]
+        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2", "-s",
+        "-o", "out/prog.wasm", "src/a.wasi.o", "-lc-printscan-long-double", "-lsetjmp"]
+    assert recorded["clang", "src/util.wasi.o"][8:10] == ["-Oz", "-c"]
     assert "-s" not in recorded["clang", "out/debug.wasm"]
     assert recorded["llvm-ar", "out/libutil.a"] == ["rcsD", "out/libutil.a", "src/util.lib.o"]
     assert "wasi: compiling src/a.c" in result.stdout
@@ -82,31 +82,32 @@ def test_cache_key_alias_prints_the_planned_key(project: Path, tmp_path: Path) -
 def test_a_broken_lock_is_a_scons_error_without_traceback(project: Path, tmp_path: Path) -> None:
     (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\n")
     lock = project / "toolchain.lock"
-    lock.write_text(lock.read_text().replace("lock-version = 1", "lock-version = 7"))
+    text = lock.read_text()
+    assert "lock-version = 2" in text
+    lock.write_text(text.replace("lock-version = 2", "lock-version = 7"))
     result = run_scons(project, "-Q", env={"WASI_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 2
     assert "scons: *** invalid lock file" in result.stderr
-    assert "lock-version: expected 1, got 7" in result.stderr
+    assert "lock-version: expected 2, got 7" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
-BUILTINS_PATH = "pool/main/l/llvm-toolchain-19/libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb"
+BUILTINS_NAME = "libclang-rt-22-dev-wasm32_22.1.8-1~deb13u5_all.deb"
+BUILTINS_PATH = f"pool/main/l/llvm-toolchain-22/{BUILTINS_NAME}"
 
 
 def builtins_lock(project: Path, good_deb: bytes) -> None:
-    never = artifact_toml("ziglang-0.14.1-py3-none-any.whl", b"never fetched", ["file:///nonexistent.whl"])
-    libc = artifact_toml("wasi-libc.orig.tar.xz", b"never fetched", ["file:///nonexistent.tar.xz"])
-    builtins = artifact_toml("libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb", good_deb,
-                             [f"debian:{BUILTINS_PATH}"])
+    never = artifact_toml("ziglang-0.17.1-py3-none-any.whl", b"never fetched", ["file:///nonexistent.whl"])
+    builtins = artifact_toml(BUILTINS_NAME, good_deb, [f"debian:{BUILTINS_PATH}"])
     (project / "toolchain.lock").write_text(lock_text(llvm={"linux-x86_64": never, "linux-aarch64": never,
                                                             "macos-arm64": never, "macos-x86_64": never},
-                                                      builtins=builtins, wasi_libc=libc))
+                                                      builtins=builtins))
     (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\nenv.WasiProgram('p', ['src/a.c'])\n")
 
 
 def test_builtins_with_a_wrong_hash_stop_the_build_with_our_message(project: Path, tmp_path: Path,
                                                                     server: LoopbackServer) -> None:
-    good = make_deb([("./usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a", b"!<arch>\n")])
+    good = make_deb([(f"./{BUILTINS_MEMBER}", b"!<arch>\n")])
     bad = bytearray(good)
     bad[-10] ^= 0xFF
     server.files[f"/debian/{BUILTINS_PATH}"] = bytes(bad)
@@ -116,7 +117,7 @@ def test_builtins_with_a_wrong_hash_stop_the_build_with_our_message(project: Pat
                                                      "WASI_DEBIAN_MIRROR": server.url("/debian")})
     assert result.returncode == 2
     assert "scons: *** [.wasi/toolchain-" in result.stderr
-    assert "could not fetch libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb" in result.stderr
+    assert f"could not fetch {BUILTINS_NAME}" in result.stderr
     assert f"expected {sha256(good)}, got {sha256(bytes(bad))}" in result.stderr
     assert "next step:" in result.stderr
     assert "wasm-ld" not in result.stderr and "Traceback" not in result.stderr
@@ -129,6 +130,6 @@ def test_missing_builtins_stop_the_build_with_our_message(project: Path, tmp_pat
     result = run_scons(project, "-Q", "wasi-toolchain", env={"WASI_CACHE_DIR": str(tmp_path / "cache"),
                                                              "WASI_DEBIAN_MIRROR": server.url("/debian")})
     assert result.returncode == 2
-    assert (f"could not fetch libclang-rt-19-dev-wasm32_19.1.7-3~deb12u1_all.deb (sha256 {sha256(b'any')}):\n"
+    assert (f"could not fetch {BUILTINS_NAME} (sha256 {sha256(b'any')}):\n"
             f"  - {server.url('/debian/' + BUILTINS_PATH)}: HTTP 404 Not Found") in result.stderr
     assert "wasm-ld" not in result.stderr and "Traceback" not in result.stderr

@@ -172,6 +172,11 @@ class ZiglangProvider(LlvmProvider):
 
     def install(self, files: Sequence[Path], entry: Path, builtins_archive: Path) -> None:
         super().install(files, entry, builtins_archive)
+        self.link_clang(entry)
+
+    @staticmethod
+    def link_clang(entry: Path) -> None:
+        """``libexec/clang`` -> ``zig`` (relative, so the entry can move): what the clang wrapper starts."""
         (entry / "libexec").mkdir(exist_ok=True)
         (entry / "libexec" / "clang").symlink_to(Path("..") / "llvm" / "ziglang" / "zig")
 
