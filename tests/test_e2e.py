@@ -124,9 +124,11 @@ def test_clean_never_touches_the_store(real) -> None:  # type: ignore[no-untyped
     assert sorted(str(p) for p in project.cache.rglob("*")) == before
 
 
-def test_a_real_build_killed_during_make_is_finished_by_the_next_run(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """kill -9 (the whole process group, as a CI timeout does) while the real wasi-libc make runs; the store keeps
-    no half-built entry and the next run builds a complete one. The session's downloads are reused."""
+def test_the_source_flavour_survives_a_kill_during_make_and_runs_the_c_samples(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """WASI_LIBC=source: the 2022 wasi-libc source built by the pinned clang 22 with make. kill -9 (the whole process
+    group, as a CI timeout does) while that make runs; the store keeps no half-built entry, the next run builds a
+    complete one, and the C samples (and the C++ one: libc++ 22 links against it) give the same output as with the
+    default flavour. The session's downloads are reused."""
     import os
     import signal
     import sys
@@ -141,7 +143,8 @@ def test_a_real_build_killed_during_make_is_finished_by_the_next_run(real, tmp_p
         shutil.copy(project.root / name, root / name)
     cache = tmp_path / "cache"
     shutil.copytree(project.cache / "downloads", cache / "downloads")
-    env = {**os.environ, "WASI_CACHE_DIR": str(cache)}
+    shutil.copytree(project.root / "samples", root / "samples")
+    env = {**os.environ, "WASI_CACHE_DIR": str(cache), "WASI_LIBC": "source"}
     proc = subprocess.Popen([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q",
                              "wasi-toolchain"], cwd=root, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -155,10 +158,155 @@ def test_a_real_build_killed_during_make_is_finished_by_the_next_run(real, tmp_p
     assert [p for p in (cache / "sysroots").iterdir() if not p.name.startswith(".")] == []
     assert store_leftovers(cache) != []  # the killed run's temp entry, for the next run to sweep
 
-    result = run_scons(root, "-Q", "wasi-toolchain", env={"WASI_CACHE_DIR": str(cache)})
+    source_env = {"WASI_CACHE_DIR": str(cache), "WASI_LIBC": "source"}
+    result = run_scons(root, "-Q", "wasi-toolchain", env=source_env)
     assert result.returncode == 0, result.stderr
     assert "wasi: an earlier run was interrupted while it held sysroot-" in result.stderr
-    assert "fetching" not in result.stderr
+    assert "building wasi-libc from source" in result.stderr
     entries = list((cache / "sysroots").iterdir())
     assert len(entries) == 1 and (entries[0] / STAMP).is_file() and check_manifest(entries[0]) == []
+    assert "-source-" in entries[0].name
     assert store_leftovers(cache) == []
+
+    # The samples: the setjmp one is left out by the SConstruct (the 2022 source has no setjmp), the rest run.
+    runs = ("run-first", "run-builtins", "run-gcd", "run-primes", "run-wordfreq", "run-threadlocal")
+    with_source = run_scons(root, "-Q", *runs, env=source_env)
+    assert with_source.returncode == 0, with_source.stderr
+    assert "run-recover" not in with_source.stdout
+    default = project.scons("-Q", *runs)
+    assert default.returncode == 0, default.stderr
+
+    def program_output(stdout: str) -> list[str]:
+        return [line for line in stdout.splitlines() if not line.startswith("wasi: ")]
+
+    assert program_output(with_source.stdout) == program_output(default.stdout)
+    assert "Hello, WebAssembly! I got 2 arguments." in with_source.stdout
+
+
+# -- LLVM 22 and the 2024 wasi-libc: setjmp/longjmp, thread_local, emulations, what clang says ----------------------
+RECOVER_OUTPUT = """\
+1 + 2 * 3
+  = 7
+(1 + 2) * 3
+  = 9
+10 / (5 - 5)
+  error: division by zero at 'end'
+((((7))))
+  = 7
+2 * (3 + 
+  error: expected a number at 'end'
+8 / 2 / 2
+  = 2
+4 $ 4
+  error: unexpected input at '$ 4'
+100 - 1
+  = 99
+outer handler: giving up after the last input at 'end'
+3 of 8 failed; sum of the others: 124
+"""
+
+
+def test_a_two_line_sconstruct_builds_and_runs_setjmp_longjmp_with_no_flags(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, _, _ = real
+    root = tmp_path / "fresh-project"
+    root.mkdir()
+    shutil.copy(project.root / "toolchain.lock", root / "toolchain.lock")
+    shutil.copy(project.root / "samples/setjmp/recover.c", root / "recover.c")
+    (root / "SConstruct").write_text("env = Environment(tools=['wasi'])\n"
+                                     "env.WasiRun('run', env.WasiProgram('recover', ['recover.c']))\n")
+    result = run_scons(root, "-Q", "run", env=project.env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("wasi: running recover.wasm")
+    assert "\n".join(lines[start + 1:]) + "\n" == RECOVER_OUTPUT
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no native C compiler to cross-check with")
+def test_the_setjmp_sample_matches_a_native_build(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, _, _ = real
+    assert project.scons("-Q", "build/recover.wasm").returncode == 0
+    native = tmp_path / "recover"
+    subprocess.run(["cc", "-O2", "-o", str(native), str(project.root / "samples/setjmp/recover.c")], check=True)
+    expected = subprocess.run([str(native)], capture_output=True, text=True, check=True).stdout
+    out = tmp_path / "stdout"
+    assert run_module(project.root / "build/recover.wasm", ["recover.wasm"], stdout=out) == 0
+    assert out.read_text() == expected == RECOVER_OUTPUT
+
+
+def test_a_cxx_thread_local_with_a_destructor_links_and_runs_it_at_exit(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, _, _ = real
+    result = project.scons("-Q", "build/threadlocal.wasm")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "stdout"
+    assert run_module(project.root / "build/threadlocal.wasm", ["threadlocal.wasm"], stdout=out) == 0
+    # The thread_local is made on first use and destroyed at the one thread's exit, before the static object.
+    assert out.read_text() == ("main: start\nthread-log: constructed\nthread-log[1]: first\nthread-log[2]: second\n"
+                               "main: end\nthread-log: destroyed after 2 lines\nglobal: destroyed\n")
+
+
+def test_setjmp_support_costs_nothing_in_code_that_does_not_call_it(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, _, _ = real
+    sconstruct = project.root / "SConstruct"
+    original = sconstruct.read_text()
+    try:
+        sconstruct.write_text(original + """
+nosj = env.Clone(WASI_SETJMP=0, WASI_OBJSUFFIX='.nosj.o')
+nosj.WasiProgram('build/first-nosj', ['build/obj/first.c'])
+nosj.WasiProgram('build/wordfreq-nosj', ['build/obj/cxx/wordfreq.cpp', 'build/obj/cxx/table.cc'])
+""")
+        result = project.scons("-Q", "build/first.wasm", "build/wordfreq.wasm", "build/first-nosj.wasm",
+                               "build/wordfreq-nosj.wasm")
+    finally:
+        sconstruct.write_text(original)
+    assert result.returncode == 0, result.stderr
+    for name in ("first", "wordfreq"):
+        assert ((project.root / f"build/{name}.wasm").read_bytes()
+                == (project.root / f"build/{name}-nosj.wasm").read_bytes()), name
+
+
+def test_emulations_and_both_target_names_build_without_a_warning(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, _, _ = real
+    root = tmp_path / "emulate"
+    root.mkdir()
+    shutil.copy(project.root / "toolchain.lock", root / "toolchain.lock")
+    (root / "uses.c").write_text("""\
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+int main(void) {
+    signal(SIGINT, SIG_IGN);
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    page[0] = 'w';
+    printf("pid>0:%d clock>=0:%d page:%c\\n", getpid() > 0, clock() >= 0, page[0]);
+    return munmap(page, 4096);
+}
+""")
+    (root / "SConstruct").write_text("""\
+env = Environment(tools=['wasi'], WASI_CCFLAGS=['-O2', '-Werror'],
+                  WASI_EMULATE=['signal', 'mman', 'process-clocks', 'getpid'])
+env.WasiProgram('p1', ['uses.c'])
+env.Clone(WASI_TARGET='wasm32-wasi', WASI_OBJSUFFIX='.old.o').WasiProgram('old-name', ['uses.c'])
+""")
+    result = run_scons(root, "-Q", env=project.env)
+    assert result.returncode == 0, result.stderr
+    assert "deprecated" not in result.stderr and "warning" not in result.stderr
+    assert (root / "p1.wasm").read_bytes() == (root / "old-name.wasm").read_bytes()
+    out = tmp_path / "stdout"
+    assert run_module(root / "p1.wasm", ["p1.wasm"], stdout=out) == 0
+    assert out.read_text() == "pid>0:1 clock>=0:1 page:w\n"
+
+
+def test_a_failed_link_speaks_as_clang_never_as_zig(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, _, _ = real
+    root = tmp_path / "undefined"
+    root.mkdir()
+    shutil.copy(project.root / "toolchain.lock", root / "toolchain.lock")
+    (root / "main.c").write_text("int missing(void);\nint main(void) { return missing(); }\n")
+    (root / "SConstruct").write_text("Environment(tools=['wasi']).WasiProgram('main', ['main.c'])\n")
+    result = run_scons(root, "-Q", env=project.env)
+    assert result.returncode == 2
+    assert "undefined symbol: missing" in result.stderr
+    assert "clang: error: linker command failed with exit code 1" in result.stderr
+    assert "zig:" not in result.stderr

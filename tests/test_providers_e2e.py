@@ -27,7 +27,7 @@ from wasi_toolchain.run import run_module
 pytestmark = pytest.mark.e2e
 
 PROVIDERS = ("ziglang", "debian")
-PROGRAMS = ("first", "builtins")
+PROGRAMS = ("first", "builtins", "recover", "threadlocal", "wordfreq")
 
 
 def _debian_runs_here() -> bool:
@@ -71,8 +71,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory, store: Path) -> dict[str, B
         key = run_scons(root, "-Q", "wasi-cache-key", env=env)
         assert key.returncode == 0, key.stderr
         started = time.monotonic()
-        result = run_scons(root, "-Q", "build/first.wasm", "build/builtins.wasm", "build/first-unstripped.wasm",
-                           env=env)
+        result = run_scons(root, "-Q", *(f"build/{program}.wasm" for program in PROGRAMS),
+                           "build/first-unstripped.wasm", env=env)
         out[provider] = Build(provider, root, key.stdout.strip(), result, time.monotonic() - started)
     return out
 
@@ -104,11 +104,11 @@ def test_switching_the_provider_switches_the_key_and_the_compiler(builds: dict[s
     # Objects record their compiler in the producers section (stripped by -s, kept here): each build used its own.
     zig_module = (zig.root / "build/first-unstripped.wasm").read_bytes()
     deb_module = (deb.root / "build/first-unstripped.wasm").read_bytes()
-    assert b"Debian clang" in deb_module and b"19.1.7 (3~deb12u1)" in deb_module
-    assert b"Debian clang" not in zig_module and b"zig-bootstrap" in zig_module
+    assert b"Debian clang" in deb_module and b"22.1.8 (1~deb13u5)" in deb_module
+    assert b"Debian clang" not in zig_module and b"22.1.8" in zig_module
     version = subprocess.run([str(store / "sysroots" / deb.key / "bin" / "clang"), "--version"],
                              capture_output=True, text=True, check=True).stdout
-    assert version.startswith("Debian clang version 19.1.7")
+    assert version.startswith("Debian clang version 22.1.8")
 
 
 @needs_debian
@@ -118,13 +118,45 @@ def test_the_debian_entry_links_without_fuse_ld_and_has_a_real_nm(builds: dict[s
     source = tmp_path / "m.c"
     source.write_text("int main(void) { return 7; }\n")
     module = tmp_path / "m.wasm"
-    # Debian's clang asks for wasm-ld-19; the entry's bin/ provides it, so a plain link works too.
-    subprocess.run([str(entry / "bin/clang"), "--target=wasm32-wasi", f"--sysroot={entry / 'sysroot'}", "-O2", "-s",
-                    str(source), "-o", str(module)], check=True, capture_output=True)
+    common = ["--target=wasm32-wasip1", f"--sysroot={entry / 'sysroot'}", "-O2"]
+    subprocess.run([str(entry / "bin/clang"), *common, "-c", str(source), "-o", str(tmp_path / "m.o")], check=True,
+                   capture_output=True)
+    # Debian's clang asks for wasm-ld-22; the entry's bin/ provides it, so a plain link works too.
+    subprocess.run([str(entry / "bin/clang"), *common, "-s", str(tmp_path / "m.o"), "-o", str(module)], check=True,
+                   capture_output=True)
     assert run_module(module, ["m.wasm"]) == 7
     symbols = subprocess.run([str(entry / "bin/llvm-nm"), str(entry / "sysroot/lib/wasm32-wasi/libc.a")],
                              capture_output=True, text=True, check=True).stdout
-    assert " T __stack_chk_fail" in symbols  # the recipe's addition, seen by Debian's llvm-nm
+    assert " T __cxa_thread_atexit" in symbols  # the recipe's addition, seen by Debian's llvm-nm
+    assert " T __stack_chk_fail" in symbols  # Debian's wasi-libc's own
+
+
+@needs_debian
+def test_the_debian_tools_load_no_host_library(builds: dict[str, Build], store: Path, tmp_path: Path) -> None:
+    """Every shared object the loader maps for clang, wasm-ld and llvm-ar comes from the entry (the pinned trixie
+    packages), whatever this host's glibc: glibc's own loader reports each one it initialises (LD_DEBUG=libs)."""
+    from wasi_toolchain.llvm import DebianProvider, direct_command
+
+    entry = (store / "sysroots" / builds["debian"].key).resolve()
+    tools = DebianProvider(detect_host()).tools()
+    source = tmp_path / "m.c"
+    source.write_text("int main(void) { return 0; }\n")
+    runs = {
+        "clang": ["--target=wasm32-wasip1", f"--sysroot={entry / 'sysroot'}", "-O2", "-c", str(source), "-o",
+                  str(tmp_path / "m.o")],
+        "wasm-ld": [str(tmp_path / "m.o"), "--no-entry", "--export-all", "-o", str(tmp_path / "m.wasm")],
+        "llvm-ar": ["rcsD", str(tmp_path / "m.a"), str(tmp_path / "m.o")],
+    }
+    for tool, args in runs.items():
+        words, environment = direct_command(tools[tool], str(entry / "bin" / tool), {})
+        result = subprocess.run([*words, *args], env={**environment, "LD_DEBUG": "libs"}, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        loaded = [line.split("calling init:", 1)[1].strip() for line in result.stderr.splitlines()
+                  if "calling init:" in line]
+        assert any("libLLVM" in path for path in loaded), (tool, loaded)
+        outside = [path for path in loaded if not Path(path).resolve().is_relative_to(entry)]
+        assert outside == [], f"{tool} loaded host libraries: {outside}"
 
 
 def test_the_generator_reproduces_the_committed_lock(store: Path) -> None:
