@@ -386,11 +386,14 @@ class RemoteCache:
         deadline = time.monotonic() + self.config.timeout
         try:
             with self._session().get(url, stream=True, timeout=self._timeouts()) as response:
-                if response.status_code == 404:
-                    return None
                 if response.status_code != 200:
+                    _drain(response, deadline)
+                    if response.status_code == 404:
+                        return None
                     raise _answer_failure(response.status_code)
-                return self._receive(response, destination, deadline)
+                size = self._receive(response, destination, deadline)
+                response.raw.release_conn()  # the body was read to its end: the connection serves the next target
+                return size
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
             # urllib3's errors come through unwrapped while the body is read from response.raw; OSError is also
             # a local disk that is full.
@@ -522,6 +525,20 @@ class _BearerAuth:
 
     def __repr__(self) -> str:
         return "_BearerAuth(***)"
+
+
+def _drain(response: Any, deadline: float, limit: int = 64 << 10) -> None:
+    """Read a short error body (nginx's 404 page) to its end, so its connection goes back to the pool; a long or
+    slow one is left for close() to cut."""
+    raw = response.raw
+    read = getattr(raw, "read1", None) or raw.read
+    seen = 0
+    while seen <= limit and time.monotonic() < deadline:
+        block = read(NET_CHUNK)
+        if not block:
+            raw.release_conn()
+            return
+        seen += len(block)
 
 
 def _answer_failure(code: int) -> _Failure:
