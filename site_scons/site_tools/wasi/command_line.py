@@ -8,7 +8,6 @@ from typing import Any
 import SCons.Script
 
 from wasi_toolchain.config import Settings
-from wasi_toolchain.remote_cache import RemoteCacheConfig
 
 _options_added: set[str] = set()  # the dests of the options this tool added
 
@@ -56,7 +55,13 @@ def apply_options(env: Any) -> None:
 def apply_cache_options(env: Any, settings: Settings) -> None:
     """--cache-dir, and the remote cache behind it (--remote-cache / WASI_REMOTE_CACHE). Raises ConfigError."""
     cache_dir = _option("wasi_scons_cache_dir")
-    remote = RemoteCacheConfig.from_settings(_option("wasi_remote_cache"), _option("wasi_remote_cache_mode"))
+    remote = None
+    url, mode = _option("wasi_remote_cache"), _option("wasi_remote_cache_mode")
+    if url or mode or any(name.startswith("WASI_REMOTE_CACHE") for name in os.environ):
+        # Imported only when asked for: its dataclasses and regex would cost every warm start a few ms.
+        from wasi_toolchain.remote_cache import RemoteCacheConfig
+
+        remote = RemoteCacheConfig.from_settings(url, mode)
     if remote is not None and not settings.offline:  # WASI_OFFLINE=1 opens no socket, so no remote cache either
         from .remote import LOCAL_LEVEL, use_remote_cache
 
