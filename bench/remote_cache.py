@@ -1,14 +1,15 @@
 """The 200-file project of bench/full_build.py, shared through a remote cache: a real nginx WebDAV server on a
 loopback port (the one tests/nginx.py starts).
 
-Four builds of a fresh copy of the checkout, each at a new path with an empty local cache level, `scons -j2`:
+Five builds of a fresh copy of the checkout, each at a new path with an empty local cache level, `scons -j2`:
 
 - full build: no cache at all (the baseline);
+- full build with an empty local `--cache-dir` only: what SCons's own pushes cost;
 - full build on an empty server: every lookup misses and every target is uploaded (what the first machine pays);
 - a second "machine" served from the remote: the server was filled once by another checkout;
 - for scale, the same served from a local `--cache-dir` filled the same way (no HTTP).
 
-They run in rotation (ABCD, BCDA, …), so drift affects all alike. The toolchain store (WASI_CACHE_DIR) is shared and
+They run in rotation (ABCDE, BCDEA, …), so drift affects all alike. The toolchain store (WASI_CACHE_DIR) is shared and
 warm on both "machines", as a CI cache or a developer's earlier build makes it; what differs is the checkout, its
 path, and the local cache level. Loopback has no network latency: over a real network each hit also pays a round
 trip (with -j2, two run at once).
@@ -96,6 +97,7 @@ def main() -> None:
 
         variants = {
             "full build, no cache": build("full", "--cache-disable"),
+            "full build, empty local --cache-dir only (every target pushed to it)": build("push"),
             "full build, empty remote (every lookup misses, every target uploaded)":
                 build("upload", f"--remote-cache={url}", before=empty_server),
             "fresh checkout on a second machine, served from the remote":
@@ -113,7 +115,7 @@ def main() -> None:
     full = median(times["full build, no cache"])
     print(f"# 200-file project through a remote cache ({machine_line()}, {args.runs} runs each, rotating)\n")
     rows = []
-    for name, key in zip(names, ("full", "upload", "remote", "local")):
+    for name, key in zip(names, ("full", "push", "upload", "remote", "local")):
         ran, retrieved = max(count_runs(o)[0] for o in outputs[key]), min(count_runs(o)[1] for o in outputs[key])
         rows.append([name, fmt_seconds(median(times[name])), str(ran), str(retrieved),
                      f"{median(times[name]) / full:.2f}"])
