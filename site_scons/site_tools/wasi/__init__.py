@@ -15,7 +15,8 @@ of signatures and so lets a CacheDir serve other checkouts and machines.
 
 The glue is split by concern: ``command_line`` (the tool's scons options), ``nodes`` (the toolchain node and argument
 checks), ``commands`` (command lines and builders), ``running`` (WasiRun), ``aliases`` (wasi-toolchain,
-wasi-cache-key and the store commands) and ``spawn`` (starting the pinned tools directly).
+wasi-cache-key and the store commands), ``spawn`` (starting the pinned tools directly) and ``remote`` (the CacheDir
+class behind ``--remote-cache``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from wasi_toolchain.lock import Lock, load_lock
 
 from .aliases import define_aliases
 from .commands import add_builders, set_commands
-from .command_line import add_options, apply_options
+from .command_line import add_options, apply_cache_options, apply_options
 from .spawn import direct_spawn, providers_by_bin
 
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
@@ -100,6 +101,7 @@ def generate(env: Any, **kw: Any) -> None:
         lock = _load_lock_cached(env.File(env["WASI_LOCK"]).abspath)
         toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"),
                                   libc=kw.get("libc") or env.get("WASI_LIBC"))
+        apply_cache_options(env, settings)
     except WasiError as e:
         raise _user_error(e) from None
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import SCons.Script
 
+from wasi_toolchain.config import Settings
+
 _options_added: set[str] = set()  # the dests of the options this tool added
 
 
@@ -25,6 +27,18 @@ def add_options() -> None:
                                help="share built objects and modules through the SCons CacheDir DIR; its "
                                     "entries serve any checkout path and any WASI_CACHE_DIR")
         _options_added.add("wasi_scons_cache_dir")
+    if not parser.has_option("--remote-cache"):
+        # The help never shows a value: a URL may carry user:password@.
+        SCons.Script.AddOption("--remote-cache", dest="wasi_remote_cache", metavar="URL", default=None,
+                               help="also share built objects and modules through the HTTP cache at URL (nginx "
+                                    "WebDAV, bazel-remote): GET/PUT URL/ac/<key>; the local CacheDir (--cache-dir, "
+                                    "else one in WASI_CACHE_DIR) stays the first level; or set WASI_REMOTE_CACHE")
+        _options_added.add("wasi_remote_cache")
+    if not parser.has_option("--remote-cache-mode"):
+        SCons.Script.AddOption("--remote-cache-mode", dest="wasi_remote_cache_mode", metavar="MODE", default=None,
+                               help="read-write (default) or read-only: download hits but never upload, for "
+                                    "untrusted builds; or set WASI_REMOTE_CACHE_MODE")
+        _options_added.add("wasi_remote_cache_mode")
 
 
 def _option(dest: str) -> Any:
@@ -32,10 +46,26 @@ def _option(dest: str) -> Any:
 
 
 def apply_options(env: Any) -> None:
+    """Options that must act before the settings are read from the environment."""
     if _option("wasi_offline"):
         # Read by Settings.from_environ, like a WASI_OFFLINE=1 set by the user.
         os.environ["WASI_OFFLINE"] = "1"
+
+
+def apply_cache_options(env: Any, settings: Settings) -> None:
+    """--cache-dir, and the remote cache behind it (--remote-cache / WASI_REMOTE_CACHE). Raises ConfigError."""
     cache_dir = _option("wasi_scons_cache_dir")
-    if cache_dir:
+    remote = None
+    url, mode = _option("wasi_remote_cache"), _option("wasi_remote_cache_mode")
+    if url or mode or any(name.startswith("WASI_REMOTE_CACHE") for name in os.environ):
+        # Imported only when asked for: its dataclasses and regex would cost every warm start a few ms.
+        from wasi_toolchain.remote_cache import RemoteCacheConfig
+
+        remote = RemoteCacheConfig.from_settings(url, mode)
+    if remote is not None and not settings.offline:  # WASI_OFFLINE=1 opens no socket, so no remote cache either
+        from .remote import LOCAL_LEVEL, use_remote_cache
+
+        use_remote_cache(env, remote, cache_dir or str(settings.cache_dir / LOCAL_LEVEL))
+    elif cache_dir:
         env.CacheDir(cache_dir)
 
