@@ -95,6 +95,11 @@ class StoreLockTimeout(WasiError):
     """Another process held a store lock for longer than the timeout."""
 
 
+class StoreError(WasiError):
+    """A store command was asked to remove something it does not own: a directory that is not a scons-wasi store,
+    or a path outside the store (directly or through a symlink)."""
+
+
 class RunError(WasiError):
     """A module could not be loaded or trapped while running."""
 

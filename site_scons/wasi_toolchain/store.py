@@ -12,6 +12,8 @@ Layout under the root (WASI_CACHE_DIR):
                                      dies, even by kill -9)
     locks/<name>.owner               who holds that lock and why, for the timeout message
     logs/                            logs of failed sysroot builds
+    .wasi-store                      the marker (STORE_MARKER): this directory is a scons-wasi store, so the store
+                                     commands may remove things in it
 
 Everything big is built in a temp path beside its final place and moved in with ``os.replace``, so an entry is
 either absent or complete; a run killed half-way leaves only temp paths (and a partial download), which the next
@@ -32,13 +34,20 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import StoreLockTimeout
+from .errors import StoreError, StoreLockTimeout
 from .lock import Artifact
 
 STAMP = ".wasi-complete.json"
 MANIFEST = ".wasi-manifest.json"
 TEMP_PREFIX = ".tmp-"
 PARTIAL_PREFIX = ".partial-"
+STORE_MARKER = ".wasi-store"
+_MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
+# What the tool itself creates at the top level of a store (besides temp names). A directory holding only these is a
+# store written before the marker existed, and may be adopted; anything else there means "not a store".
+# The SCons CacheDir that a build with only a remote cache (--remote-cache) uses as its first level.
+SCONS_CACHEDIR = "scons-cachedir"
+_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR, STORE_MARKER})
 
 Log = Callable[[str], None]
 
@@ -65,6 +74,85 @@ class Store:
     def lock_path(self, name: str) -> Path:
         return self.root / "locks" / f"{name}.lock"
 
+    # -- the marker, and removing only what the store owns ----------------------------------------------------
+    def mark(self) -> None:
+        """Say that the root is a scons-wasi store (STORE_MARKER). Idempotent: one stat when the marker is there."""
+        marker = self.root / STORE_MARKER
+        if marker.is_file():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        temp = self.root / f"{TEMP_PREFIX}{STORE_MARKER}-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            temp.write_text(json.dumps(_MARKER_CONTENT) + "\n", encoding="utf-8")
+            os.replace(temp, marker)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def is_marked(self) -> bool:
+        return (self.root / STORE_MARKER).is_file()
+
+    def require_marker(self, command: str) -> None:
+        """Refuse (StoreError) to let ``command`` remove anything unless the root is a scons-wasi store.
+
+        A missing root is fine (there is nothing to remove). A root without the marker whose top level holds only
+        names the tool creates is a store from before the marker existed: it is adopted (marked)."""
+        if not os.path.lexists(self.root) or self.is_marked():
+            return
+        try:
+            with os.scandir(self.root) as found:
+                names = sorted(entry.name for entry in found)
+        except OSError as e:
+            raise StoreError(f"{command}: {self.root} is not a directory that can be read ({e.strerror}); refusing "
+                             f"to remove anything in it",
+                             hint="check WASI_CACHE_DIR: it must name the scons-wasi store") from None
+        strangers = [name for name in names if name not in _TOP_LEVEL_NAMES and not name.startswith(TEMP_PREFIX)]
+        if strangers:
+            shown = ", ".join(strangers[:5]) + (f" and {len(strangers) - 5} more" if len(strangers) > 5 else "")
+            raise StoreError(
+                f"{command}: {self.root} does not look like a scons-wasi store (no {STORE_MARKER} marker); refusing "
+                f"to remove anything in it",
+                hint=f"check WASI_CACHE_DIR (that directory holds {shown}, which scons-wasi never writes there); "
+                     f"point it at the store, or, if it really is one, create the marker with "
+                     f"`echo '{json.dumps(_MARKER_CONTENT)}' > {self.root / STORE_MARKER}`",
+            )
+        self.mark()
+
+    def remove_owned(self, path: Path) -> int:
+        """Remove ``path`` (a file, symlink or tree) if it lies inside the store; return the bytes freed.
+
+        Inside means lexically (``os.path.abspath``, nothing resolved) and without a symlink on the way: every
+        component between the root and ``path`` must be a real directory. A symlink is unlinked itself, never its
+        target, and a tree is removed without following the links in it. A missing path frees 0 bytes.
+        """
+        root = os.path.abspath(self.root)
+        target = os.path.abspath(path)
+        if target == root or os.path.commonpath([root, target]) != root:
+            raise StoreError(f"refusing to remove {target}: it is not inside the store {root}",
+                             hint="this is a bug in scons-wasi; please report it with the command you ran")
+        current = root
+        for part in os.path.relpath(target, root).split(os.sep)[:-1]:
+            current = os.path.join(current, part)
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                return 0
+            if not stat.S_ISDIR(mode):
+                raise StoreError(f"refusing to remove {target}: {current} is a symlink or not a directory, so the "
+                                 f"path may lead outside the store {root}",
+                                 hint=f"look at {current}: scons-wasi never creates a symlink there; remove it by "
+                                      f"hand if it is yours to remove")
+        try:
+            mode = os.lstat(target).st_mode
+        except FileNotFoundError:
+            return 0
+        if not stat.S_ISDIR(mode):
+            freed = os.lstat(target).st_size
+            os.unlink(target)
+            return freed
+        freed = _lstat_bytes(target)
+        remove_tree(Path(target))
+        return freed
+
     # -- locks -------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self, name: str, what: str, *, timeout: float | None = None, log: Log | None = None) -> Iterator[None]:
@@ -78,6 +166,7 @@ class Store:
         import filelock  # lazy: a warm build never takes a lock
 
         path = self.lock_path(name)
+        self.mark()  # every download and entry is written under a lock: the first one marks the store
         path.parent.mkdir(parents=True, exist_ok=True)
         owner = path.with_name(f"{name}.owner")
         wait = self.lock_timeout if timeout is None else timeout
@@ -255,6 +344,17 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _lstat_bytes(top: str) -> int:
+    """The lstat sizes of every file and symlink under ``top``, without following links."""
+    total = 0
+    for directory, dirs, files in os.walk(top):  # os.walk does not descend into symlinked directories
+        for name in dirs + files:
+            st = os.lstat(os.path.join(directory, name))
+            if not stat.S_ISDIR(st.st_mode):
+                total += st.st_size
+    return total
 
 
 def remove_tree(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Aliases: `wasi-toolchain`, `wasi-cache-key`, and the store commands `wasi-verify` and `wasi-fetch-all DIR`."""
+"""Aliases: `wasi-toolchain`, `wasi-cache-key`, and the store commands `wasi-verify`, `wasi-prune` and
+`wasi-fetch-all DIR`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ import SCons.Script
 from wasi_toolchain.config import Settings
 from wasi_toolchain.errors import WasiError
 
+from .command_line import prune_options
 from .nodes import toolchain_node
 
 _aliases_defined: set[str] = set()
+# Every toolchain a generate() call planned in this run, by key: `scons wasi-prune` keeps these by default. Its
+# action runs after all SConscripts are read, so it sees the environments of every one of them.
+_planned: dict[str, Any] = {}
+_prune_defined = False
 
 
 def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
@@ -26,6 +32,7 @@ def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
 
 def define_aliases(env: Any) -> None:
     key = env["WASI_SYSROOT_KEY"]
+    _planned.setdefault(key, env)
     if key in _aliases_defined:
         return
     _aliases_defined.add(key)
@@ -47,6 +54,33 @@ def _verify_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> in
     try:
         verify_store(Store(settings.cache_dir, lock_timeout=settings.lock_timeout), env["WASI_LOCK_DATA"],
                      log=_report)
+    except WasiError as e:
+        raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
+    return 0
+
+
+def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    from wasi_toolchain import sysroot
+    from wasi_toolchain.prune import Keep, check_key, needs_of, prune_store
+    from wasi_toolchain.store import Store
+
+    def needs(planned_env: Any) -> frozenset[str]:
+        toolchain = planned_env["WASI_TOOLCHAIN"]
+        return needs_of(sysroot.key_inputs(planned_env["WASI_LOCK_DATA"], toolchain.host, toolchain.provider))
+
+    keys, dry_run = prune_options()
+    try:
+        if keys:
+            keep = [Keep(check_key(key), "named with --wasi-keep", needs(_planned[key]) if key in _planned else None)
+                    for key in keys]
+        else:
+            keep = [Keep(key, "a key this SConstruct uses", needs(planned_env))
+                    for key, planned_env in _planned.items()]
+        # Each environment may name its own store (WASI_CACHE_DIR, or the tool's cache_dir keyword): prune each.
+        stores = {planned_env["WASI_SETTINGS"].cache_dir: planned_env["WASI_SETTINGS"].lock_timeout
+                  for planned_env in _planned.values()}
+        for cache_dir, lock_timeout in sorted(stores.items()):
+            prune_store(Store(cache_dir, lock_timeout=lock_timeout), keep, dry_run=dry_run, log=_report)
     except WasiError as e:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
     return 0
@@ -77,6 +111,10 @@ def _fetch_all_dir() -> str | None:
 def _define_store_aliases(env: Any) -> None:
     quiet = lambda *args, **kw: None  # noqa: E731 - the actions print their own report
     env.AlwaysBuild(env.Alias("wasi-verify", [], SCons.Action.Action(_verify_action, strfunction=quiet)))
+    global _prune_defined
+    if not _prune_defined:  # one action for every environment: it prunes with all their keys at once
+        _prune_defined = True
+        env.AlwaysBuild(env.Alias("wasi-prune", [], SCons.Action.Action(_prune_action, strfunction=quiet)))
     directory = _fetch_all_dir()
     if directory is None:
         return

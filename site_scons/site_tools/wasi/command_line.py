@@ -39,6 +39,23 @@ def add_options() -> None:
                                help="read-write (default) or read-only: download hits but never upload, for "
                                     "untrusted builds; or set WASI_REMOTE_CACHE_MODE")
         _options_added.add("wasi_remote_cache_mode")
+    # `scons wasi-prune` options. Prefixed: SCons owns -n/--dry-run (which would run no action at all), and a bare
+    # --keep would be taken as an abbreviation of SCons's --keep-going by any scons run that has not loaded the tool.
+    if not parser.has_option("--wasi-keep"):
+        SCons.Script.AddOption("--wasi-keep", dest="wasi_keep", metavar="KEY", action="append", default=[],
+                               help="wasi-prune: keep the entry with this sysroot key (repeatable); without it, "
+                                    "the keys this SConstruct's environments use are kept")
+        _options_added.add("wasi_keep")
+    if not parser.has_option("--wasi-dry-run"):
+        SCons.Script.AddOption("--wasi-dry-run", dest="wasi_dry_run", action="store_true", default=False,
+                               help="wasi-prune: list what would be removed and the bytes it holds; remove nothing")
+        _options_added.add("wasi_dry_run")
+
+
+def prune_options() -> tuple[list[str], bool]:
+    """The keys given with --wasi-keep (in order, repeats dropped) and whether --wasi-dry-run was given."""
+    keys = list(dict.fromkeys(_option("wasi_keep") or []))
+    return keys, bool(_option("wasi_dry_run"))
 
 
 def _option(dest: str) -> Any:

@@ -20,8 +20,9 @@ import SCons.Action
 import SCons.CacheDir
 
 from wasi_toolchain.remote_cache import RemoteCache, RemoteCacheConfig
+from wasi_toolchain.store import SCONS_CACHEDIR
 
-LOCAL_LEVEL = "scons-cachedir"  # under WASI_CACHE_DIR, when only a remote cache is given
+LOCAL_LEVEL = SCONS_CACHEDIR  # under WASI_CACHE_DIR, when only a remote cache is given
 
 
 class RemoteCacheDir(SCons.CacheDir.CacheDir):
