@@ -234,7 +234,7 @@ class GitLabJob:
 
 # -- the two jobs ----------------------------------------------------------------------------------------------------
 def play(recipe: str, tmp_path: Path, server: LoopbackServer) -> None:
-    cold = ColdRig.create(tmp_path / "pins", server)
+    cold = ColdRig.create(tmp_path / "pins", server, libc="debian")  # what a user's CI builds: the default flavour
     rig = Rig(cold, tmp_path)
     document = readme_recipes()[recipe]
     job_of = {"github": lambda d: (GitHubJob, d["jobs"]["build"]), "gitlab": lambda d: (GitLabJob, d["build"])}
@@ -249,7 +249,7 @@ def play(recipe: str, tmp_path: Path, server: LoopbackServer) -> None:
     assert re.search(rf"wasi-prune: downloads/\w+/{re.escape(cold.standin.host_wheel)}: unpacked into the complete "
                      rf"entry {key}; removed", log1)
     assert "wasi-prune: removed 4 path(s), freed " in log1
-    assert cold.standin.builds() == 1
+    assert log1.count("wasi: preparing toolchain") == 1
     outputs = built_files(first)
     assert sorted(outputs) == ["build/hello.wasm", "build/lib/libutil.a", "src/hello.wasi.o", "src/util.wasi.o"]
     toolchain_cache = [path for path in rig.saved.values() if (path / ".wasi-cache").exists()]
@@ -272,7 +272,7 @@ def play(recipe: str, tmp_path: Path, server: LoopbackServer) -> None:
     assert "preparing toolchain" not in log2 and "fetching" not in log2
     assert server.requests == []
     assert (tmp_path / "offline-guard.log").read_text() == ""
-    assert cold.standin.builds() == 1  # no toolchain built: only the project's own steps ran
+    assert "assembling the sysroot" not in log2  # no toolchain built: only the project's own steps ran
     retrieved = sorted(re.findall(r"^Retrieved `(.+)' from cache$", log2, flags=re.M))
     assert retrieved == sorted(outputs)  # and those came from the object cache
     assert "wasi: compiling" not in log2
