@@ -45,7 +45,7 @@ def main() -> int:
     # Make sure every pin is in the source store once (this may download; it is not timed).
     for provider in PROVIDERS:
         plan = sysroot.plan(lock, source, provider=provider)
-        for artifact in [lock.builtins, lock.wasi_libc, *lock.llvm_files(plan.host, provider)]:
+        for artifact in [lock.builtins, lock.wasi_libc, *lock.libcxx.files, *lock.llvm_files(plan.host, provider)]:
             fetch(artifact, Store(source.cache_dir), source, log=quiet)
     results: dict[str, dict[str, list[float]]] = {p: {"entry": [], "sample": []} for p in PROVIDERS}
     for run in range(args.runs):
