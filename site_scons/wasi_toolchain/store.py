@@ -12,6 +12,9 @@ Layout under the root (WASI_CACHE_DIR):
                                      dies, even by kill -9)
     locks/<name>.owner               who holds that lock and why, for the timeout message
     logs/                            logs of failed sysroot builds
+    .wasi-store                      the marker: this directory is a scons-wasi store (written on the first write);
+                                     commands that remove things (wasi-verify, wasi-prune) refuse a directory
+                                     without it, so a wrong WASI_CACHE_DIR never costs the user their files
 
 Everything big is built in a temp path beside its final place and moved in with ``os.replace``, so an entry is
 either absent or complete; a run killed half-way leaves only temp paths (and a partial download), which the next
@@ -32,13 +35,18 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import StoreLockTimeout
+from .errors import StoreError, StoreLockTimeout
 from .lock import Artifact
 
 STAMP = ".wasi-complete.json"
 MANIFEST = ".wasi-manifest.json"
 TEMP_PREFIX = ".tmp-"
 PARTIAL_PREFIX = ".partial-"
+STORE_MARKER = ".wasi-store"
+MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
+# What the tool creates at a store's top level. A store written before the marker existed holds only these (and
+# temp names), and is adopted; anything else there means the directory is not a store.
+STORE_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs"})
 
 Log = Callable[[str], None]
 
@@ -65,6 +73,79 @@ class Store:
     def lock_path(self, name: str) -> Path:
         return self.root / "locks" / f"{name}.lock"
 
+    # -- the marker, and removing only what lies inside the store ------------------------------------------------
+    def mark(self) -> None:
+        """Say that this directory is a scons-wasi store. Idempotent; one stat when the marker is there already."""
+        marker = self.root / STORE_MARKER
+        if marker.is_file():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        temp = self.root / f"{TEMP_PREFIX}{STORE_MARKER}-{os.getpid()}-{os.urandom(4).hex()}"
+        temp.write_text(json.dumps(MARKER_CONTENT) + "\n", encoding="utf-8")
+        os.replace(temp, marker)
+
+    def is_marked(self) -> bool:
+        try:
+            return stat.S_ISREG(os.lstat(self.root / STORE_MARKER).st_mode)
+        except OSError:
+            return False
+
+    def require_marker(self, command: str) -> None:
+        """Refuse (StoreError) to let ``command`` remove anything unless the root is a scons-wasi store.
+
+        A missing root is fine: there is nothing to remove. A root without the marker whose top level holds only
+        names the tool creates is a store from before the marker, and is adopted (marked)."""
+        try:
+            root_stat = os.stat(self.root)
+        except FileNotFoundError:
+            return
+        hint = (f"check WASI_CACHE_DIR (it is {self.root}); it must name the directory scons-wasi keeps its "
+                f"toolchains in, which holds a {STORE_MARKER} file")
+        if not stat.S_ISDIR(root_stat.st_mode):
+            raise StoreError(f"{command}: {self.root} is not a directory, so it is not a scons-wasi store; refusing "
+                             f"to remove anything", hint=hint)
+        if self.is_marked():
+            return
+        foreign = sorted(name for name in os.listdir(self.root)
+                         if name not in STORE_TOP_LEVEL_NAMES and not name.startswith(TEMP_PREFIX))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise StoreError(f"{command}: {self.root} does not look like a scons-wasi store (no {STORE_MARKER} "
+                             f"marker, and it holds {shown}); refusing to remove anything in it", hint=hint)
+        self.mark()
+
+    def remove_owned(self, path: Path) -> int:
+        """Remove ``path``, which must lie inside the store without a symlinked directory on the way; a symlink is
+        unlinked itself, never followed. Returns the bytes freed (lstat sizes). StoreError for a path outside."""
+        root = os.path.abspath(self.root)
+        target = os.path.abspath(path)
+        if target == root or os.path.commonpath([root, target]) != root:
+            raise StoreError(f"refusing to remove {path}: it is not inside the store {self.root}")
+        current = root
+        for part in os.path.relpath(target, root).split(os.sep)[:-1]:
+            current = os.path.join(current, part)
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                return 0
+            if not stat.S_ISDIR(mode):
+                raise StoreError(f"refusing to remove {path}: {current} is a symlink or not a directory, so the path "
+                                 f"may lead out of the store {self.root}")
+        try:
+            target_stat = os.lstat(target)
+        except FileNotFoundError:
+            return 0
+        if not stat.S_ISDIR(target_stat.st_mode):
+            os.unlink(target)
+            return target_stat.st_size
+        freed = target_stat.st_size
+        for directory, dirs, files in os.walk(target):  # os.walk never follows symlinked directories by default
+            for name in dirs + files:
+                with contextlib.suppress(OSError):
+                    freed += os.lstat(os.path.join(directory, name)).st_size
+        shutil.rmtree(target, onerror=_make_writable_and_retry)  # rmtree unlinks symlinks, never follows them
+        return freed
+
     # -- locks -------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self, name: str, what: str, *, timeout: float | None = None, log: Log | None = None) -> Iterator[None]:
@@ -78,6 +159,7 @@ class Store:
         import filelock  # lazy: a warm build never takes a lock
 
         path = self.lock_path(name)
+        self.mark()  # every write into the store happens under a lock, so the first lock marks a new store
         path.parent.mkdir(parents=True, exist_ok=True)
         owner = path.with_name(f"{name}.owner")
         wait = self.lock_timeout if timeout is None else timeout
@@ -142,7 +224,7 @@ class Store:
                 with self.locked(lock_name, "cleaning up after interrupted runs", timeout=0, log=log):
                     for leftover in leftovers:
                         if leftover.exists() or leftover.is_symlink():
-                            remove_tree(leftover)
+                            self.remove_owned(leftover)
                             removed.append(leftover)
             except StoreLockTimeout:
                 continue
@@ -156,15 +238,14 @@ class Store:
         if locks.is_dir():
             for owner in locks.glob("*.owner"):
                 found.setdefault(owner.name[: -len(".owner")], [])
-        downloads = self.root / "downloads"
-        if downloads.is_dir():
-            for sha_dir in downloads.iterdir():
-                temps = list(sha_dir.glob(f"{TEMP_PREFIX}*")) if sha_dir.is_dir() else []
+        for sha_dir in scan_dir(self.root / "downloads"):
+            if sha_dir.is_dir(follow_symlinks=False):
+                temps = [Path(e.path) for e in scan_dir(Path(sha_dir.path)) if e.name.startswith(TEMP_PREFIX)]
                 if temps:
                     found.setdefault(f"download-{sha_dir.name}", []).extend(temps)
-        sysroots = self.root / "sysroots"
-        if sysroots.is_dir():
-            for temp in sysroots.glob(f"{TEMP_PREFIX}*"):
+        for entry in scan_dir(self.root / "sysroots"):
+            if entry.name.startswith(TEMP_PREFIX):
+                temp = Path(entry.path)
                 key = temp.name[len(TEMP_PREFIX):].rsplit("-", 2)[0]
                 found.setdefault(f"sysroot-{key}", []).append(temp)
         return found
@@ -257,14 +338,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def scan_dir(path: Path) -> list[os.DirEntry[str]]:
+    """The entries of ``path``, sorted by name, if it is a real directory (not a symlink to one); else []."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return []
+        with os.scandir(path) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except FileNotFoundError:
+        return []
+
+
+def _make_writable_and_retry(func, p, _exc):  # type: ignore[no-untyped-def]
+    os.chmod(p, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
+    func(p)
+
+
 def remove_tree(path: Path) -> None:
     """Remove a file or tree, including read-only members; a missing path is fine."""
-
-    def make_writable_and_retry(func, p, _exc):  # type: ignore[no-untyped-def]
-        os.chmod(p, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
-        func(p)
-
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
     elif path.exists():
-        shutil.rmtree(path, onerror=make_writable_and_retry)
+        shutil.rmtree(path, onerror=_make_writable_and_retry)
