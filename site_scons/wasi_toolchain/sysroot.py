@@ -11,8 +11,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -227,28 +229,61 @@ def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtin
 
 def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, store: Store, log: Log,
                    timings: Timings | None = None) -> None:
-    from .archive import unpack
-
     timings = timings or Timings()
     make = shutil.which("make")
     if make is None:
         raise ToolchainError("building wasi-libc needs make, and no make is on PATH",
                              hint="install GNU make (Debian/Ubuntu: apt-get install make; macOS: xcode-select "
                                   "--install)")
-    build = staged.root / "build"
+    # wasi-libc's Makefile puts paths into shell commands and rules unquoted, so a space, a quote or a make
+    # metacharacter in the store's path breaks it (`find: '/tmp/odd': No such file or directory`). Then make runs in
+    # a private temp dir with a plain name, reaching the entry through a symlink there, and the sysroot is moved in.
+    private = None if _MAKE_SAFE_PATH.fullmatch(str(staged.root)) else _private_make_dir(staged.root)
+    work = private if private is not None else staged.root
+    build = work / "build"
+    try:
+        _make_wasi_libc(make, staged, work, build, libc_source, settings, store, log, timings)
+    finally:
+        if private is not None:
+            remove_tree(private)
+
+
+# Characters that pass through make and sh unquoted. Anything else in a path handed to make is unsafe.
+_MAKE_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+@-]+")
+
+
+def _private_make_dir(entry_root: Path) -> Path:
+    """A fresh temp dir with a make-safe name holding ``toolchain`` -> ``entry_root``; ToolchainError if none."""
+    for base in (tempfile.gettempdir(), "/tmp"):
+        if _MAKE_SAFE_PATH.fullmatch(base) and os.path.isdir(base):
+            private = Path(tempfile.mkdtemp(prefix="scons-wasi-libc-", dir=base))
+            (private / "toolchain").symlink_to(entry_root, target_is_directory=True)
+            return private
+    raise ToolchainError(
+        f"wasi-libc's make cannot work in {entry_root}: the path holds a space, a quote or another character make "
+        f"and sh do not take unquoted, and no temp dir with a plain name was found to build in instead",
+        hint="set TMPDIR to a directory whose path has only letters, digits and ._+@-/, or use a WASI_CACHE_DIR "
+             "without such characters")
+
+
+def _make_wasi_libc(make: str, staged: Toolchain, work: Path, build: Path, libc_source: Path, settings: Settings,
+                    store: Store, log: Log, timings: Timings) -> None:
+    from .archive import unpack
+
     with timings.phase("unpack"):
         unpack(libc_source, build / "src")
     makefiles = list((build / "src").glob("*/Makefile"))
     if len(makefiles) != 1:
         raise ToolchainError(f"{libc_source.name} does not unpack to one directory with a Makefile")
     source_dir = makefiles[0].parent
-    sysroot = staged.sysroot
+    sysroot = work / "sysroot"
+    clang = staged.clang if work == staged.root else work / "toolchain" / "bin" / "clang"
     variables = dict(MAKE_VARIABLES)
     variables["EXTRA_CFLAGS"] += f" --sysroot={sysroot}"
     # `-o check-symbols`: that step compares against symbol lists written for clang 14 and fails with clang 19
     # (new predefined macros, __indirect_function_table). Upstream ties expected/ to one clang version on purpose:
     # https://github.com/WebAssembly/wasi-libc/pull/251 and https://github.com/WebAssembly/wasi-libc/issues/619
-    command = [make, f"-j{settings.jobs}", f"CC={staged.clang}", f"SYSROOT={sysroot}", f"OBJDIR={build / 'obj'}",
+    command = [make, f"-j{settings.jobs}", f"CC={clang}", f"SYSROOT={sysroot}", f"OBJDIR={build / 'obj'}",
                *(f"{k}={v}" for k, v in variables.items()), "-o", "check-symbols"]
     log(f"wasi: building wasi-libc from source with the pinned clang (make -j{settings.jobs})")
     started = time.monotonic()
@@ -262,6 +297,9 @@ def _build_sysroot(staged: Toolchain, libc_source: Path, settings: Settings, sto
         shutil.copyfile(log_file, kept)
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
         raise BuildError("building wasi-libc", command, result.returncode, tail, log_path=str(kept))
+    if sysroot != staged.sysroot:
+        shutil.move(sysroot, staged.sysroot)
+        sysroot = staged.sysroot
     lib = sysroot / "lib" / TARGET
     stack_c = build / "stack_protector.c"
     stack_c.write_text(STACK_PROTECTOR_C, encoding="utf-8")

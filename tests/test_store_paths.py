@@ -1,0 +1,35 @@
+"""A store whose path holds a space and a quote (issue 11, item 7): the cold build works, through the stand-in
+toolchain whose Makefile, like wasi-libc's, uses its paths unquoted in rules and shell commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from coldrun import ColdRig
+from helpers import LoopbackServer, store_leftovers
+from wasi_toolchain.store import STAMP, check_manifest
+
+
+def test_a_store_path_with_a_space_and_a_quote_builds_and_verifies(tmp_path: Path, server: LoopbackServer) -> None:
+    rig = ColdRig.create(tmp_path, server)
+    odd = tmp_path / "odd dir" / "it's the store"
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    result = rig.run(WASI_CACHE_DIR=str(odd), TMPDIR=str(private_tmp))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    entries = [p for p in (odd / "sysroots").iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 1
+    entry = entries[0]
+    assert json.loads((entry / STAMP).read_text())["key"] == entry.name
+    assert check_manifest(entry) == []
+    assert (entry / "sysroot" / "lib" / "wasm32-wasi" / "libc.a").is_file()
+    assert (entry / "sysroot" / "include" / "stdio.h").is_file()
+    assert rig.standin.builds() == 1
+    assert store_leftovers(odd) == []
+    assert list(private_tmp.iterdir()) == []  # the private build dir is gone
+
+    verify = rig.run("wasi-verify", WASI_CACHE_DIR=str(odd))
+    assert verify.returncode == 0, verify.stderr
+    assert "0 removed" in verify.stdout
