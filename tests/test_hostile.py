@@ -73,7 +73,8 @@ def test_a_mirror_trickling_one_byte_at_a_time_is_cut_off_and_the_next_one_asked
     rig.a.faults[rig.path_a] = hostile
     assert verified(rig.fetch("ab", attempts=1, **TRICKLE_ENV))
     assert rig.b.paths_requested() == [rig.path_b]
-    assert sum(sent) < 200  # the trickle was cut off long before it could have finished
+    # Cut off within seconds, long before the trickle's own 20 s end (about 100 bytes): the bound did it.
+    assert sum(sent) < 50
     rig.assert_store_holds_only_verified_files()
 
 

@@ -30,13 +30,14 @@ import SCons.Platform.posix
 
 from wasi_toolchain import sysroot as _sysroot
 from wasi_toolchain.config import Settings
-from wasi_toolchain.errors import WasiError
+from wasi_toolchain.errors import ConfigError, WasiError
 from wasi_toolchain.llvm import get_provider
 from wasi_toolchain.lock import Lock, load_lock
 
 from .aliases import define_aliases
 from .commands import add_builders, set_commands
 from .command_line import add_options, apply_options
+from .nodes import caller
 from .spawn import direct_spawn, providers_by_bin
 
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
@@ -56,6 +57,14 @@ def _load_lock_cached(path: str) -> Lock:
     if lock is None:
         lock = _lock_cache[cache_key] = load_lock(path)
     return lock
+
+
+def _lock_path(env: Any) -> str:
+    try:
+        return env.File(env["WASI_LOCK"]).abspath
+    except TypeError:  # SCons: "Tried to lookup Dir '…' as a File"
+        raise ConfigError(f"WASI_LOCK: {env['WASI_LOCK']!r} is a directory; expected the lock file",
+                          hint="set WASI_LOCK to the lock file, e.g. '#toolchain.lock', or leave it unset") from None
 
 
 def _settings(env: Any, kw: Mapping[str, Any]) -> Settings:
@@ -95,8 +104,10 @@ def generate(env: Any, **kw: Any) -> None:
     apply_options(env)
     try:
         settings = _settings(env, kw)
-        lock = _load_lock_cached(env.File(env["WASI_LOCK"]).abspath)
+        lock = _load_lock_cached(_lock_path(env))
         toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"))
+    except ConfigError as e:  # a setting the user gave: name the SConstruct line that loads the tool
+        raise SCons.Errors.UserError(f"{caller()}: {e}") from None
     except WasiError as e:
         raise _user_error(e) from None
 
