@@ -33,3 +33,11 @@ def test_a_store_path_with_a_space_and_a_quote_builds_and_verifies(tmp_path: Pat
     verify = rig.run("wasi-verify", WASI_CACHE_DIR=str(odd))
     assert verify.returncode == 0, verify.stderr
     assert "0 removed" in verify.stdout
+
+    # The builders' command lines keep each store path one word (SCons would split it at the space).
+    project = rig.project(0)
+    (project / "p.c").write_text("int main(void) { return 0; }\n")
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\nenv.WasiProgram('out/p', ['p.c'])\n")
+    built = rig.run("out/p.wasm", WASI_CACHE_DIR=str(odd))
+    assert built.returncode == 0, built.stderr
+    assert (project / "out" / "p.wasm").is_file() and (project / "p.wasi.o").is_file()

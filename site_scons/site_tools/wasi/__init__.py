@@ -21,12 +21,14 @@ wasi-cache-key and the store commands) and ``spawn`` (starting the pinned tools 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import SCons.Errors
 import SCons.Platform.posix
+import SCons.Subst
 
 from wasi_toolchain import sysroot as _sysroot
 from wasi_toolchain.config import Settings
@@ -65,6 +67,16 @@ def _lock_path(env: Any) -> str:
     except TypeError:  # SCons: "Tried to lookup Dir '…' as a File"
         raise ConfigError(f"WASI_LOCK: {env['WASI_LOCK']!r} is a directory; expected the lock file",
                           hint="set WASI_LOCK to the lock file, e.g. '#toolchain.lock', or leave it unset") from None
+
+
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def _one_word(path: str) -> Any:
+    """A store path as one word of a command line. SCons splits a string variable at whitespace wherever it is
+    substituted ("$WASI_BINDIR/clang"); a Literal stays one word and is quoted for the shell. Plain paths stay plain
+    strings, so the usual command lines are unchanged."""
+    return path if _PLAIN_PATH.fullmatch(path) else SCons.Subst.Literal(path)
 
 
 def _settings(env: Any, kw: Mapping[str, Any]) -> Settings:
@@ -117,11 +129,11 @@ def generate(env: Any, **kw: Any) -> None:
     env["WASI_SYSROOT_KEY"] = toolchain.key
     # Machine-specific absolute paths: used in commands only inside $( $).
     env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
-    env["WASI_BINDIR"] = str(toolchain.bin_dir)
+    env["WASI_BINDIR"] = _one_word(str(toolchain.bin_dir))
     providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host))
     if env.get("SPAWN") is SCons.Platform.posix.subprocess_spawn:  # SCons's own; a SPAWN of yours is left alone
         env["SPAWN"] = direct_spawn(env["SPAWN"])
-    env["WASI_SYSROOT"] = str(toolchain.sysroot)
+    env["WASI_SYSROOT"] = _one_word(str(toolchain.sysroot))
     env["WASI_TOPDIR"] = env.Dir("#").abspath
     set_commands(env)
     add_builders(env)
