@@ -252,10 +252,11 @@ def _copy_local(path: Path, artifact: Artifact, partial: Path, where: str, log: 
         raise SourceFailed("no such file") from None
     except OSError as e:
         raise SourceFailed(f"cannot read it: {e.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise SourceFailed(f"not a regular file ({_file_kind(mode)}); skipped")
     with open(fd, "rb") as source:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise SourceFailed(f"not a regular file ({_file_kind(mode)}); skipped")
         os.set_blocking(fd, True)
         size = os.fstat(fd).st_size
         if size != artifact.size:
@@ -639,6 +640,8 @@ def copy_verified(source: Path, artifact: Artifact, final: Path, store: Store, l
         _publish(temp, final)
     except SourceFailed as e:
         raise FetchError(artifact.name, artifact.sha256, [(str(source), str(e))]) from None
+    except OSError as e:
+        raise _local_write_error(e, artifact, final, store) from None
     finally:
         temp.unlink(missing_ok=True)
 
