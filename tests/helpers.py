@@ -172,6 +172,39 @@ def stall_after(cut: int, seconds: float) -> Fault:
     return fault
 
 
+def raw_answer(data: bytes) -> Fault:
+    """Write ``data`` as the whole answer, bytes exactly as given (a hostile server's malformed headers), then close."""
+    def fault(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(data)
+        handler.wfile.flush()
+        handler.close_connection = True
+    return fault
+
+
+def trickle(head: bytes, body: bytes, *, interval: float, piece: int = 1, give_up_after: float = 20.0,
+            sent: list[int] | None = None) -> Fault:
+    """Send ``head`` then ``body`` ``piece`` bytes every ``interval`` seconds; a header trickle is a ``head`` sent
+    that way too (pass the headers as ``body`` and ``b""`` as ``head``). Stops when the client hangs up, or after
+    ``give_up_after`` seconds (then closes), so a client that never gives up still ends. ``sent`` collects counts."""
+    def fault(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        deadline = time.monotonic() + give_up_after
+        try:
+            handler.wfile.write(head)
+            handler.wfile.flush()
+            for start in range(0, len(body), piece):
+                if time.monotonic() > deadline:
+                    break
+                handler.wfile.write(body[start:start + piece])
+                handler.wfile.flush()
+                if sent is not None:
+                    sent.append(len(body[start:start + piece]))
+                time.sleep(interval)
+        except OSError:
+            pass  # the client cut the connection: that is what the tests want to see
+    return fault
+
+
 def redirect(location: str, code: int = 302) -> Fault:
     return status(code, headers={"Location": location})
 

@@ -77,8 +77,8 @@ def test_plain_urls_pass_through(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name, value, message", [
     ("WASI_DEBIAN_MIRROR", "mirror.test/debian", "expected http://, https:// or file:// base URLs"),
     ("WASI_PYPI_INDEX", "index.test", "expected an http://, https:// or file:// URL"),
-    ("WASI_JOBS", "0", "expected a positive integer, got '0'"),
-    ("WASI_LOCK_TIMEOUT", "soon", "expected a positive number of seconds, got 'soon'"),
+    ("WASI_JOBS", "0", "expected a whole number from 1 to 1024, got '0'"),
+    ("WASI_LOCK_TIMEOUT", "soon", "expected a number of seconds above 0 and at most 604800, got 'soon'"),
 ])
 def test_bad_environment_values_are_config_errors(tmp_path: Path, name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

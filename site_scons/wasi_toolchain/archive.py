@@ -10,11 +10,12 @@ Every member is checked before anything is written, and an archive with one bad 
 - setuid, setgid and sticky bits are dropped, never refused: tar members go through tarfile's ``data`` filter
   (PEP 706), which also re-checks every path and link target at extraction time, when earlier members exist.
 Archive-level errors (truncated or corrupt .ar, .tar, .xz, .gz, .zip data; a .deb without data.tar.*) become
-ArchiveError.
+ArchiveError. A full disk while writing becomes DiskFullError, naming the archive, the destination and the size.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import lzma
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ArchiveError
+from .errors import ArchiveError, DiskFullError
 from .killpoints import kill_point
 
 # The real pins are far below these: the ziglang wheel has 14,690 members and unpacks to 341 MB in full.
@@ -141,7 +142,19 @@ def _unpack_tar(tar: tarfile.TarFile, dest: Path, include: Include | None, label
         tar.extractall(dest, members=chosen, filter="data")
     except tarfile.FilterError as e:
         raise ArchiveError(f"{label}: refusing a member: {e}") from None
+    except OSError as e:
+        _raise_if_disk_full(e, label, dest, total)
+        raise
     return [_normalise(m.name) for m in chosen]
+
+
+def _raise_if_disk_full(error: OSError, label: str, dest: Path, needed: int) -> None:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFullError(
+            f"no space left on the device while unpacking {label} into {dest}: {os.strerror(error.errno)}; it "
+            f"unpacks to {needed} bytes ({needed / 1e6:.1f} MB), which must be free there",
+            hint="free that much space on the disk (the store is WASI_CACHE_DIR), or point WASI_CACHE_DIR at a disk "
+                 "with room; then run the build again") from None
 
 
 def _unpack_zip(zf: zipfile.ZipFile, dest: Path, include: Include | None, label: str, limits: Limits) -> list[str]:
@@ -169,6 +182,16 @@ def _unpack_zip(zf: zipfile.ZipFile, dest: Path, include: Include | None, label:
             raise ArchiveError(f"{label}: unpacks to more than {limits.max_bytes} bytes; refusing a possible "
                                f"decompression bomb")
         chosen.append(info)
+    try:
+        _write_zip_members(zf, chosen, dest, label, limits)
+    except OSError as e:
+        _raise_if_disk_full(e, label, dest, total)
+        raise
+    return [info.filename.rstrip("/") for info in chosen]
+
+
+def _write_zip_members(zf: zipfile.ZipFile, chosen: list[zipfile.ZipInfo], dest: Path, label: str,
+                       limits: Limits) -> None:
     written = 0
     for info in chosen:
         kill_point("archive.member")
@@ -188,4 +211,3 @@ def _unpack_zip(zf: zipfile.ZipFile, dest: Path, include: Include | None, label:
         # Keep the permission bits (zig must stay executable) but never setuid/setgid/sticky.
         mode = (info.external_attr >> 16) & 0o777
         target.chmod(mode if mode else 0o644)
-    return [info.filename.rstrip("/") for info in chosen]

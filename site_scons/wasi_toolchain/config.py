@@ -8,6 +8,7 @@ whichever way it arrives.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ from pathlib import Path
 from .errors import ConfigError
 
 APP_NAME = "scons-wasi"
+# Upper bounds for the numeric settings. A value past them is a typo or an attack (inf, 1e999, 2**64), and taking it
+# would fail far from its cause: an OverflowError inside a socket call, make printing its usage text, retries for
+# ever. The bounds are generous for any real use.
+MAX_JOBS = 1024
+MAX_LOCK_TIMEOUT = 7 * 24 * 3600.0  # a week
+MAX_FETCH_TIMEOUT = 24 * 3600.0  # a day (WASI_FETCH_TIMEOUT, WASI_FETCH_GRACE)
+MAX_FETCH_RETRIES = 100
+MAX_FETCH_MIN_RATE = 1e12  # bytes/s
 _URL_SCHEMES = ("http://", "https://", "file://")
 
 
@@ -31,6 +40,11 @@ class Settings:
     distdir: Path | None = None  # WASI_DISTDIR: pre-downloaded files, matched by name, checked before the network
     fetch_timeout: float = 60.0  # WASI_FETCH_TIMEOUT: seconds a download may stall before it counts as failed
     fetch_retries: int = 3  # WASI_FETCH_RETRIES: retries per URL after a connection error, timeout, 5xx or 429
+    # WASI_FETCH_MIN_RATE / WASI_FETCH_GRACE: after the first fetch_grace seconds of an HTTP attempt, the attempt is
+    # abandoned (and the next URL tried) whenever it has averaged fewer than fetch_min_rate bytes/s since it began.
+    # WASI_FETCH_TIMEOUT bounds only silence; this bounds a mirror that trickles. 0 turns the rate check off.
+    fetch_min_rate: float = 10_000.0
+    fetch_grace: float = 30.0
     libc: str | None = None  # WASI_LIBC: the libc flavour ('debian' or 'source'); None: 'debian'
 
     @classmethod
@@ -41,12 +55,18 @@ class Settings:
             debian_mirrors=_mirrors(env.get("WASI_DEBIAN_MIRROR", "")),
             pypi_index=_url_or_none("WASI_PYPI_INDEX", env.get("WASI_PYPI_INDEX", "")),
             provider=env.get("WASI_LLVM_PROVIDER", "").strip() or None,
-            jobs=_positive_int("WASI_JOBS", env.get("WASI_JOBS", ""), default=os.cpu_count() or 1),
-            lock_timeout=_positive_float("WASI_LOCK_TIMEOUT", env.get("WASI_LOCK_TIMEOUT", ""), default=1800.0),
+            jobs=_positive_int("WASI_JOBS", env.get("WASI_JOBS", ""), default=os.cpu_count() or 1, maximum=MAX_JOBS),
+            lock_timeout=_positive_float("WASI_LOCK_TIMEOUT", env.get("WASI_LOCK_TIMEOUT", ""), default=1800.0,
+                                         maximum=MAX_LOCK_TIMEOUT),
             offline=_boolean("WASI_OFFLINE", env.get("WASI_OFFLINE", "")),
             distdir=_directory_or_none(env.get("WASI_DISTDIR", "")),
-            fetch_timeout=_positive_float("WASI_FETCH_TIMEOUT", env.get("WASI_FETCH_TIMEOUT", ""), default=60.0),
-            fetch_retries=_count("WASI_FETCH_RETRIES", env.get("WASI_FETCH_RETRIES", ""), default=3),
+            fetch_timeout=_positive_float("WASI_FETCH_TIMEOUT", env.get("WASI_FETCH_TIMEOUT", ""), default=60.0,
+                                          maximum=MAX_FETCH_TIMEOUT),
+            fetch_retries=_count("WASI_FETCH_RETRIES", env.get("WASI_FETCH_RETRIES", ""), default=3,
+                                 maximum=MAX_FETCH_RETRIES),
+            fetch_min_rate=_rate("WASI_FETCH_MIN_RATE", env.get("WASI_FETCH_MIN_RATE", ""), default=10_000.0),
+            fetch_grace=_positive_float("WASI_FETCH_GRACE", env.get("WASI_FETCH_GRACE", ""), default=30.0,
+                                        maximum=MAX_FETCH_TIMEOUT),
             libc=env.get("WASI_LIBC", "").strip() or None,
         )
 
@@ -80,28 +100,42 @@ def _url_or_none(name: str, value: str) -> str | None:
     return value
 
 
-def _positive_int(name: str, value: str, *, default: int) -> int:
+def _positive_int(name: str, value: str, *, default: int, maximum: int) -> int:
     if not value.strip():
         return default
     try:
         number = int(value)
     except ValueError:
         number = 0
-    if number < 1:
-        raise ConfigError(f"{name}: expected a positive integer, got {value!r}", hint=f"unset {name} or fix it")
+    if not 1 <= number <= maximum:
+        raise ConfigError(f"{name}: expected a whole number from 1 to {maximum}, got {value!r}",
+                          hint=f"unset {name} or fix it")
     return number
 
 
-def _positive_float(name: str, value: str, *, default: float) -> float:
+def _positive_float(name: str, value: str, *, default: float, maximum: float) -> float:
     if not value.strip():
         return default
     try:
         number = float(value)
     except ValueError:
-        number = 0.0
-    if not number > 0:
-        raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}",
+        number = math.nan
+    if not (math.isfinite(number) and 0 < number <= maximum):  # also refuses nan, inf and 1e999
+        raise ConfigError(f"{name}: expected a number of seconds above 0 and at most {maximum:g}, got {value!r}",
                           hint=f"unset {name} or fix it")
+    return number
+
+
+def _rate(name: str, value: str, *, default: float) -> float:
+    if not value.strip():
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and 0 <= number <= MAX_FETCH_MIN_RATE):
+        raise ConfigError(f"{name}: expected bytes per second from 0 (no minimum) to {MAX_FETCH_MIN_RATE:g}, "
+                          f"got {value!r}", hint=f"unset {name} or fix it")
     return number
 
 
@@ -130,14 +164,14 @@ def _directory_or_none(value: str) -> Path | None:
     return Path(value).expanduser().absolute() if value else None
 
 
-def _count(name: str, value: str, *, default: int) -> int:
+def _count(name: str, value: str, *, default: int, maximum: int) -> int:
     if not value.strip():
         return default
     try:
         number = int(value)
     except ValueError:
         number = -1
-    if number < 0:
-        raise ConfigError(f"{name}: expected a whole number (0 or more), got {value!r}",
+    if not 0 <= number <= maximum:
+        raise ConfigError(f"{name}: expected a whole number from 0 to {maximum}, got {value!r}",
                           hint=f"unset {name} or fix it")
     return number

@@ -91,13 +91,17 @@ class BuildError(WasiError):
         super().__init__("\n".join(lines), hint=hint)
 
 
+class StoreError(WasiError):
+    """The store cannot be used or changed safely: not a scons-wasi store, or a path outside it."""
+
+
+class DiskFullError(WasiError):
+    """No space left on the device (or over quota) while writing a download, an unpacked archive or an entry. A local
+    problem: nothing is retried and no other mirror is tried."""
+
+
 class StoreLockTimeout(WasiError):
     """Another process held a store lock for longer than the timeout."""
-
-
-class StoreError(WasiError):
-    """A store command was asked to remove something it does not own: a directory that is not a scons-wasi store,
-    or a path outside the store (directly or through a symlink)."""
 
 
 class RunError(WasiError):

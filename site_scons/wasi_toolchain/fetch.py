@@ -8,7 +8,14 @@ opened and pip is never run.
 Per URL, connection errors, timeouts, HTTP 5xx and 429 are retried with capped exponential backoff, honouring
 ``Retry-After``; an interrupted body is resumed with an HTTP ``Range`` request, and restarted from byte 0 where the
 server ignores the Range or the resumed file fails its hash. Any other answer (4xx, an HTML page, a wrong length or
-sha256, a redirect loop) moves on to the next URL at once. When every source fails, one error lists each and why.
+sha256, a redirect loop, a header this code cannot parse) moves on to the next URL at once, and so does an attempt
+that trickles: after WASI_FETCH_GRACE seconds, one averaging under WASI_FETCH_MIN_RATE bytes/s is cut off (its bytes
+are kept for the next URL to resume). When every source fails, one error lists each and why.
+
+Writing is local: a full disk (ENOSPC, EDQUOT) or any other error writing into the store stops the fetch at once
+with DiskFullError or StoreError, naming the directory and the space the pinned file needs; it is never retried.
+Only regular files are read from WASI_DISTDIR and ``file://`` URLs: a FIFO or a device there is skipped, not opened
+for reading (which would block for ever).
 
 Bytes stream into ``.partial-<name>`` beside the final path while they are hashed; the file is compared with the
 pin, fsynced and moved in with ``os.replace``, all under the download's store lock. A failed fetch removes the
@@ -17,11 +24,18 @@ partial file; a killed one leaves it for the next run to resume, and nothing eve
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import errno
+import functools
 import hashlib
 import os
+import re
+import socket
+import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -31,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .errors import FetchError, LocatorError, OfflineError
+from .errors import DiskFullError, FetchError, LocatorError, OfflineError, StoreError
 from .killpoints import kill_point
 from .lock import Artifact
 from .locators import PipSource, Source, UrlSource, sources_for
@@ -43,6 +57,8 @@ NET_CHUNK = 64 << 10
 PROGRESS_BAR_MIN_BYTES = 4 << 20
 CONNECT_TIMEOUT = 15.0
 MAX_REDIRECTS = 10
+_ASCII_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() is true for '²', which int() refuses
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -124,7 +140,10 @@ def fetch_to(artifact: Artifact, final: Path, store: Store, settings: Settings, 
         kill_point("fetch.locked")
         partial = store.partial_path(final)
         try:
-            _obtain(artifact, final, partial, store, settings, log, apt_root, retry)
+            try:
+                _obtain(artifact, final, partial, store, settings, log, apt_root, retry)
+            except OSError as e:  # every source turns its network and read errors into SourceFailed: this is local
+                raise _local_write_error(e, artifact, final, store) from None
         except Exception:
             partial.unlink(missing_ok=True)  # a failed fetch leaves nothing; only a killed one leaves bytes to resume
             raise
@@ -196,6 +215,21 @@ def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settin
     )
 
 
+def _local_write_error(error: OSError, artifact: Artifact, final: Path, store: Store) -> DiskFullError | StoreError:
+    """A failure writing into the store (or the wasi-fetch-all directory): the user's disk, not the network."""
+    where = final.parent
+    in_store = os.path.abspath(where).startswith(os.path.abspath(store.root) + os.sep)
+    store_note = f" (the store WASI_CACHE_DIR={store.root})" if in_store else ""
+    if error.errno in _DISK_FULL:
+        return DiskFullError(
+            f"no space left on the device while writing {artifact.name} into {where}{store_note}: "
+            f"{os.strerror(error.errno)}; it needs {artifact.size} bytes ({_megabytes(artifact.size)}) free there",
+            hint="free that much space on the disk, or point WASI_CACHE_DIR at a disk with room; then run the build "
+                 "again")
+    return StoreError(f"cannot write {artifact.name} into {where}{store_note}: {error.strerror or error}",
+                      hint="check that the directory is writable, or point WASI_CACHE_DIR elsewhere")
+
+
 def _is_local(source: Source) -> bool:
     return isinstance(source, UrlSource) and source.url.startswith("file://")
 
@@ -211,24 +245,43 @@ def _publish(partial: Path, final: Path) -> None:
 # -- local files (WASI_DISTDIR, file:// URLs) --------------------------------------------------------------------
 def _copy_local(path: Path, artifact: Artifact, partial: Path, where: str, log: Log) -> None:
     try:
-        source = open(path, "rb")
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, for ever. It changes nothing for
+        # a regular file, and anything else is refused below before a byte is read.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise SourceFailed("no such file") from None
     except OSError as e:
         raise SourceFailed(f"cannot read it: {e.strerror}") from None
-    with source:
-        size = os.fstat(source.fileno()).st_size
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise SourceFailed(f"not a regular file ({_file_kind(mode)}); skipped")
+    with open(fd, "rb") as source:
+        os.set_blocking(fd, True)
+        size = os.fstat(fd).st_size
         if size != artifact.size:
             raise SourceFailed(f"it has {size} bytes, the pin is {artifact.size}; ignored")
         log(f"wasi: copying {artifact.name} ({_megabytes(artifact.size)}) from {where}")
         digest = hashlib.sha256()
-        with open(partial, "wb") as out:
-            while chunk := source.read(CHUNK):
+        with open(partial, "wb") as out:  # an OSError writing is local: fetch_to reports it
+            while True:
+                try:
+                    chunk = source.read(CHUNK)
+                except OSError as e:
+                    raise SourceFailed(f"cannot read it: {e.strerror}") from None
+                if not chunk:
+                    break
                 digest.update(chunk)
                 out.write(chunk)
     if digest.hexdigest() != artifact.sha256:
         partial.unlink()
         raise SourceFailed(_mismatch(artifact, digest.hexdigest(), size))
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+    return next((kind for test, kind in kinds if test(mode)), "not a file")
 
 
 # -- HTTP(S) with retries and resume -----------------------------------------------------------------------------
@@ -239,42 +292,48 @@ def _fetch_http(url: str, artifact: Artifact, partial: Path, settings: Settings,
     kept = partial.stat().st_size if partial.is_file() else 0
     resuming = f", resuming an interrupted download at byte {kept}" if 0 < kept < artifact.size else ""
     log(f"wasi: fetching {artifact.name} ({_megabytes(artifact.size)}) from {url}{resuming}")
-    session = requests.Session()
-    session.max_redirects = MAX_REDIRECTS
     failures = 0
     restarted = False
-    with session:
-        while True:
-            try:
-                resumed, actual = _http_attempt(session, url, artifact, partial, settings, log)
-            except _Retry as e:
-                failures += 1
-                if failures >= retry.attempts:
-                    raise SourceFailed(f"{e}; gave up after {failures} attempts") from None
-                delay = retry.delay(failures, e.retry_after)
-                if delay is None:
-                    raise SourceFailed(f"{e}; it asks to retry after {e.retry_after:g} s, more than the "
-                                       f"{retry.max_delay:g} s this tool waits") from None
-                have = partial.stat().st_size if partial.is_file() else 0
-                resume = f", resuming at byte {have}" if have else ""
-                log(f"wasi: {url}: {e}; retry {failures} of {retry.attempts - 1} in {delay:g} s{resume}")
-                retry.sleep(delay)
-                continue
-            if actual == artifact.sha256:
-                return
-            partial.unlink(missing_ok=True)
-            if resumed and not restarted:
-                # The bytes kept from before may not be this file's (an earlier mirror's, or a changed file).
-                log(f"wasi: the resumed {artifact.name} does not match its sha256; downloading it again from the "
-                    f"start")
-                restarted = True
-                continue
-            raise SourceFailed(_mismatch(artifact, actual, artifact.size))
+    while True:
+        try:
+            # A session per attempt: its connections are made under that attempt's rate guard.
+            with requests.Session() as session:
+                session.max_redirects = MAX_REDIRECTS
+                adapter = _guarded_adapter_class()()
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                with _RateGuard(settings) as guard:
+                    resumed, actual = _http_attempt(session, url, artifact, partial, settings, log, guard)
+        except _Retry as e:
+            failures += 1
+            if failures >= retry.attempts:
+                raise SourceFailed(f"{e}; gave up after {failures} attempts") from None
+            delay = retry.delay(failures, e.retry_after)
+            if delay is None:
+                raise SourceFailed(f"{e}; it asks to retry after {e.retry_after:g} s, more than the "
+                                   f"{retry.max_delay:g} s this tool waits") from None
+            have = partial.stat().st_size if partial.is_file() else 0
+            resume = f", resuming at byte {have}" if have else ""
+            log(f"wasi: {url}: {e}; retry {failures} of {retry.attempts - 1} in {delay:g} s{resume}")
+            retry.sleep(delay)
+            continue
+        if actual == artifact.sha256:
+            return
+        partial.unlink(missing_ok=True)
+        if resumed and not restarted:
+            # The bytes kept from before may not be this file's (an earlier mirror's, or a changed file).
+            log(f"wasi: the resumed {artifact.name} does not match its sha256; downloading it again from the "
+                f"start")
+            restarted = True
+            continue
+        raise SourceFailed(_mismatch(artifact, actual, artifact.size))
 
 
 def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, settings: Settings,
-                  log: Log) -> tuple[bool, str]:
+                  log: Log, guard: _RateGuard) -> tuple[bool, str]:
     """One GET. Returns (resumed, sha256 of the whole partial file) once it holds ``artifact.size`` bytes."""
+    import http.client
+
     import requests
     import urllib3
 
@@ -292,16 +351,24 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
     except requests.TooManyRedirects:
         raise SourceFailed(f"more than {MAX_REDIRECTS} redirects (a redirect loop?)") from None
     except requests.ReadTimeout:
-        raise _Retry(f"no answer for {settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT)") from None
+        raise guard.failure() or _Retry(f"no answer for {settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT)") from None
     except (requests.ConnectionError, requests.Timeout) as e:
-        raise _Retry(_describe_exception(e)) from None
+        raise guard.failure() or _Retry(_describe_exception(e)) from None
     except requests.RequestException as e:
-        raise SourceFailed(_describe_exception(e)) from None
+        raise guard.failure() or SourceFailed(_describe_exception(e)) from None
+    except (ValueError, LookupError, http.client.HTTPException) as e:
+        # e.g. a redirect whose Location holds byte 0xFF: requests fails decoding it (UnicodeDecodeError).
+        raise guard.failure() or SourceFailed(f"an answer this tool cannot parse ({_describe_exception(e)})") from None
     with response:
         status = response.status_code
         reason = f"HTTP {status} {response.reason or ''}".rstrip()
         if status == 429 or 500 <= status <= 599:
-            raise _Retry(reason, _retry_after(response.headers.get("Retry-After")))
+            raw_retry_after = response.headers.get("Retry-After")
+            try:
+                retry_after = _retry_after(raw_retry_after)
+            except ValueError:
+                raise SourceFailed(f"{reason} with a Retry-After this tool cannot parse: {raw_retry_after!r}") from None
+            raise _Retry(reason, retry_after)
         if status == 206 and offset:
             expected_range = f"bytes {offset}-{artifact.size - 1}/{artifact.size}"
             got_range = response.headers.get("Content-Range", "")
@@ -323,7 +390,9 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
             raise SourceFailed(f"{reason} but the body is an HTML page (Content-Type {content_type}), not the file; "
                                f"an error page or a login portal?")
         length = response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and offset + int(length) != artifact.size:
+        if length is not None and not _ASCII_DIGITS.fullmatch(length.strip()):
+            raise SourceFailed(f"{reason} with a Content-Length this tool cannot parse: {length!r}")
+        if length is not None and offset + int(length) != artifact.size:
             raise SourceFailed(f"{reason} with Content-Length {length}: {offset + int(length)} bytes in all, "
                                f"the pin is {artifact.size}")
 
@@ -333,38 +402,155 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
                 while chunk := f.read(CHUNK):
                     digest.update(chunk)
         size = offset
+        # Only reading is the network's: an OSError from writing (a full disk) leaves this function as it is, and
+        # fetch_to reports it as the local problem it is, without a retry.
         with open(partial, "ab" if offset else "wb") as out:
-            try:
-                for chunk in _progress(response.raw.stream(NET_CHUNK, decode_content=False), artifact, offset):
-                    size += len(chunk)
-                    if size > artifact.size:
-                        raise SourceFailed(f"sent more than the pinned {artifact.size} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-                    kill_point("fetch.chunk")
-            except (urllib3.exceptions.ReadTimeoutError, TimeoutError, requests.Timeout):
-                raise _Retry(f"no data for {settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT) after {size} of "
-                             f"{artifact.size} bytes") from None
-            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
-                raise _Retry(f"the connection broke after {size} of {artifact.size} bytes "
-                             f"({_describe_exception(e)})") from None
+            chunks = iter(_progress(response.raw.stream(NET_CHUNK, decode_content=False), artifact, offset))
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except (urllib3.exceptions.ReadTimeoutError, TimeoutError, requests.Timeout):
+                    raise guard.failure() or _Retry(f"no data for {settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT) "
+                                                    f"after {size} of {artifact.size} bytes") from None
+                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
+                    raise guard.failure() or _Retry(f"the connection broke after {size} of {artifact.size} bytes "
+                                                    f"({_describe_exception(e)})") from None
+                if chunk is None:
+                    break
+                size += len(chunk)
+                guard.received += len(chunk)
+                if size > artifact.size:
+                    raise SourceFailed(f"sent more than the pinned {artifact.size} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+                kill_point("fetch.chunk")
         if size < artifact.size:
             raise _Retry(f"the body ended after {size} of {artifact.size} bytes")
         return offset > 0, digest.hexdigest()
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number of seconds or an HTTP date (RFC 9110 10.2.3)."""
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date (RFC 9110 10.2.3). ValueError for
+    anything else."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _ASCII_DIGITS.fullmatch(value):
+        return float(value)  # a huge number gives inf, which is above any cap
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return max(0.0, when.timestamp() - time.time())
+    except Exception as e:  # noqa: BLE001 - the email parser raises several kinds for junk (IndexError, TypeError)
+        raise ValueError(f"not a number of seconds or an HTTP date: {value!r}") from e
+
+
+class _RateGuard:
+    """Ends an HTTP attempt that is hopeless although never silent (a mirror sending 1 byte a second, even in its
+    headers): after ``settings.fetch_grace`` seconds, if the attempt has averaged fewer than
+    ``settings.fetch_min_rate`` bytes/s since it began, the attempt's sockets are shut down from a watcher thread,
+    which ends any blocking read at once. The failure then moves on to the next URL.
+
+    ``received`` counts body bytes as the reads return them, which is up to one read (NET_CHUNK) late; that much is
+    allowed as slack so a mirror just above the rate is never cut off.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.min_rate = settings.fetch_min_rate
+        self.grace = settings.fetch_grace
+        self.received = 0
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._failure: SourceFailed | None = None
+        self._started = time.monotonic()
+
+    def __enter__(self) -> _RateGuard:
+        _guard_of_this_thread.guard = self
+        if self.min_rate > 0:
+            threading.Thread(target=self._watch, name="wasi-fetch-rate-guard", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _guard_of_this_thread.guard = None
+        self._stopped.set()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Called as each connection of the attempt is made (redirects may add more)."""
+        with self._lock:
+            self._sockets.append(sock)
+            if self._failure is not None:
+                self._shut(sock)
+
+    def failure(self) -> SourceFailed | None:
+        return self._failure
+
+    def _watch(self) -> None:
+        poll = min(0.5, max(0.02, self.grace / 5))
+        while not self._stopped.wait(poll):
+            elapsed = time.monotonic() - self._started
+            if elapsed >= self.grace and self.received + NET_CHUNK < self.min_rate * elapsed:
+                with self._lock:
+                    self._failure = SourceFailed(
+                        f"too slow: {self.received} bytes in {elapsed:.1f} s, under the {self.min_rate:g} bytes/s "
+                        f"that WASI_FETCH_MIN_RATE asks for after the first {self.grace:g} s (WASI_FETCH_GRACE); "
+                        f"cut off")
+                    for sock in self._sockets:
+                        self._shut(sock)
+                return
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            # The plain socket's shutdown, also for a TLS socket: it wakes a blocked read in another thread without
+            # touching the TLS state that thread is using.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_guard_of_this_thread = threading.local()
+
+
+@functools.lru_cache(maxsize=None)
+def _guarded_adapter_class() -> Any:
+    """A requests HTTPAdapter whose connections register their sockets with the calling thread's _RateGuard."""
+    import requests.adapters
+    import urllib3.connection
+    import urllib3.connectionpool
+
+    def register(sock: socket.socket | None) -> None:
+        guard = getattr(_guard_of_this_thread, "guard", None)
+        if guard is not None and sock is not None:
+            guard.watch(sock)
+
+    class GuardedHTTPConnection(urllib3.connection.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            register(self.sock)
+
+    class GuardedHTTPSConnection(urllib3.connection.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            register(self.sock)
+
+    class GuardedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = GuardedHTTPConnection
+
+    class GuardedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPSConnection
+
+    pools = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+
+    class GuardedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = dict(pools)
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if not proxy.lower().startswith("socks"):  # SOCKS pools make their own connections: not guarded
+                manager.pool_classes_by_scheme = dict(pools)
+            return manager
+
+    return GuardedAdapter
 
 
 def _describe_exception(e: BaseException) -> str:
@@ -418,7 +604,12 @@ def _fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=None if interactive else subprocess.PIPE, text=True)
         if result.returncode != 0:
-            tail = "\n".join(((result.stderr or "") + (result.stdout or "")).strip().splitlines()[-6:])
+            output = (result.stderr or "") + (result.stdout or "")
+            for number in _DISK_FULL:
+                # pip's own report of a full disk ends in a traceback line; ours names the store and the size.
+                if f"[Errno {number}]" in output or os.strerror(number) in output:
+                    raise OSError(number, os.strerror(number), str(temp_dir))
+            tail = "\n".join(output.strip().splitlines()[-6:])
             raise SourceFailed(f"pip exited with {result.returncode}: {tail}")
         downloaded = temp_dir / "out" / artifact.name
         if not downloaded.is_file():
@@ -449,6 +640,8 @@ def copy_verified(source: Path, artifact: Artifact, final: Path, store: Store, l
         _publish(temp, final)
     except SourceFailed as e:
         raise FetchError(artifact.name, artifact.sha256, [(str(source), str(e))]) from None
+    except OSError as e:
+        raise _local_write_error(e, artifact, final, store) from None
     finally:
         temp.unlink(missing_ok=True)
 

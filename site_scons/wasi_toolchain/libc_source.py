@@ -8,8 +8,10 @@ none of the libc fixes since. Its output is a flat ``include/`` and ``lib/wasm32
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,22 +40,56 @@ exec "{tool}" "$@"{flags}
 
 def build(staged: Toolchain, libc_source: Path, settings: Settings, store: Store, log: Log,
           timings: Timings) -> None:
-    from .archive import unpack
-
     make = shutil.which("make")
     if make is None:
         raise ToolchainError("building wasi-libc needs make, and no make is on PATH",
                              hint="install GNU make (Debian/Ubuntu: apt-get install make; macOS: xcode-select "
                                   "--install), or use the default WASI_LIBC=debian, which needs no make")
-    build_dir = staged.root / "build"
+    # wasi-libc's Makefile puts paths into shell commands and rules unquoted, so a space, a quote or a make
+    # metacharacter in the store's path breaks it (`find: '/tmp/odd': No such file or directory`). Then make runs in
+    # a private temp dir with a plain name, reaching the entry through a symlink there, and the sysroot is moved in.
+    private = None if _MAKE_SAFE_PATH.fullmatch(str(staged.root)) else _private_make_dir(staged.root)
+    work = private if private is not None else staged.root
+    try:
+        _make_wasi_libc(make, staged, work, libc_source, settings, store, log, timings)
+    finally:
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+
+
+# Characters that pass through make and sh unquoted. Anything else in a path handed to make is unsafe.
+_MAKE_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+@-]+")
+
+
+def _private_make_dir(entry_root: Path) -> Path:
+    """A fresh temp dir with a make-safe name holding ``toolchain`` -> ``entry_root``; ToolchainError if none."""
+    for base in (tempfile.gettempdir(), "/tmp"):
+        if _MAKE_SAFE_PATH.fullmatch(base) and os.path.isdir(base):
+            private = Path(tempfile.mkdtemp(prefix="scons-wasi-libc-", dir=base))
+            (private / "toolchain").symlink_to(entry_root, target_is_directory=True)
+            return private
+    raise ToolchainError(
+        f"wasi-libc's make cannot work in {entry_root}: the path holds a space, a quote or another character make "
+        f"and sh do not take unquoted, and no temp dir with a plain name was found to build in instead",
+        hint="set TMPDIR to a directory whose path has only letters, digits and ._+@-/, or use a WASI_CACHE_DIR "
+             "without such characters")
+
+
+def _make_wasi_libc(make: str, staged: Toolchain, work: Path, libc_source: Path, settings: Settings, store: Store,
+                    log: Log, timings: Timings) -> None:
+    from .archive import unpack
+
+    build_dir = work / "build"
     with timings.phase("unpack"):
         unpack(libc_source, build_dir / "src")
     makefiles = list((build_dir / "src").glob("*/Makefile"))
     if len(makefiles) != 1:
         raise ToolchainError(f"{libc_source.name} does not unpack to one directory with a Makefile")
     source_dir = makefiles[0].parent
-    cc = _compiler_dir(staged, build_dir / "cc")
-    sysroot = staged.sysroot
+    # The tools as make reaches them: through the private dir's link when the entry's own path is not make-safe.
+    bin_dir = staged.bin_dir if work == staged.root else work / "toolchain" / "bin"
+    cc = _compiler_dir(bin_dir, build_dir / "cc")
+    sysroot = work / "sysroot"
     variables = dict(MAKE_VARIABLES)
     variables["EXTRA_CFLAGS"] += f" --sysroot={sysroot}"
     # `-o check-symbols`: that step compares against symbol lists written for clang 14 and fails with later clangs
@@ -73,19 +109,21 @@ def build(staged: Toolchain, libc_source: Path, settings: Settings, store: Store
         shutil.copyfile(log_file, kept)
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
         raise BuildError("building wasi-libc", command, result.returncode, tail, log_path=str(kept))
+    if sysroot != staged.sysroot:
+        shutil.move(sysroot, staged.sysroot)
     # clang spells the preview-1 target wasm32-wasip1 and then looks in lib/wasm32-wasip1; same ABI, same files.
-    (sysroot / "lib" / "wasm32-wasip1").symlink_to(Path(LIB_DIR).name)
+    (staged.sysroot / "lib" / "wasm32-wasip1").symlink_to(Path(LIB_DIR).name)
     shutil.rmtree(build_dir)
     log(f"wasi: wasi-libc built in {time.monotonic() - started:.1f} s")
 
 
-def _compiler_dir(staged: Toolchain, directory: Path) -> Path:
-    """A directory holding the `clang` make runs, and `llvm-ar`/`llvm-nm` links beside it; returns the clang."""
+def _compiler_dir(bin_dir: Path, directory: Path) -> Path:
+    """A directory holding the `clang` make runs, and `llvm-ar`/`llvm-nm` beside it; returns the clang."""
     directory.mkdir(parents=True)
     for tool in ("clang", "llvm-ar", "llvm-nm", "llvm-ranlib"):
         flags = "".join(f" {flag}" for flag in APPENDED_FLAGS) if tool == "clang" else ""
         script = directory / tool
-        script.write_text(_SCRIPT.format(tool=staged.bin_dir / tool, flags=flags), encoding="utf-8")
+        script.write_text(_SCRIPT.format(tool=bin_dir / tool, flags=flags), encoding="utf-8")
         script.chmod(0o755)
     return directory / "clang"
 

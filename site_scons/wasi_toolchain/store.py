@@ -12,8 +12,9 @@ Layout under the root (WASI_CACHE_DIR):
                                      dies, even by kill -9)
     locks/<name>.owner               who holds that lock and why, for the timeout message
     logs/                            logs of failed sysroot builds
-    .wasi-store                      the marker (STORE_MARKER): this directory is a scons-wasi store, so the store
-                                     commands may remove things in it
+    .wasi-store                      the marker: this directory is a scons-wasi store (written on the first write);
+                                     commands that remove things (wasi-verify, wasi-prune) refuse a directory
+                                     without it, so a wrong WASI_CACHE_DIR never costs the user their files
 
 Everything big is built in a temp path beside its final place and moved in with ``os.replace``, so an entry is
 either absent or complete; a run killed half-way leaves only temp paths (and a partial download), which the next
@@ -42,12 +43,12 @@ MANIFEST = ".wasi-manifest.json"
 TEMP_PREFIX = ".tmp-"
 PARTIAL_PREFIX = ".partial-"
 STORE_MARKER = ".wasi-store"
-_MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
-# What the tool itself creates at the top level of a store (besides temp names). A directory holding only these is a
-# store written before the marker existed, and may be adopted; anything else there means "not a store".
+MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
+# What the tool creates at a store's top level. A store written before the marker existed holds only these (and
+# temp names), and is adopted; anything else there means the directory is not a store.
 # The SCons CacheDir that a build with only a remote cache (--remote-cache) uses as its first level.
 SCONS_CACHEDIR = "scons-cachedir"
-_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR, STORE_MARKER})
+STORE_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR})
 
 Log = Callable[[str], None]
 
@@ -74,61 +75,54 @@ class Store:
     def lock_path(self, name: str) -> Path:
         return self.root / "locks" / f"{name}.lock"
 
-    # -- the marker, and removing only what the store owns ----------------------------------------------------
+    # -- the marker, and removing only what lies inside the store ------------------------------------------------
     def mark(self) -> None:
-        """Say that the root is a scons-wasi store (STORE_MARKER). Idempotent: one stat when the marker is there."""
+        """Say that this directory is a scons-wasi store. Idempotent; one stat when the marker is there already."""
         marker = self.root / STORE_MARKER
         if marker.is_file():
             return
         self.root.mkdir(parents=True, exist_ok=True)
         temp = self.root / f"{TEMP_PREFIX}{STORE_MARKER}-{os.getpid()}-{os.urandom(4).hex()}"
-        try:
-            temp.write_text(json.dumps(_MARKER_CONTENT) + "\n", encoding="utf-8")
-            os.replace(temp, marker)
-        finally:
-            temp.unlink(missing_ok=True)
+        temp.write_text(json.dumps(MARKER_CONTENT) + "\n", encoding="utf-8")
+        os.replace(temp, marker)
 
     def is_marked(self) -> bool:
-        return (self.root / STORE_MARKER).is_file()
+        try:
+            return stat.S_ISREG(os.lstat(self.root / STORE_MARKER).st_mode)
+        except OSError:
+            return False
 
     def require_marker(self, command: str) -> None:
         """Refuse (StoreError) to let ``command`` remove anything unless the root is a scons-wasi store.
 
-        A missing root is fine (there is nothing to remove). A root without the marker whose top level holds only
-        names the tool creates is a store from before the marker existed: it is adopted (marked)."""
-        if not os.path.lexists(self.root) or self.is_marked():
-            return
+        A missing root is fine: there is nothing to remove. A root without the marker whose top level holds only
+        names the tool creates is a store from before the marker, and is adopted (marked)."""
         try:
-            with os.scandir(self.root) as found:
-                names = sorted(entry.name for entry in found)
-        except OSError as e:
-            raise StoreError(f"{command}: {self.root} is not a directory that can be read ({e.strerror}); refusing "
-                             f"to remove anything in it",
-                             hint="check WASI_CACHE_DIR: it must name the scons-wasi store") from None
-        strangers = [name for name in names if name not in _TOP_LEVEL_NAMES and not name.startswith(TEMP_PREFIX)]
-        if strangers:
-            shown = ", ".join(strangers[:5]) + (f" and {len(strangers) - 5} more" if len(strangers) > 5 else "")
-            raise StoreError(
-                f"{command}: {self.root} does not look like a scons-wasi store (no {STORE_MARKER} marker); refusing "
-                f"to remove anything in it",
-                hint=f"check WASI_CACHE_DIR (that directory holds {shown}, which scons-wasi never writes there); "
-                     f"point it at the store, or, if it really is one, create the marker with "
-                     f"`echo '{json.dumps(_MARKER_CONTENT)}' > {self.root / STORE_MARKER}`",
-            )
+            root_stat = os.stat(self.root)
+        except FileNotFoundError:
+            return
+        hint = (f"check WASI_CACHE_DIR (it is {self.root}); it must name the directory scons-wasi keeps its "
+                f"toolchains in, which holds a {STORE_MARKER} file")
+        if not stat.S_ISDIR(root_stat.st_mode):
+            raise StoreError(f"{command}: {self.root} is not a directory, so it is not a scons-wasi store; refusing "
+                             f"to remove anything", hint=hint)
+        if self.is_marked():
+            return
+        foreign = sorted(name for name in os.listdir(self.root)
+                         if name not in STORE_TOP_LEVEL_NAMES and not name.startswith(TEMP_PREFIX))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise StoreError(f"{command}: {self.root} does not look like a scons-wasi store (no {STORE_MARKER} "
+                             f"marker, and it holds {shown}); refusing to remove anything in it", hint=hint)
         self.mark()
 
     def remove_owned(self, path: Path) -> int:
-        """Remove ``path`` (a file, symlink or tree) if it lies inside the store; return the bytes freed.
-
-        Inside means lexically (``os.path.abspath``, nothing resolved) and without a symlink on the way: every
-        component between the root and ``path`` must be a real directory. A symlink is unlinked itself, never its
-        target, and a tree is removed without following the links in it. A missing path frees 0 bytes.
-        """
+        """Remove ``path``, which must lie inside the store without a symlinked directory on the way; a symlink is
+        unlinked itself, never followed. Returns the bytes freed (lstat sizes). StoreError for a path outside."""
         root = os.path.abspath(self.root)
         target = os.path.abspath(path)
         if target == root or os.path.commonpath([root, target]) != root:
-            raise StoreError(f"refusing to remove {target}: it is not inside the store {root}",
-                             hint="this is a bug in scons-wasi; please report it with the command you ran")
+            raise StoreError(f"refusing to remove {path}: it is not inside the store {self.root}")
         current = root
         for part in os.path.relpath(target, root).split(os.sep)[:-1]:
             current = os.path.join(current, part)
@@ -137,20 +131,21 @@ class Store:
             except FileNotFoundError:
                 return 0
             if not stat.S_ISDIR(mode):
-                raise StoreError(f"refusing to remove {target}: {current} is a symlink or not a directory, so the "
-                                 f"path may lead outside the store {root}",
-                                 hint=f"look at {current}: scons-wasi never creates a symlink there; remove it by "
-                                      f"hand if it is yours to remove")
+                raise StoreError(f"refusing to remove {path}: {current} is a symlink or not a directory, so the path "
+                                 f"may lead out of the store {self.root}")
         try:
-            mode = os.lstat(target).st_mode
+            target_stat = os.lstat(target)
         except FileNotFoundError:
             return 0
-        if not stat.S_ISDIR(mode):
-            freed = os.lstat(target).st_size
+        if not stat.S_ISDIR(target_stat.st_mode):
             os.unlink(target)
-            return freed
-        freed = _lstat_bytes(target)
-        remove_tree(Path(target))
+            return target_stat.st_size
+        freed = target_stat.st_size
+        for directory, dirs, files in os.walk(target):  # os.walk never follows symlinked directories by default
+            for name in dirs + files:
+                with contextlib.suppress(OSError):
+                    freed += os.lstat(os.path.join(directory, name)).st_size
+        shutil.rmtree(target, onerror=_make_writable_and_retry)  # rmtree unlinks symlinks, never follows them
         return freed
 
     # -- locks -------------------------------------------------------------------------------------------------
@@ -166,7 +161,7 @@ class Store:
         import filelock  # lazy: a warm build never takes a lock
 
         path = self.lock_path(name)
-        self.mark()  # every download and entry is written under a lock: the first one marks the store
+        self.mark()  # every write into the store happens under a lock, so the first lock marks a new store
         path.parent.mkdir(parents=True, exist_ok=True)
         owner = path.with_name(f"{name}.owner")
         wait = self.lock_timeout if timeout is None else timeout
@@ -231,7 +226,7 @@ class Store:
                 with self.locked(lock_name, "cleaning up after interrupted runs", timeout=0, log=log):
                     for leftover in leftovers:
                         if leftover.exists() or leftover.is_symlink():
-                            remove_tree(leftover)
+                            self.remove_owned(leftover)
                             removed.append(leftover)
             except StoreLockTimeout:
                 continue
@@ -245,15 +240,14 @@ class Store:
         if locks.is_dir():
             for owner in locks.glob("*.owner"):
                 found.setdefault(owner.name[: -len(".owner")], [])
-        downloads = self.root / "downloads"
-        if downloads.is_dir():
-            for sha_dir in downloads.iterdir():
-                temps = list(sha_dir.glob(f"{TEMP_PREFIX}*")) if sha_dir.is_dir() else []
+        for sha_dir in scan_dir(self.root / "downloads"):
+            if sha_dir.is_dir(follow_symlinks=False):
+                temps = [Path(e.path) for e in scan_dir(Path(sha_dir.path)) if e.name.startswith(TEMP_PREFIX)]
                 if temps:
                     found.setdefault(f"download-{sha_dir.name}", []).extend(temps)
-        sysroots = self.root / "sysroots"
-        if sysroots.is_dir():
-            for temp in sysroots.glob(f"{TEMP_PREFIX}*"):
+        for entry in scan_dir(self.root / "sysroots"):
+            if entry.name.startswith(TEMP_PREFIX):
+                temp = Path(entry.path)
                 key = temp.name[len(TEMP_PREFIX):].rsplit("-", 2)[0]
                 found.setdefault(f"sysroot-{key}", []).append(temp)
         return found
@@ -346,25 +340,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _lstat_bytes(top: str) -> int:
-    """The lstat sizes of every file and symlink under ``top``, without following links."""
-    total = 0
-    for directory, dirs, files in os.walk(top):  # os.walk does not descend into symlinked directories
-        for name in dirs + files:
-            st = os.lstat(os.path.join(directory, name))
-            if not stat.S_ISDIR(st.st_mode):
-                total += st.st_size
-    return total
+def scan_dir(path: Path) -> list[os.DirEntry[str]]:
+    """The entries of ``path``, sorted by name, if it is a real directory (not a symlink to one); else []."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return []
+        with os.scandir(path) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except FileNotFoundError:
+        return []
+
+
+def _make_writable_and_retry(func, p, _exc):  # type: ignore[no-untyped-def]
+    os.chmod(p, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
+    func(p)
 
 
 def remove_tree(path: Path) -> None:
     """Remove a file or tree, including read-only members; a missing path is fine."""
-
-    def make_writable_and_retry(func, p, _exc):  # type: ignore[no-untyped-def]
-        os.chmod(p, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
-        func(p)
-
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
     elif path.exists():
-        shutil.rmtree(path, onerror=make_writable_and_retry)
+        shutil.rmtree(path, onerror=_make_writable_and_retry)

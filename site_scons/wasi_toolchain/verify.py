@@ -2,9 +2,14 @@
 
 - ``downloads/<sha256>/<name>``: hashed; a file whose sha256 is not its directory's name (or, for a file this lock
   pins, whose size or sha256 is not the pin) is removed.
-- ``sysroots/<key>/``: an entry without its stamp, or whose files differ from the manifest written when it was
-  built, is removed.
+- ``sysroots/<key>/``: an entry without its stamp or its manifest, or whose files differ from the manifest written
+  when it was built, is removed (an entry without a manifest cannot be checked, so it is not trusted).
 - Temp paths and partial downloads left by interrupted runs are removed.
+
+What it will not do: remove anything unless the store's root carries the ``.wasi-store`` marker (or is a store
+from before the marker, holding only the tool's own names); follow a symlink (one found where the tool makes a
+directory or a file is reported and the link itself removed, never what it points to); remove anything outside
+the store; touch a directory under ``downloads/`` whose name is not a sha256 (the tool never makes one).
 
 Each thing is checked while holding the store lock that guards it, taken without waiting: what another process is
 working on right now is reported as busy and left alone. The next build fetches or rebuilds whatever was removed.
@@ -12,6 +17,8 @@ working on right now is reported as busy and left alone. The next build fetches 
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +26,10 @@ from pathlib import Path
 from .errors import StoreLockTimeout
 from .fetch import Log, log_to_stderr, sha256_file
 from .lock import Artifact, Lock
-from .store import MANIFEST, PARTIAL_PREFIX, STAMP, TEMP_PREFIX, Store, check_manifest, remove_tree
+from .store import MANIFEST, PARTIAL_PREFIX, STAMP, TEMP_PREFIX, Store, check_manifest, scan_dir
+
+_SHA256_NAME = re.compile(r"[0-9a-f]{64}")
+SYMLINK_REMOVED = "a symlink where the tool makes none; the link was removed, not what it points to"
 
 
 @dataclass
@@ -27,6 +37,7 @@ class Report:
     ok: list[str] = field(default_factory=list)
     removed: list[tuple[str, str]] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
+    left_alone: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"wasi-verify: {len(self.ok)} verified, {len(self.removed)} removed, {len(self.busy)} busy "
@@ -35,19 +46,31 @@ class Report:
 
 def verify_store(store: Store, lock: Lock | None, *, log: Log = log_to_stderr) -> Report:
     report = Report()
+    store.require_marker("wasi-verify")  # a wrong WASI_CACHE_DIR must not cost the user their files
     pinned = {(a.sha256, a.name): a for a in lock.all_artifacts()} if lock else {}
-    downloads = store.root / "downloads"
-    for sha_dir in sorted(downloads.iterdir()) if downloads.is_dir() else []:
-        if not sha_dir.is_dir():
+    for top in ("downloads", "sysroots"):
+        if (store.root / top).is_symlink():
+            _remove(store.root / top, SYMLINK_REMOVED, store, report, log)
+    for item in scan_dir(store.root / "downloads"):
+        sha_dir = Path(item.path)
+        if not item.is_dir(follow_symlinks=False):
+            _remove(sha_dir, SYMLINK_REMOVED if item.is_symlink() else "not a directory", store, report, log)
+        elif not _SHA256_NAME.fullmatch(item.name):
+            report.left_alone.append(_rel(store, sha_dir))
+            log(f"wasi-verify: {_rel(store, sha_dir)}: not made by scons-wasi (not a sha256); left alone")
+        else:
+            _under_lock(store, f"download-{item.name}", sha_dir, report, log,
+                        lambda: _verify_download_dir(sha_dir, pinned, store, report, log))
+    for item in scan_dir(store.root / "sysroots"):
+        entry = Path(item.path)
+        if not item.is_dir(follow_symlinks=False):
+            _remove(entry, SYMLINK_REMOVED if item.is_symlink() else "not a directory", store, report, log)
             continue
-        _under_lock(store, f"download-{sha_dir.name}", sha_dir, report, log,
-                    lambda: _verify_download_dir(sha_dir, pinned, store, report, log))
-    sysroots = store.root / "sysroots"
-    for entry in sorted(sysroots.iterdir()) if sysroots.is_dir() else []:
-        key = entry.name[len(TEMP_PREFIX):].rsplit("-", 2)[0] if entry.name.startswith(TEMP_PREFIX) else entry.name
+        key = item.name[len(TEMP_PREFIX):].rsplit("-", 2)[0] if item.name.startswith(TEMP_PREFIX) else item.name
         _under_lock(store, f"sysroot-{key}", entry, report, log,
                     lambda: _verify_entry(entry, store, report, log))
-    store.sweep_stale(log)  # notes of locks whose holders died
+    if store.root.is_dir():
+        store.sweep_stale(log)  # notes of locks whose holders died
     log(report.summary())
     return report
 
@@ -64,12 +87,15 @@ def _under_lock(store: Store, lock_name: str, path: Path, report: Report, log: L
 
 def _verify_download_dir(sha_dir: Path, pinned: dict[tuple[str, str], Artifact], store: Store, report: Report,
                          log: Log) -> None:
-    for path in sorted(sha_dir.iterdir()):
-        if path.name.startswith(TEMP_PREFIX):
+    for item in scan_dir(sha_dir):
+        path = Path(item.path)
+        if item.name.startswith(TEMP_PREFIX):
             _remove(path, "left by an interrupted run", store, report, log)
-        elif path.name.startswith(PARTIAL_PREFIX):
+        elif item.name.startswith(PARTIAL_PREFIX):
             _remove(path, "the unverified part of an interrupted download", store, report, log)
-        elif path.is_file() and not path.is_symlink():
+        elif item.is_symlink():
+            _remove(path, SYMLINK_REMOVED, store, report, log)
+        elif item.is_file(follow_symlinks=False):
             actual, size = sha256_file(path)
             artifact = pinned.get((sha_dir.name, path.name))
             if actual != sha_dir.name:
@@ -81,21 +107,20 @@ def _verify_download_dir(sha_dir: Path, pinned: dict[tuple[str, str], Artifact],
                 log(f"wasi-verify: {_rel(store, path)}: ok" + ("" if artifact else " (not pinned by this lock)"))
         else:
             _remove(path, "not a regular file", store, report, log)
-    if not any(sha_dir.iterdir()):
-        sha_dir.rmdir()
+    if not scan_dir(sha_dir):
+        os.rmdir(sha_dir)
 
 
 def _verify_entry(entry: Path, store: Store, report: Report, log: Log) -> None:
     if entry.name.startswith(TEMP_PREFIX):
         _remove(entry, "left by an interrupted run", store, report, log)
         return
-    if not (entry / STAMP).is_file():
+    if not _is_regular_file(entry / STAMP):
         _remove(entry, f"incomplete: no {STAMP}", store, report, log)
         return
-    if not (entry / MANIFEST).is_file():
-        report.ok.append(_rel(store, entry))
-        log(f"wasi-verify: {_rel(store, entry)}: complete (built without a {MANIFEST}, so its files were not "
-            f"re-hashed)")
+    if not _is_regular_file(entry / MANIFEST):
+        # Every entry is built with a manifest; without it nothing shows whether its files were changed.
+        _remove(entry, f"incomplete: no {MANIFEST}, so its files cannot be checked", store, report, log)
         return
     problems = check_manifest(entry)
     if problems:
@@ -106,8 +131,12 @@ def _verify_entry(entry: Path, store: Store, report: Report, log: Log) -> None:
     log(f"wasi-verify: {_rel(store, entry)}: ok")
 
 
+def _is_regular_file(path: Path) -> bool:
+    return not path.is_symlink() and path.is_file()
+
+
 def _remove(path: Path, why: str, store: Store, report: Report, log: Log) -> None:
-    remove_tree(path)
+    store.remove_owned(path)
     report.removed.append((_rel(store, path), why))
     log(f"wasi-verify: {_rel(store, path)}: {why}; removed")
 

@@ -22,22 +22,25 @@ class behind ``--remote-cache``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import SCons.Errors
 import SCons.Platform.posix
+import SCons.Subst
 
 from wasi_toolchain import sysroot as _sysroot
 from wasi_toolchain.config import Settings
-from wasi_toolchain.errors import WasiError
+from wasi_toolchain.errors import ConfigError, WasiError
 from wasi_toolchain.llvm import get_provider
 from wasi_toolchain.lock import Lock, load_lock
 
 from .aliases import define_aliases
 from .commands import add_builders, set_commands
 from .command_line import add_options, apply_cache_options, apply_options
+from .nodes import caller
 from .spawn import direct_spawn, providers_by_bin
 
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
@@ -57,6 +60,24 @@ def _load_lock_cached(path: str) -> Lock:
     if lock is None:
         lock = _lock_cache[cache_key] = load_lock(path)
     return lock
+
+
+def _lock_path(env: Any) -> str:
+    try:
+        return env.File(env["WASI_LOCK"]).abspath
+    except TypeError:  # SCons: "Tried to lookup Dir '…' as a File"
+        raise ConfigError(f"WASI_LOCK: {env['WASI_LOCK']!r} is a directory; expected the lock file",
+                          hint="set WASI_LOCK to the lock file, e.g. '#toolchain.lock', or leave it unset") from None
+
+
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def _one_word(path: str) -> Any:
+    """A store path as one word of a command line. SCons splits a string variable at whitespace wherever it is
+    substituted ("$WASI_BINDIR/clang"); a Literal stays one word and is quoted for the shell. Plain paths stay plain
+    strings, so the usual command lines are unchanged."""
+    return path if _PLAIN_PATH.fullmatch(path) else SCons.Subst.Literal(path)
 
 
 def _settings(env: Any, kw: Mapping[str, Any]) -> Settings:
@@ -98,10 +119,12 @@ def generate(env: Any, **kw: Any) -> None:
     apply_options(env)
     try:
         settings = _settings(env, kw)
-        lock = _load_lock_cached(env.File(env["WASI_LOCK"]).abspath)
+        lock = _load_lock_cached(_lock_path(env))
         toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"),
                                   libc=kw.get("libc") or env.get("WASI_LIBC"))
         apply_cache_options(env, settings)
+    except ConfigError as e:  # a setting the user gave: name the SConstruct line that loads the tool
+        raise SCons.Errors.UserError(f"{caller()}: {e}") from None
     except WasiError as e:
         raise _user_error(e) from None
 
@@ -112,11 +135,11 @@ def generate(env: Any, **kw: Any) -> None:
     env["WASI_LIBC_FLAVOUR"] = toolchain.libc  # as resolved (keyword, WASI_LIBC, default): for SConstructs to read
     # Machine-specific absolute paths: used in commands only inside $( $).
     env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
-    env["WASI_BINDIR"] = str(toolchain.bin_dir)
+    env["WASI_BINDIR"] = _one_word(str(toolchain.bin_dir))
     providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host))
     if env.get("SPAWN") is SCons.Platform.posix.subprocess_spawn:  # SCons's own; a SPAWN of yours is left alone
         env["SPAWN"] = direct_spawn(env["SPAWN"])
-    env["WASI_SYSROOT"] = str(toolchain.sysroot)
+    env["WASI_SYSROOT"] = _one_word(str(toolchain.sysroot))
     env["WASI_TOPDIR"] = env.Dir("#").abspath
     set_commands(env)
     add_builders(env)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,7 +12,27 @@ from typing import Any
 import SCons.Action
 import SCons.Errors
 
-from wasi_toolchain.errors import WasiError
+from wasi_toolchain.errors import RunError, WasiError
+from wasi_toolchain.run import (check_dirs, check_environment, check_expect_exit, check_max_memory_mb,
+                                check_timeout)
+
+from .nodes import checked
+
+
+def _scons_was_interrupted() -> bool:
+    """Whether SCons has been told to stop (Ctrl-C, SIGTERM, SIGHUP).
+
+    SCons's handler for those signals (SCons/Taskmaster/Job.py, Jobs._setup_sig_handler) only sets a flag that is
+    checked before each new task, so a Python action that runs long must look at the flag itself, or a module that
+    never ends keeps scons alive until SIGKILL. The handler carries its Jobs object as a default argument, and
+    Jobs.were_interrupted() is public. In the main thread (-j1) run_module also sees the signal directly.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    for value in getattr(handler, "__defaults__", None) or ():
+        were_interrupted = getattr(value, "were_interrupted", None)
+        if callable(were_interrupted):
+            return bool(were_interrupted())
+    return False
 
 
 def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
@@ -18,10 +40,11 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
 
     program = Path(str(source[0]))
     argv = [program.name, *[env.subst(str(a)) for a in env["WASI_RUN_ARGS"]]]
-    expected = int(env["WASI_RUN_EXPECT_EXIT"])
+    expected = env["WASI_RUN_EXPECT_EXIT"]
     try:
         code = run_module(program, argv, env=env["WASI_RUN_ENV"], dirs=env["WASI_RUN_DIRS"],
-                          stdin=env["WASI_RUN_STDIN"])
+                          stdin=env["WASI_RUN_STDIN"], timeout=env["WASI_RUN_TIMEOUT"],
+                          max_memory_mb=env["WASI_RUN_MAX_MEMORY_MB"], should_stop=_scons_was_interrupted)
     except WasiError as e:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=1) from None
     if code != expected:
@@ -37,24 +60,50 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
 _RUN_ACTION = SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR")
 
 
+def _host_dirs(build_env: Any, dirs: Mapping[str, str]) -> dict[str, str]:
+    """Absolute host directories. Each must exist now, or be one the build puts targets in (made before the run)."""
+    absolute = {}
+    for host, guest in dirs.items():
+        try:
+            node = build_env.Dir(host)
+        except TypeError:  # SCons knows it as a file
+            raise RunError(f"WasiRun dirs: {host!r} ({build_env.File(host).abspath}, to preopen as {guest}): a "
+                           f"file, not a directory", hint="create it, or name an existing directory in dirs=") from None
+        declared = [name for name in getattr(node, "entries", {}) if name not in (".", "..")]
+        if not os.path.isdir(node.abspath) and not declared:
+            what = "a file, not a directory" if os.path.exists(node.abspath) else "no such directory"
+            raise RunError(f"WasiRun dirs: {host!r} ({node.abspath}, to preopen as {guest}): {what}",
+                           hint="create it, or name an existing directory in dirs=")
+        absolute[node.abspath] = guest
+    return absolute
+
+
 def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] = (),
             env: Mapping[str, str] | None = None, dirs: Mapping[str, str] | None = None, stdin: str | None = None,
-            expect_exit: int = 0, **overrides: Any) -> Any:
-    """``env.WasiRun(alias, program, args=[…], env={…}, dirs={host: guest}, stdin=file, expect_exit=0)``.
+            expect_exit: int = 0, timeout: float | None = None, max_memory_mb: int | None = None,
+            **overrides: Any) -> Any:
+    """``env.WasiRun(alias, program, args=[…], env={…}, dirs={host: guest}, stdin=file, expect_exit=0,
+    timeout=300, max_memory_mb=1024)``.
 
     An always-built alias that runs ``program`` in wasmtime with WASI arguments ``args`` (argv[0] is the module's
     file name), environment ``env``, host directories preopened at guest paths ``dirs``, and ``stdin`` as standard
-    input; the build fails if the exit code is not ``expect_exit`` (scons exits with the program's code). Relative
-    paths are relative to the calling SConscript, like every SCons path.
+    input; the build fails if the exit code is not ``expect_exit`` (scons exits with the program's code), if the
+    run takes longer than ``timeout`` seconds, and a module's memory cannot grow past ``max_memory_mb`` MiB.
+    Relative paths are relative to the calling SConscript, like every SCons path. A bad argument stops the build
+    with the calling file and line.
     """
+    expected = checked(check_expect_exit, expect_exit)
+    variables = checked(check_environment, env)
+    run_dirs = checked(_host_dirs, build_env, checked(check_dirs, dirs))
+    seconds = checked(check_timeout, timeout)
+    memory = checked(check_max_memory_mb, max_memory_mb)
     stdin_node = build_env.File(stdin) if stdin else None
     run = build_env.Alias(
         alias, [program, *([stdin_node] if stdin_node else [])],
         _RUN_ACTION,
-        WASI_RUN_ARGS=list(args), WASI_RUN_ENV=dict(env or {}),
-        WASI_RUN_DIRS={build_env.Dir(host).abspath: guest for host, guest in (dirs or {}).items()},
-        WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=int(expect_exit),
+        WASI_RUN_ARGS=list(args), WASI_RUN_ENV=variables, WASI_RUN_DIRS=run_dirs,
+        WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=expected,
+        WASI_RUN_TIMEOUT=seconds, WASI_RUN_MAX_MEMORY_MB=memory,
         **overrides)
     build_env.AlwaysBuild(run)
     return run
-
