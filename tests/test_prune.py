@@ -192,7 +192,7 @@ def test_a_directory_that_is_not_a_store_is_refused(tmp_path: Path, server: Loop
     result = rig.run("wasi-prune", WASI_CACHE_DIR=str(home))
     assert result.returncode == 2
     assert (f"scons: *** [wasi-prune] wasi-prune: {home} does not look like a scons-wasi store (no .wasi-store "
-            f"marker); refusing to remove anything in it") in result.stderr
+            f"marker, and it holds thesis.tex); refusing to remove anything in it") in result.stderr
     assert (home / "thesis.tex").exists() and (home / "sysroots" / "something").is_dir()
     assert not (home / STORE_MARKER).exists()
 

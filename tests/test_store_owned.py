@@ -1,59 +1,15 @@
-"""The store's safety API: the .wasi-store marker, adopting a store from before the marker, and removing only what
-lies inside the store (lexically, with no symlink on the way)."""
+"""Store.remove_owned, which wasi-prune reports its bytes from: what it removes and counts, and what it refuses.
+The marker and adoption rules are tested with wasi-verify in test_verify_safety.py."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
 from wasi_toolchain.errors import StoreError
-from wasi_toolchain.store import STORE_MARKER, Store
-
-
-def test_taking_a_lock_marks_the_store_once(tmp_path: Path) -> None:
-    store = Store(tmp_path / "cache")
-    assert not store.is_marked()
-    with store.locked("download-" + "ab" * 32, "a test"):
-        pass
-    assert store.is_marked()
-    marker = tmp_path / "cache" / STORE_MARKER
-    assert json.loads(marker.read_text()) == {"store-version": 1, "created-by": "scons-wasi"}
-    before = marker.stat().st_mtime_ns
-    store.mark()
-    assert marker.stat().st_mtime_ns == before  # idempotent: not rewritten
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [STORE_MARKER, "locks"]
-
-
-def test_a_missing_root_needs_no_marker(tmp_path: Path) -> None:
-    store = Store(tmp_path / "nowhere")
-    store.require_marker("wasi-prune")
-    assert not (tmp_path / "nowhere").exists()
-
-
-def test_a_store_from_before_the_marker_is_adopted(tmp_path: Path) -> None:
-    root = tmp_path / "cache"
-    for name in ("downloads", "sysroots", "locks", "logs", ".tmp-.wasi-store-1-abcd"):
-        (root / name).mkdir(parents=True)
-    store = Store(root)
-    store.require_marker("wasi-prune")
-    assert store.is_marked()
-
-
-def test_a_directory_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    (home / "sysroots").mkdir(parents=True)
-    (home / "Documents").mkdir()
-    (home / "notes.txt").write_text("mine")
-    with pytest.raises(StoreError) as info:
-        Store(home).require_marker("wasi-prune")
-    assert str(info.value).startswith(
-        f"wasi-prune: {home} does not look like a scons-wasi store (no .wasi-store marker); refusing to remove "
-        f"anything in it\n  next step: check WASI_CACHE_DIR (that directory holds Documents, notes.txt, which "
-        f"scons-wasi never writes there)")
-    assert not (home / STORE_MARKER).exists()
+from wasi_toolchain.store import Store
 
 
 def test_remove_owned_removes_files_and_trees_and_counts_their_bytes(tmp_path: Path) -> None:

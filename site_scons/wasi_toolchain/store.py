@@ -118,7 +118,8 @@ class Store:
 
     def remove_owned(self, path: Path) -> int:
         """Remove ``path``, which must lie inside the store without a symlinked directory on the way; a symlink is
-        unlinked itself, never followed. Returns the bytes freed (lstat sizes). StoreError for a path outside."""
+        unlinked itself, never followed. Returns the bytes freed (lstat sizes of the files and links removed).
+        StoreError for a path outside."""
         root = os.path.abspath(self.root)
         target = os.path.abspath(path)
         if target == root or os.path.commonpath([root, target]) != root:
@@ -140,9 +141,11 @@ class Store:
         if not stat.S_ISDIR(target_stat.st_mode):
             os.unlink(target)
             return target_stat.st_size
-        freed = target_stat.st_size
+        # The bytes of the files and links inside (what a report of space freed means; directories' own sizes are
+        # the file system's bookkeeping).
+        freed = 0
         for directory, dirs, files in os.walk(target):  # os.walk never follows symlinked directories by default
-            for name in dirs + files:
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]:
                 with contextlib.suppress(OSError):
                     freed += os.lstat(os.path.join(directory, name)).st_size
         shutil.rmtree(target, onerror=_make_writable_and_retry)  # rmtree unlinks symlinks, never follows them

@@ -122,10 +122,13 @@ def generate(env: Any, **kw: Any) -> None:
         lock = _load_lock_cached(_lock_path(env))
         toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"),
                                   libc=kw.get("libc") or env.get("WASI_LIBC"))
-        apply_cache_options(env, settings)
     except ConfigError as e:  # a setting the user gave: name the SConstruct line that loads the tool
         raise SCons.Errors.UserError(f"{caller()}: {e}") from None
     except WasiError as e:
+        raise _user_error(e) from None
+    try:
+        apply_cache_options(env, settings)
+    except WasiError as e:  # from the command line or WASI_REMOTE_CACHE*, not from a line of the SConstruct
         raise _user_error(e) from None
 
     env["WASI_SETTINGS"] = settings
