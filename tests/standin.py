@@ -15,7 +15,7 @@ from wasi_toolchain import sysroot
 from wasi_toolchain.config import Settings
 from wasi_toolchain.llvm import BUILTINS_PATHS
 from wasi_toolchain.lock import load_lock
-from wasi_toolchain.store import STAMP
+from wasi_toolchain.store import MANIFEST, STAMP
 
 RECORDER = """#!{python}
 import hashlib, json, os, sys
@@ -51,6 +51,7 @@ def fake_entry(project: Path, cache: Path, *, lock: Path | None = None) -> tuple
     builtins.parent.mkdir(parents=True)
     builtins.write_bytes(b"!<arch>\n")
     (toolchain.root / STAMP).write_text("{}")
+    (toolchain.root / MANIFEST).write_text("{}")
     return toolchain, log
 
 

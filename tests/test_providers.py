@@ -19,7 +19,7 @@ from wasi_toolchain.config import Settings
 from wasi_toolchain.errors import HostNotSupported
 from wasi_toolchain.llvm import BUILTINS_PATHS
 from wasi_toolchain.lock import Lock, load_lock
-from wasi_toolchain.store import STAMP
+from wasi_toolchain.store import MANIFEST, STAMP
 
 
 @pytest.fixture
@@ -120,6 +120,7 @@ def fake_entries(project: Path, cache: Path) -> tuple[dict[str, sysroot.Toolchai
         builtins.parent.mkdir(parents=True)
         builtins.write_bytes(b"!<arch>\n")
         (toolchain.root / STAMP).write_text("{}")
+        (toolchain.root / MANIFEST).write_text("{}")
         entries[provider] = toolchain
     return entries, log
 

@@ -20,7 +20,7 @@ from wasi_toolchain import sysroot
 from wasi_toolchain.config import Settings
 from wasi_toolchain.llvm import BUILTINS_PATHS
 from wasi_toolchain.lock import load_lock
-from wasi_toolchain.store import STAMP, STORE_MARKER, Store
+from wasi_toolchain.store import MANIFEST, STAMP, STORE_MARKER, Store
 
 
 def files_under(root: Path) -> dict[str, int]:
@@ -219,6 +219,7 @@ def stand_in_store(project: Path, cache: Path, built: tuple[str, ...]) -> dict[s
             builtins.parent.mkdir(parents=True)
             builtins.write_bytes(b"!<arch>\n")
             (toolchain.root / STAMP).write_text(json.dumps(stamp))
+            (toolchain.root / MANIFEST).write_text("{}")
     return toolchains
 
 

@@ -210,3 +210,16 @@ def test_write_manifest_is_what_verify_checks(tmp_path: Path) -> None:
     write_manifest(entry)
     (entry / STAMP).write_text("{}\n")
     assert verify_store(store, None, log=quiet).ok == [f"sysroots/{entry.name}"]
+
+
+def test_a_build_treats_an_entry_without_its_manifest_as_incomplete(tmp_path: Path, repo: Path) -> None:
+    """Not only wasi-verify: the next build sees it too, and rebuilds the entry instead of trusting it."""
+    from standin import fake_entry
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "toolchain.lock").write_text((repo / "toolchain.lock").read_text())
+    toolchain, _ = fake_entry(project, tmp_path / "cache")
+    assert toolchain.is_complete()
+    (toolchain.root / MANIFEST).unlink()
+    assert not toolchain.is_complete()

@@ -16,7 +16,7 @@ from typing import Literal
 
 from .errors import BuildError
 from .llvm import BUILTINS_PATHS
-from .store import STAMP
+from .store import MANIFEST, STAMP
 
 LibcFlavour = Literal["debian", "source"]
 LIBC_FLAVOURS: tuple[LibcFlavour, ...] = ("debian", "source")
@@ -66,8 +66,9 @@ class Toolchain:
         return self.root / "sysroot"
 
     def is_complete(self) -> bool:
-        """Three stats: the stamp, the compiler wrapper and the builtins (whose absence is the classic failure)."""
-        return ((self.root / STAMP).is_file() and self.clang.is_file()
+        """Four stats: the stamp, the manifest (an entry without it cannot be verified, so it is rebuilt), the
+        compiler wrapper and the builtins (whose absence is the classic failure)."""
+        return ((self.root / STAMP).is_file() and (self.root / MANIFEST).is_file() and self.clang.is_file()
                 and (self.resource_dir / BUILTINS_PATHS[0]).is_file())
 
 
