@@ -38,7 +38,7 @@ def toolchain_node(env: Any) -> Any:
     if node is None:
         node = env.Command(f"$WASI_STAMPDIR/toolchain-{key}.stamp", [], _ENSURE_ACTION)[0]
         if not env["WASI_TOOLCHAIN"].is_complete():
-            # Always built only when the entry is missing or incomplete (three stats, here): then a stamp left
+            # Always built only when the entry is missing or incomplete (four stats, here): then a stamp left
             # from before (say, the store was wiped) must not count as up to date. With a complete entry the
             # stamp is built only when it is missing or its key changed, so a null build runs no action and does
             # not rewrite .sconsign.dblite.
