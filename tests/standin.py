@@ -22,6 +22,12 @@ import hashlib, json, os, sys
 tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
 with open({log!r}, "a") as f:
     f.write(json.dumps({{"tool": tool, "argv": args, "cwd": os.getcwd()}}) + "\\n")
+if os.path.exists({log!r} + ".fail"):  # see fail_when()
+    with open({log!r} + ".fail") as f:
+        failure = json.load(f)
+    if any(failure["when"] in arg for arg in args):
+        sys.stderr.write(failure["stderr"])
+        sys.exit(failure["code"])
 out = args[args.index("-o") + 1] if "-o" in args else args[1] if tool == "llvm-ar" else None
 if out is not None:
     digest = hashlib.sha256(tool.encode())
@@ -52,6 +58,12 @@ def fake_entry(project: Path, cache: Path, *, lock: Path | None = None) -> tuple
     builtins.write_bytes(b"!<arch>\n")
     (toolchain.root / STAMP).write_text("{}")
     return toolchain, log
+
+
+def fail_when(log: Path, when: str, stderr: str, code: int = 1) -> None:
+    """Make the stand-in's tools fail from now on, printing ``stderr`` and exiting with ``code``, when one of their
+    arguments contains ``when`` (after recording the call)."""
+    Path(f"{log}.fail").write_text(json.dumps({"when": when, "stderr": stderr, "code": code}))
 
 
 def calls(log: Path) -> list[dict[str, object]]:
