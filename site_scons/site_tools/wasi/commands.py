@@ -21,6 +21,7 @@ TOOLCHAIN_PREFIX = "/wasi-toolchain"
 
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     checked(buildvars.target, env.subst("$WASI_TARGET"))
+    checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
@@ -37,6 +38,7 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
     checked(buildvars.target, env.subst("$WASI_TARGET"))
     checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
+    checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.exports, env.get("WASI_EXPORTS", []))
     checked(buildvars.flag, "WASI_STRIP", env.get("WASI_STRIP", True))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
@@ -79,6 +81,12 @@ def _emulation_defines(target: Any, source: Any, env: Any, for_signature: bool) 
 
 def _emulation_libraries(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
     return [f"-l{buildvars.EMULATIONS[name][1]}" for name in buildvars.emulations(env.get("WASI_EMULATE", []))]
+
+
+def _optimize_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    """-O2 ('speed') or -Oz ('size'): where WASI_CCFLAGS/WASI_LINKFLAGS held -O2 before WASI_OPTIMIZE, just before
+    them, so the default command lines are what they were and a -O of the user's own, later, still wins."""
+    return buildvars.OPTIMIZE_FLAGS[buildvars.optimize(env.get("WASI_OPTIMIZE", "speed"))]
 
 
 def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
@@ -198,6 +206,7 @@ def set_commands(env: Any) -> None:
     env["WASI_CC"] = "$WASI_BINDIR/clang"
     env["WASI_AR"] = "$WASI_BINDIR/llvm-ar"
     env["_WASI_PREFIXMAPS"] = _prefix_maps
+    env["_WASI_OPTFLAG"] = _optimize_flag
     env["_WASI_STRIPFLAG"] = _strip_flag
     env["_WASI_EXECFLAGS"] = _exec_flags
     env["_WASI_LINKMODE"] = _link_mode
@@ -214,12 +223,12 @@ def set_commands(env: Any) -> None:
     env["_WASI_LIBFLAGS"] = _library_flags
     env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
     compile_head = ("$( $WASI_CC $) $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) "
-                    "$_WASI_SETJMPFLAGS $WASI_CCFLAGS")
+                    "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $WASI_CCFLAGS")
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
     env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
-                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
+                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
                            "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
                            "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
