@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from wasi_toolchain import sysroot
+from wasi_toolchain import sysroot, wasm_opt
 from wasi_toolchain.config import Settings
 from wasi_toolchain.llvm import BUILTINS_PATHS
 from wasi_toolchain.lock import load_lock
@@ -82,3 +82,18 @@ def output_of(call: dict[str, object]) -> str:
 def by_output(log: Path) -> dict[str, list[str]]:
     """argv of the last call that wrote each output."""
     return {output_of(c): c["argv"] for c in calls(log)}  # type: ignore[misc]
+
+
+def fake_wasm_opt(project: Path, cache: Path) -> wasm_opt.WasmOpt:
+    """A complete-looking wasm-opt entry whose loader is a script that drops `--library-path DIR` and runs the
+    rest, and whose wasm-opt records its argv like the stand-in LLVM tools."""
+    tool = wasm_opt.plan(load_lock(project / "toolchain.lock"), Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
+    tool.library_dir.mkdir(parents=True)
+    tool.loader.write_text('#!/bin/sh\nshift 2\nexec "$@"\n')
+    binary = tool.root / "usr/bin/wasm-opt"
+    binary.parent.mkdir(parents=True)
+    binary.write_text(RECORDER.format(python=sys.executable, log=str(cache / "calls.jsonl")))
+    for path in (tool.loader, binary):
+        path.chmod(0o755)
+    (tool.root / STAMP).write_text("{}")
+    return tool

@@ -113,6 +113,7 @@ def generate(env: Any, **kw: Any) -> None:
         WASI_CCCOMSTR="wasi: compiling $SOURCE",
         WASI_CXXCOMSTR="wasi: compiling $SOURCE",
         WASI_LINKCOMSTR="wasi: linking $TARGET",
+        WASI_WASMOPTCOMSTR="wasi: wasm-opt -Oz $TARGET",
         WASI_ARCOMSTR="wasi: archiving $TARGET",
         WASI_RUNCOMSTR="wasi: running $SOURCE",
     )

@@ -12,7 +12,7 @@ import SCons.Scanner
 
 from wasi_toolchain import buildvars
 
-from .nodes import checked, toolchain_node
+from .nodes import checked, toolchain_node, wasm_opt_node, wasm_opt_plan
 from .running import WasiRun
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
@@ -44,6 +44,8 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
+    if _size_mode(env):
+        env.Depends(target, checked(wasm_opt_node, env))
     return target, source
 
 
@@ -87,6 +89,32 @@ def _optimize_flag(target: Any, source: Any, env: Any, for_signature: bool) -> s
     """-O2 ('speed') or -Oz ('size'): where WASI_CCFLAGS/WASI_LINKFLAGS held -O2 before WASI_OPTIMIZE, just before
     them, so the default command lines are what they were and a -O of the user's own, later, still wins."""
     return buildvars.OPTIMIZE_FLAGS[buildvars.optimize(env.get("WASI_OPTIMIZE", "speed"))]
+
+
+def _size_mode(env: Any) -> bool:
+    return buildvars.optimize(env.get("WASI_OPTIMIZE", "speed")) == "size"
+
+
+def _wasm_opt_command(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    """The pinned wasm-opt, started through its own glibc loader: store paths, used only inside $( $)."""
+    return [] if for_signature else wasm_opt_plan(env).command()
+
+
+def _wasm_opt_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    """-Oz with the features clang 22 enables, and -g to keep the name section when the link kept it."""
+    from wasi_toolchain import wasm_opt
+
+    keep_names = not buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
+    return [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, *(["-g"] if keep_names else [])]
+
+
+_LINK_ACTION = SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR")
+_WASM_OPT_ACTION = SCons.Action.Action("$WASI_WASMOPTCOM", "$WASI_WASMOPTCOMSTR")
+
+
+def _link_actions(source: Any, target: Any, env: Any, for_signature: bool) -> Any:
+    """The link; in size mode, then wasm-opt over the linked module, in place."""
+    return [_LINK_ACTION, _WASM_OPT_ACTION] if _size_mode(env) else _LINK_ACTION
 
 
 def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
@@ -208,6 +236,8 @@ def set_commands(env: Any) -> None:
     env["_WASI_PREFIXMAPS"] = _prefix_maps
     env["_WASI_OPTFLAG"] = _optimize_flag
     env["_WASI_STRIPFLAG"] = _strip_flag
+    env["_WASI_WASMOPT"] = _wasm_opt_command
+    env["_WASI_WASMOPTFLAGS"] = _wasm_opt_flags
     env["_WASI_EXECFLAGS"] = _exec_flags
     env["_WASI_LINKMODE"] = _link_mode
     env["_WASI_TARGETFLAG"] = _target_flag
@@ -228,9 +258,10 @@ def set_commands(env: Any) -> None:
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
     env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
-                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
-                           "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
-                           "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS "
+                           "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
+                           "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+    env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
 
@@ -258,7 +289,7 @@ def add_builders(env: Any) -> None:
     )
     env["BUILDERS"]["WasiObject"] = wasi_object
     env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
-        action=SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR"),
+        action=SCons.Action.CommandGeneratorAction(_link_actions, {}),
         suffix="$WASI_PROGSUFFIX",
         src_suffix="$WASI_OBJSUFFIX",
         src_builder=wasi_object,
