@@ -46,6 +46,8 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     env.Depends(target, toolchain_node(env))
     if _size_mode(env):
         env.Depends(target, checked(wasm_opt_node, env))
+    elif checked(_keeps_names, env):
+        target = [target[0], env.File(str(target[0]) + ".names")]
     return target, source
 
 
@@ -112,9 +114,49 @@ _LINK_ACTION = SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR")
 _WASM_OPT_ACTION = SCons.Action.Action("$WASI_WASMOPTCOM", "$WASI_WASMOPTCOMSTR")
 
 
+def _keeps_names(env: Any) -> bool:
+    """WASI_NAMES (off by default): write <module>.wasm.names beside the module. Not in size mode, where wasm-opt
+    renumbers functions."""
+    return buildvars.flag("WASI_NAMES", env.get("WASI_NAMES", False)) and not _size_mode(env)
+
+
+_UNSTRIPPED_SUFFIX = ".unstripped"
+
+
+def _write_names(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    """<module>.wasm.names from the module itself (unstripped) or from the names-only link, which is removed."""
+    import os
+    from pathlib import Path
+
+    from wasi_toolchain.symbolize import write_names
+
+    names = Path(str(target[1]))
+    stripped = buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
+    unstripped = Path(str(names) + _UNSTRIPPED_SUFFIX) if stripped else Path(str(target[0]))
+    try:
+        write_names(unstripped, names)
+    except (OSError, ValueError) as e:
+        raise SCons.Errors.BuildError(node=target[1], errstr=f"cannot read the function names of {unstripped}: {e}",
+                                      exitstatus=2) from None
+    finally:
+        if stripped and unstripped.exists():
+            os.remove(unstripped)
+    return 0
+
+
+_NAMES_LINK_ACTION = SCons.Action.Action("$WASI_NAMESLINKCOM", None)
+_WRITE_NAMES_ACTION = SCons.Action.Action(_write_names, None)
+
+
 def _link_actions(source: Any, target: Any, env: Any, for_signature: bool) -> Any:
-    """The link; in size mode, then wasm-opt over the linked module, in place."""
-    return [_LINK_ACTION, _WASM_OPT_ACTION] if _size_mode(env) else _LINK_ACTION
+    """The link; in size mode, then wasm-opt over the linked module, in place; with WASI_NAMES, then the names
+    file: a second link without -s when the module is stripped (its bytes stay what -s gives)."""
+    if _size_mode(env):
+        return [_LINK_ACTION, _WASM_OPT_ACTION]
+    if len(target) > 1 and _keeps_names(env):
+        stripped = buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
+        return [_LINK_ACTION, *([_NAMES_LINK_ACTION] if stripped else []), _WRITE_NAMES_ACTION]
+    return _LINK_ACTION
 
 
 def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
@@ -257,10 +299,13 @@ def set_commands(env: Any) -> None:
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
-    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
-                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS "
-                           "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
-                           "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+    link = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
+            "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS {strip}"
+            "-o {output} $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
+            "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+    env["WASI_LINKCOM"] = link.format(strip="$_WASI_STRIPFLAG ", output="$TARGET")
+    # The same link without -s, for the function names only (see _link_actions).
+    env["WASI_NAMESLINKCOM"] = link.format(strip="", output=f"${{TARGETS[1]}}{_UNSTRIPPED_SUFFIX}")
     env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
