@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from wasi_toolchain import sysroot
+from wasi_toolchain import sysroot, wasm_opt
 from wasi_toolchain.config import Settings
 from wasi_toolchain.llvm import BUILTINS_PATHS
 from wasi_toolchain.lock import load_lock
@@ -22,6 +22,12 @@ import hashlib, json, os, sys
 tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
 with open({log!r}, "a") as f:
     f.write(json.dumps({{"tool": tool, "argv": args, "cwd": os.getcwd()}}) + "\\n")
+if os.path.exists({log!r} + ".fail"):  # see fail_when()
+    with open({log!r} + ".fail") as f:
+        failure = json.load(f)
+    if any(failure["when"] in arg for arg in args):
+        sys.stderr.write(failure["stderr"])
+        sys.exit(failure["code"])
 out = args[args.index("-o") + 1] if "-o" in args else args[1] if tool == "llvm-ar" else None
 if out is not None:
     digest = hashlib.sha256(tool.encode())
@@ -55,6 +61,12 @@ def fake_entry(project: Path, cache: Path, *, lock: Path | None = None) -> tuple
     return toolchain, log
 
 
+def fail_when(log: Path, when: str, stderr: str, code: int = 1) -> None:
+    """Make the stand-in's tools fail from now on, printing ``stderr`` and exiting with ``code``, when one of their
+    arguments contains ``when`` (after recording the call)."""
+    Path(f"{log}.fail").write_text(json.dumps({"when": when, "stderr": stderr, "code": code}))
+
+
 def calls(log: Path) -> list[dict[str, object]]:
     """The recorded calls, in order; none if the tools never ran."""
     if not log.exists():
@@ -71,3 +83,18 @@ def output_of(call: dict[str, object]) -> str:
 def by_output(log: Path) -> dict[str, list[str]]:
     """argv of the last call that wrote each output."""
     return {output_of(c): c["argv"] for c in calls(log)}  # type: ignore[misc]
+
+
+def fake_wasm_opt(project: Path, cache: Path) -> wasm_opt.WasmOpt:
+    """A complete-looking wasm-opt entry whose loader is a script that drops `--library-path DIR` and runs the
+    rest, and whose wasm-opt records its argv like the stand-in LLVM tools."""
+    tool = wasm_opt.plan(load_lock(project / "toolchain.lock"), Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
+    tool.library_dir.mkdir(parents=True)
+    tool.loader.write_text('#!/bin/sh\nshift 2\nexec "$@"\n')
+    binary = tool.root / "usr/bin/wasm-opt"
+    binary.parent.mkdir(parents=True)
+    binary.write_text(RECORDER.format(python=sys.executable, log=str(cache / "calls.jsonl")))
+    for path in (tool.loader, binary):
+        path.chmod(0o755)
+    (tool.root / STAMP).write_text("{}")
+    return tool

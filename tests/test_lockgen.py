@@ -553,7 +553,7 @@ def test_a_wheel_that_does_not_match_the_index_hash_is_refused(tmp_path: Path, s
     (lambda t: t.replace('debian-arch = "amd64"\n', ''),
      "llvm.hosts.linux-x86_64: missing field 'debian-arch' (needed by its debian-packages provider)"),
     (lambda t: t.replace('kind = "debian-orig"', 'kind = "git"'),
-     "components.wasi-libc-source.kind: expected one of debian-packages, debian-orig, got 'git'"),
+     "components.wasi-libc-source.kind: expected one of debian-packages, debian-orig, debian-host-packages, got 'git'"),
     (lambda t: t.replace('"libc6=2.41-12"', '"libc6 2.41-12"'),
      "llvm.providers.debian.runtime[0]: expected 'package=version', got 'libc6 2.41-12'"),
     (lambda t: t.replace('extra = { member', 'extra = { files'),
@@ -572,7 +572,7 @@ def test_the_repository_input_parses(repo: Path) -> None:
     assert [h.name for h in spec.hosts] == ["linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64"]
     assert {h.name: h.default_provider for h in spec.hosts} == dict.fromkeys(
         ["linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64"], "ziglang")
-    assert [c.name for c in spec.components] == ["builtins", "wasi-libc", "wasi-libc-source", "libcxx"]
+    assert [c.name for c in spec.components] == ["builtins", "wasi-libc", "wasi-libc-source", "libcxx", "binaryen"]
     debian = spec.providers["debian"]
     assert debian.runtime[0] == ("libc6", "2.41-12+deb13u5")  # the glibc the Debian tools are started on
     assert {c.name: c.suite for c in spec.components}["wasi-libc-source"] == "bookworm"

@@ -14,6 +14,10 @@ from .config import boolean_word
 from .errors import ConfigError
 
 ExecModel = Literal["command", "reactor"]
+Optimize = Literal["speed", "size"]
+# WASI_OPTIMIZE: the -O flag of every compile and link, kept apart from WASI_CCFLAGS/WASI_LINKFLAGS so that a
+# per-call flag list does not drop it ('speed' is the -O2 those lists used to hold). 'size' also runs wasm-opt.
+OPTIMIZE_FLAGS: dict[str, str] = {"speed": "-O2", "size": "-Oz"}
 EXEC_MODELS: tuple[ExecModel, ...] = ("command", "reactor")
 # Both spellings name WASI preview 1 and the sysroot serves both. clang 22 deprecates wasm32-wasi (a -Wdeprecated
 # warning, an error under -Werror), so both are passed to clang as wasm32-wasip1, which gives the same bytes.
@@ -94,6 +98,16 @@ def setjmp_enabled(value: object, libc: str) -> bool:
                           "(no setjmp.h, no libsetjmp.a)",
                           hint="use the default WASI_LIBC='debian', or leave WASI_SETJMP unset")
     return enabled
+
+
+def optimize(value: object) -> Optimize:
+    if value == "speed":
+        return "speed"
+    if value == "size":
+        return "size"
+    raise ConfigError(f"WASI_OPTIMIZE: expected 'speed' or 'size', got {value!r}",
+                      hint="'speed' (the default) compiles and links with -O2; 'size' with -Oz, then runs wasm-opt -Oz "
+                           "on the linked module")
 
 
 def exec_model(value: object) -> ExecModel:

@@ -10,7 +10,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,20 @@ class Lock:
     wasi_libc_source_version: str
     wasi_libc_source: Artifact  # the wasi-libc source tarball (WASI_LIBC='source')
     libcxx: LibcxxPins
+    # [binaryen] (optional): wasm-opt for WASI_OPTIMIZE='size', per host (see wasm_opt.py).
+    binaryen_version: str = ""
+    binaryen_hosts: Mapping[str, tuple[Artifact, ...]] = field(default_factory=dict)
+
+    def wasm_opt_files(self, host: str) -> tuple[Artifact, ...]:
+        try:
+            return self.binaryen_hosts[host]
+        except KeyError:
+            pinned = ", ".join(sorted(self.binaryen_hosts)) or "none"
+            raise HostNotSupported(
+                f"WASI_OPTIMIZE='size' needs wasm-opt, and {self.path} pins none for this host ({host}); hosts with "
+                f"a pinned wasm-opt: {pinned}",
+                hint="use WASI_OPTIMIZE='speed' here, or add [components.binaryen] for this host to "
+                     "toolchain.in.toml and regenerate the lock") from None
 
     def host_pins(self, host: str) -> HostPins:
         try:
@@ -99,6 +113,13 @@ class Lock:
         for host in self.hosts.values():
             for files in host.providers.values():
                 artifacts.extend(files)
+        # wasm-opt's runtime packages are the debian provider's own (the same files): each file once.
+        seen = {(a.sha256, a.name) for a in artifacts}
+        for files in self.binaryen_hosts.values():
+            for artifact in files:
+                if (artifact.sha256, artifact.name) not in seen:
+                    seen.add((artifact.sha256, artifact.name))
+                    artifacts.append(artifact)
         return artifacts
 
 
@@ -204,7 +225,8 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         # CVE-2020-10735 (https://github.com/python/cpython/issues/95778).
         raise r.fail("", f"not valid TOML: {e}") from None
 
-    top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "wasi-libc-source", "libcxx"})
+    top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "wasi-libc-source", "libcxx"},
+                  optional={"binaryen"})
     version = top["lock-version"]
     if type(version) is not int or version != LOCK_VERSION:
         raise r.fail("lock-version", f"expected {LOCK_VERSION}, got {version!r}; this tool reads lock-version "
@@ -240,6 +262,15 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
     w = r.table(top["wasi-libc"], "wasi-libc", required={"version", "files"})
     ws = r.table(top["wasi-libc-source"], "wasi-libc-source", required={"version", "files"})
     x = r.table(top["libcxx"], "libcxx", required={"version", "headers", "libraries", "files"})
+    binaryen_version, binaryen_hosts = "", {}
+    if "binaryen" in top:
+        bn = r.table(top["binaryen"], "binaryen", required={"version", "hosts"})
+        binaryen_version = r.string(bn["version"], "binaryen.version")
+        for host, value in r.mapping(bn["hosts"], "binaryen.hosts").items():
+            where = f"binaryen.hosts.{host}"
+            if host not in KNOWN_HOSTS:
+                raise r.fail(where, f"unknown host {host!r}; known hosts: {', '.join(KNOWN_HOSTS)}")
+            binaryen_hosts[host] = r.files(r.table(value, where, required={"files"})["files"], f"{where}.files")
     lock = Lock(
         path=lock_path,
         digest=hashlib.sha256(text).hexdigest(),
@@ -258,6 +289,8 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
             libraries=r.member_dir(x["libraries"], "libcxx.libraries"),
             files=r.files(x["files"], "libcxx.files"),
         ),
+        binaryen_version=binaryen_version,
+        binaryen_hosts=binaryen_hosts,
     )
     return lock
 

@@ -17,7 +17,9 @@ toolchain.in.toml (``input-version = 1``):
     [llvm.hosts.HOST]       providers, default-provider, pip-platforms (pypi-wheel), debian-arch (debian-packages)
     [components.NAME]       kind = "debian-packages" (version, arch, packages) or "debian-orig" (package, version);
                             optional `suite` (default: [debian] suite), `index-arch` (read arch "all" packages from
-                            binary-<index-arch>, which lists them too) and `extra` table copied verbatim. Each becomes the lock's top-level [NAME] table
+                            binary-<index-arch>, which lists them too) and `extra` table copied verbatim;
+                            or kind = "debian-host-packages" (version, packages, runtime like a debian provider's),
+                            pinned for each llvm host with a debian-arch as [NAME.hosts.HOST] files. Each becomes the lock's top-level [NAME] table
                             with `version`, the `extra` keys, then `files`; adding a component is a data change
                             here (lock.py must know the table to read it).
 """
@@ -47,7 +49,7 @@ from .wheel_index import pin_wheel
 INPUT_VERSION = 1
 COMMAND = "python -m wasi_toolchain.lockgen"
 PROVIDER_KINDS = ("pypi-wheel", "debian-packages")
-COMPONENT_KINDS = ("debian-packages", "debian-orig")
+COMPONENT_KINDS = ("debian-packages", "debian-orig", "debian-host-packages")
 
 Log = Callable[[str], None]
 
@@ -88,6 +90,7 @@ class ComponentInput:
     extra: tuple[tuple[str, str], ...] = ()
     suite: str = ""  # "" is [debian] suite
     index_arch: str = ""  # debian-packages: the binary-<arch> index to read; "" is `arch`
+    runtime: tuple[tuple[str, str], ...] = ()  # debian-host-packages: (package, version), after the packages
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
         if name in ("lock-version", "llvm"):
             raise r.fail(where, f"{name!r} is reserved by the lock itself")
         kind = r.choice(r.table(value, where, {"kind"}, {"version", "arch", "packages", "package", "extra", "suite",
-                                                                 "index-arch"})
+                                                                 "index-arch", "runtime"})
                         ["kind"], f"{where}.kind", COMPONENT_KINDS)
         if kind == "debian-packages":
             t = r.table(value, where, {"kind", "version", "arch", "packages"}, {"extra", "suite", "index-arch"})
@@ -207,6 +210,14 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
                                        packages=r.strings(t["packages"], f"{where}.packages"),
                                        index_arch=r.string(t["index-arch"], f"{where}.index-arch")
                                        if "index-arch" in t else "")
+        elif kind == "debian-host-packages":
+            t = r.table(value, where, {"kind", "version", "packages"}, {"runtime", "suite"})
+            component = ComponentInput(
+                name, kind, version=r.string(t["version"], f"{where}.version"),
+                packages=r.strings(t["packages"], f"{where}.packages"),
+                runtime=tuple(_package_version(r, entry, f"{where}.runtime[{i}]")
+                              for i, entry in enumerate(r.strings(t["runtime"], f"{where}.runtime")))
+                if "runtime" in t else ())
         else:
             t = r.table(value, where, {"kind", "package", "version"}, {"extra", "suite"})
             component = ComponentInput(name, kind, version=r.string(t["version"], f"{where}.version"),
@@ -218,6 +229,8 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
             extra.append((key, r.string(v, f"{where}.extra.{key}")))
         suite = r.string(t["suite"], f"{where}.suite") if "suite" in t else ""
         components.append(ComponentInput(**{**component.__dict__, "extra": tuple(extra), "suite": suite}))
+        if kind == "debian-host-packages" and not any(h.debian_arch for h in hosts):
+            raise r.fail(where, "a debian-host-packages component needs a host with `debian-arch` in llvm.hosts")
 
     return LockInput(path=path, suite=r.string(debian["suite"], "debian.suite"),
                      component=r.string(debian.get("component", "main"), "debian.component"),
@@ -342,6 +355,15 @@ def render(spec: LockInput, resolver: Resolver) -> str:
             pins = resolver.provider_files(host, spec.providers[name])
             lines += [f"[llvm.hosts.{host.name}.providers.{name}]", *_files(pins), ""]
     for component in spec.components:
+        if component.kind == "debian-host-packages":
+            # Per host, like the debian LLVM provider: every llvm host with a debian-arch.
+            lines += [f"[{component.name}]", f"version = {_str(component.version)}", ""]
+            packages = [(p, component.version) for p in component.packages] + list(component.runtime)
+            for host in spec.hosts:
+                if host.debian_arch:
+                    pins = resolver.debian_packages(packages, host.debian_arch, component.suite)
+                    lines += [f"[{component.name}.hosts.{host.name}]", *_files(pins), ""]
+            continue
         version, pins = resolver.component(component)
         lines += [f"[{component.name}]", f"version = {_str(version)}",
                   *(f"{key} = {_str(value)}" for key, value in component.extra), *_files(pins), ""]

@@ -134,7 +134,9 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
     if isinstance(result, RunError):
         raise result
     if isinstance(result, wasmtime.Trap):
-        raise RunError(f"{wasm} trapped: {result.message}") from None
+        from .symbolize import symbolize_for  # names from <module>.wasm.names, when the link kept them
+
+        raise RunError(f"{wasm} trapped: {symbolize_for(Path(wasm), result.message)}") from None
     if isinstance(result, wasmtime.WasmtimeError):
         raise RunError(f"{wasm} could not be instantiated: {result}",
                        hint="it imports something other than WASI preview 1") from None

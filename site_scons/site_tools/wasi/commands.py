@@ -12,7 +12,7 @@ import SCons.Scanner
 
 from wasi_toolchain import buildvars
 
-from .nodes import checked, toolchain_node
+from .nodes import checked, toolchain_node, wasm_opt_node, wasm_opt_plan
 from .running import WasiRun
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
@@ -21,6 +21,7 @@ TOOLCHAIN_PREFIX = "/wasi-toolchain"
 
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     checked(buildvars.target, env.subst("$WASI_TARGET"))
+    checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
@@ -37,11 +38,16 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
     checked(buildvars.target, env.subst("$WASI_TARGET"))
     checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
+    checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.exports, env.get("WASI_EXPORTS", []))
     checked(buildvars.flag, "WASI_STRIP", env.get("WASI_STRIP", True))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
+    if _size_mode(env):
+        env.Depends(target, checked(wasm_opt_node, env))
+    elif checked(_keeps_names, env):
+        target = [target[0], env.File(str(target[0]) + ".names")]
     return target, source
 
 
@@ -79,6 +85,78 @@ def _emulation_defines(target: Any, source: Any, env: Any, for_signature: bool) 
 
 def _emulation_libraries(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
     return [f"-l{buildvars.EMULATIONS[name][1]}" for name in buildvars.emulations(env.get("WASI_EMULATE", []))]
+
+
+def _optimize_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    """-O2 ('speed') or -Oz ('size'): where WASI_CCFLAGS/WASI_LINKFLAGS held -O2 before WASI_OPTIMIZE, just before
+    them, so the default command lines are what they were and a -O of the user's own, later, still wins."""
+    return buildvars.OPTIMIZE_FLAGS[buildvars.optimize(env.get("WASI_OPTIMIZE", "speed"))]
+
+
+def _size_mode(env: Any) -> bool:
+    return buildvars.optimize(env.get("WASI_OPTIMIZE", "speed")) == "size"
+
+
+def _wasm_opt_command(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    """The pinned wasm-opt, started through its own glibc loader: store paths, used only inside $( $)."""
+    return [] if for_signature else wasm_opt_plan(env).command()
+
+
+def _wasm_opt_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    """-Oz with the features clang 22 enables, and -g to keep the name section when the link kept it."""
+    from wasi_toolchain import wasm_opt
+
+    keep_names = not buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
+    return [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, *(["-g"] if keep_names else [])]
+
+
+_LINK_ACTION = SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR")
+_WASM_OPT_ACTION = SCons.Action.Action("$WASI_WASMOPTCOM", "$WASI_WASMOPTCOMSTR")
+
+
+def _keeps_names(env: Any) -> bool:
+    """WASI_NAMES (off by default): write <module>.wasm.names beside the module. Not in size mode, where wasm-opt
+    renumbers functions."""
+    return buildvars.flag("WASI_NAMES", env.get("WASI_NAMES", False)) and not _size_mode(env)
+
+
+_UNSTRIPPED_SUFFIX = ".unstripped"
+
+
+def _write_names(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    """<module>.wasm.names from the module itself (unstripped) or from the names-only link, which is removed."""
+    import os
+    from pathlib import Path
+
+    from wasi_toolchain.symbolize import write_names
+
+    names = Path(str(target[1]))
+    stripped = buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
+    unstripped = Path(str(names) + _UNSTRIPPED_SUFFIX) if stripped else Path(str(target[0]))
+    try:
+        write_names(unstripped, names)
+    except (OSError, ValueError) as e:
+        raise SCons.Errors.BuildError(node=target[1], errstr=f"cannot read the function names of {unstripped}: {e}",
+                                      exitstatus=2) from None
+    finally:
+        if stripped and unstripped.exists():
+            os.remove(unstripped)
+    return 0
+
+
+_NAMES_LINK_ACTION = SCons.Action.Action("$WASI_NAMESLINKCOM", None)
+_WRITE_NAMES_ACTION = SCons.Action.Action(_write_names, None)
+
+
+def _link_actions(source: Any, target: Any, env: Any, for_signature: bool) -> Any:
+    """The link; in size mode, then wasm-opt over the linked module, in place; with WASI_NAMES, then the names
+    file: a second link without -s when the module is stripped (its bytes stay what -s gives)."""
+    if _size_mode(env):
+        return [_LINK_ACTION, _WASM_OPT_ACTION]
+    if len(target) > 1 and _keeps_names(env):
+        stripped = buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
+        return [_LINK_ACTION, *([_NAMES_LINK_ACTION] if stripped else []), _WRITE_NAMES_ACTION]
+    return _LINK_ACTION
 
 
 def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
@@ -198,7 +276,10 @@ def set_commands(env: Any) -> None:
     env["WASI_CC"] = "$WASI_BINDIR/clang"
     env["WASI_AR"] = "$WASI_BINDIR/llvm-ar"
     env["_WASI_PREFIXMAPS"] = _prefix_maps
+    env["_WASI_OPTFLAG"] = _optimize_flag
     env["_WASI_STRIPFLAG"] = _strip_flag
+    env["_WASI_WASMOPT"] = _wasm_opt_command
+    env["_WASI_WASMOPTFLAGS"] = _wasm_opt_flags
     env["_WASI_EXECFLAGS"] = _exec_flags
     env["_WASI_LINKMODE"] = _link_mode
     env["_WASI_TARGETFLAG"] = _target_flag
@@ -214,14 +295,18 @@ def set_commands(env: Any) -> None:
     env["_WASI_LIBFLAGS"] = _library_flags
     env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
     compile_head = ("$( $WASI_CC $) $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) "
-                    "$_WASI_SETJMPFLAGS $WASI_CCFLAGS")
+                    "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $WASI_CCFLAGS")
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
-    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
-                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
-                           "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
-                           "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+    link = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
+            "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS {strip}"
+            "-o {output} $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
+            "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+    env["WASI_LINKCOM"] = link.format(strip="$_WASI_STRIPFLAG ", output="$TARGET")
+    # The same link without -s, for the function names only (see _link_actions).
+    env["WASI_NAMESLINKCOM"] = link.format(strip="", output=f"${{TARGETS[1]}}{_UNSTRIPPED_SUFFIX}")
+    env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
 
@@ -249,7 +334,7 @@ def add_builders(env: Any) -> None:
     )
     env["BUILDERS"]["WasiObject"] = wasi_object
     env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
-        action=SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR"),
+        action=SCons.Action.CommandGeneratorAction(_link_actions, {}),
         suffix="$WASI_PROGSUFFIX",
         src_suffix="$WASI_OBJSUFFIX",
         src_builder=wasi_object,

@@ -48,6 +48,49 @@ def toolchain_node(env: Any) -> Any:
     return node
 
 
+def _ensure_wasm_opt(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    from wasi_toolchain import wasm_opt as _wasm_opt
+
+    tool = wasm_opt_plan(env)
+    try:
+        _wasm_opt.ensure(tool, env["WASI_LOCK_DATA"], env["WASI_SETTINGS"])
+    except WasiError as e:
+        raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
+    Path(str(target[0])).write_text(tool.key + "\n", encoding="utf-8")
+    return 0
+
+
+_ENSURE_WASM_OPT_ACTION = SCons.Action.Action(_ensure_wasm_opt, strfunction=lambda *args, **kw: None)
+_wasm_opt_plans: dict[tuple[str, str], Any] = {}
+
+
+def wasm_opt_plan(env: Any) -> Any:
+    """The wasm-opt entry for this environment's lock and store (wasi_toolchain.wasm_opt.plan, once per pair).
+    Raises WasiError (HostNotSupported) on a host the pin does not cover."""
+    from wasi_toolchain import wasm_opt as _wasm_opt
+
+    lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
+    cache_key = (lock.digest, str(settings.cache_dir))
+    tool = _wasm_opt_plans.get(cache_key)
+    if tool is None:
+        tool = _wasm_opt_plans[cache_key] = _wasm_opt.plan(lock, settings, host=env["WASI_TOOLCHAIN"].host)
+    return tool
+
+
+def wasm_opt_node(env: Any) -> Any:
+    """The stamp node of the wasm-opt entry, which size-mode programs depend on: built (fetch and unpack) only by
+    a build that has such a program; its content is the entry's key, so a new binaryen pin relinks them."""
+    tool = wasm_opt_plan(env)
+    node = _ready_nodes.get(tool.key)
+    if node is None:
+        node = env.Command(f"$WASI_STAMPDIR/{tool.key}.stamp", [], _ENSURE_WASM_OPT_ACTION)[0]
+        if not tool.is_complete():
+            env.AlwaysBuild(node)
+        env.NoCache(node)
+        _ready_nodes[tool.key] = node
+    return node
+
+
 def caller() -> str:
     """``SConstruct:12``: the innermost frame outside SCons and this file, i.e. the builder call in the user's
     SConstruct or SConscript. SCons itself reports the innermost frame outside SCons, which is this file."""

@@ -31,12 +31,19 @@ def direct_spawn(spawn: Any) -> Any:
 
     def spawn_directly(shell: str, escape: Any, command: str, args: list[str], env: dict[str, str]) -> Any:
         words = _unquoted(args)
+        hinted = bool(words) and _is_our_compiler(words[0])  # type: ignore[index]
         direct = _direct_command(words[0], env) if words else None
         if words is None or direct is None:
+            if hinted:  # what SCons's subprocess_spawn runs, with stderr read for the hint
+                return _run_with_hint([shell, "-c", " ".join(args)], env)
             return spawn(shell, escape, command, args, env)
+        argv = [*direct[0], *words[1:]]
+        if hinted:
+            # clang colours its diagnostics only on a terminal: keep the colours through the pipe. Output bytes
+            # do not depend on it.
+            return _run_with_hint([*argv, "-fcolor-diagnostics"] if sys.stderr.isatty() else argv, direct[1])
         import subprocess
 
-        argv = [*direct[0], *words[1:]]
         try:
             return subprocess.Popen(argv, env=direct[1], close_fds=True).wait()
         except OSError as e:  # as sh would say it, with its exit code
@@ -44,6 +51,34 @@ def direct_spawn(spawn: Any) -> Any:
             return 127
 
     return spawn_directly
+
+
+def _is_our_compiler(program: str) -> bool:
+    """clang of a toolchain entry: it runs every compile and link, whose failures may get a hint."""
+    return os.path.basename(program) == "clang" and os.path.dirname(program) in providers_by_bin
+
+
+def _run_with_hint(argv: list[str], env: Mapping[str, str]) -> int:
+    """Run a compile or link with its stderr read through a pipe and passed on as it is; when it fails, add the one
+    line of advice that wasi_toolchain.hints has for its text (`undefined symbol: getpid`, a header the sysroot
+    lacks). stdout is left alone. A successful command costs one pipe more, nothing else."""
+    import subprocess
+
+    from wasi_toolchain.hints import hint_for
+
+    try:
+        process = subprocess.Popen(argv, env=dict(env), close_fds=True, stderr=subprocess.PIPE)
+    except OSError as e:  # as sh would say it, with its exit code
+        print(f"scons: {argv[0]}: {e.strerror}", file=sys.stderr, flush=True)
+        return 127
+    _, stderr = process.communicate()
+    text = stderr.decode("utf-8", errors="replace")
+    if text:
+        sys.stderr.write(text)
+    if process.returncode != 0 and (hint := hint_for(text)) is not None:
+        sys.stderr.write(("" if not text or text.endswith("\n") else "\n") + hint + "\n")
+    sys.stderr.flush()
+    return process.returncode
 
 
 def _unquoted(args: Sequence[str]) -> list[str] | None:
