@@ -111,13 +111,15 @@ class Lock:
 
     def all_artifacts(self) -> list[Artifact]:
         artifacts = [self.builtins, self.wasi_libc, self.wasi_libc_source, *self.libcxx.files]
-        if self.component_tools is not None:
-            artifacts.append(self.component_tools.adapter)
-            for files in self.component_tools.wasm_tools.values():
-                artifacts.extend(files)
         for host in self.hosts.values():
             for files in host.providers.values():
                 artifacts.extend(files)
+        if self.component_tools is not None:
+            artifacts.append(self.component_tools.adapter)
+            for files in self.component_tools.wasm_tools.values():
+                # The wasm-tools runtime is the debian provider's own files (libc6, libgcc-s1): listed once.
+                listed = {(a.name, a.sha256) for a in artifacts}
+                artifacts.extend(a for a in files if (a.name, a.sha256) not in listed)
         return artifacts
 
 

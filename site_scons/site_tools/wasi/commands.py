@@ -12,7 +12,7 @@ import SCons.Scanner
 
 from wasi_toolchain import buildvars
 
-from .nodes import checked, toolchain_node
+from .nodes import checked, component_tools_node, toolchain_node
 from .running import WasiRun
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
@@ -23,6 +23,8 @@ def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[lis
     checked(buildvars.target, env.subst("$WASI_TARGET"))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
+    if buildvars.is_component_target(env.subst("$WASI_TARGET")) and buildvars.is_cxx_source(str(source[0])):
+        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), True, None, None)
     env.Depends(target, toolchain_node(env))
     _record_compilation_db_entry(target, source, env)
     return target, source
@@ -42,6 +44,12 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
+    if buildvars.is_component_target(env.subst("$WASI_TARGET")):
+        link_cxx = env.get("WASI_LINK_CXX", "auto")
+        cxx = _has_cxx(source) if link_cxx == "auto" else buildvars.flag("WASI_LINK_CXX", link_cxx)
+        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), cxx, None,
+                env.subst("$WASI_EXECMODEL"))
+        env.Depends(target, component_tools_node(env))
     return target, source
 
 
@@ -222,6 +230,10 @@ def set_commands(env: Any) -> None:
                            "-fuse-ld=$WASI_BINDIR/wasm-ld $) $WASI_LINKFLAGS $_WASI_EXECFLAGS $_WASI_STRIPFLAG "
                            "-o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
                            "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+    # WASI_TARGET='wasm32-wasip2': the linked core module becomes a component in place (wasm-tools reads its whole
+    # input before writing). The adapter satisfies the preview-1 imports of the wasip2 libc (component_tools.py).
+    env["WASI_COMPONENTCOM"] = ("$( $WASI_WASM_TOOLS $) component new $TARGET "
+                                "$( --adapt wasi_snapshot_preview1=$WASI_P2_ADAPTER $) -o $TARGET")
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
 
@@ -232,6 +244,17 @@ def set_commands(env: Any) -> None:
 # largest per-target cost of a null build. The compiler is tracked by the toolchain node instead (its name is the
 # sysroot key), so the lookup is turned off for the tool's builders only; host builders keep SCons's default.
 _BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0}
+
+
+_LINK_ACTION = SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR")
+_COMPONENT_ACTION = SCons.Action.Action("$WASI_COMPONENTCOM", "$WASI_COMPONENTCOMSTR")
+
+
+def _program_actions(source: Any, target: Any, env: Any, for_signature: bool) -> Any:
+    """Link; for a component target, then wrap the core module into a component: one builder, one output."""
+    if buildvars.is_component_target(env.subst("$WASI_TARGET")):
+        return [_LINK_ACTION, _COMPONENT_ACTION]
+    return _LINK_ACTION
 
 
 def add_builders(env: Any) -> None:
@@ -249,7 +272,7 @@ def add_builders(env: Any) -> None:
     )
     env["BUILDERS"]["WasiObject"] = wasi_object
     env["BUILDERS"]["WasiProgram"] = SCons.Builder.Builder(
-        action=SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR"),
+        generator=_program_actions,
         suffix="$WASI_PROGSUFFIX",
         src_suffix="$WASI_OBJSUFFIX",
         src_builder=wasi_object,
