@@ -189,11 +189,11 @@ def test_wasip2_is_a_component_target_and_cxx_or_reactor_components_are_refused(
     assert buildvars.clang_target("wasm32-wasip2") == "wasm32-wasip2"
     assert buildvars.is_component_target("wasm32-wasip2")
     assert not buildvars.is_component_target("wasm32-wasip1") and not buildvars.is_component_target("wasm32-wasi")
-    buildvars.check_component_program("wasm32-wasip2", False, None, "command")
+    buildvars.check_component_program("wasm32-wasip2", False, "command")
     with pytest.raises(ConfigError, match=r"C\+\+ cannot be built as a preview-2 component.*\n  next step: "):
-        buildvars.check_component_program("wasm32-wasip2", True, None, "command")
+        buildvars.check_component_program("wasm32-wasip2", True, "command")
     with pytest.raises(ConfigError, match=r"WASI_EXECMODEL='reactor' is not supported for components"):
-        buildvars.check_component_program("wasm32-wasip2", False, None, "reactor")
+        buildvars.check_component_program("wasm32-wasip2", False, "reactor")
 
 
 def test_cxx_for_wasip2_stops_at_the_sconstruct_line_before_anything_is_fetched(tmp_path: Path) -> None:

@@ -68,10 +68,10 @@ def is_component_target(value: object) -> bool:
     return target(value) in COMPONENT_TARGETS
 
 
-def check_component_program(target_name: str, cxx: bool, setjmp: object, execmodel: object) -> None:
+def check_component_program(target_name: str, cxx: bool, execmodel: object) -> None:
     """What a wasm32-wasip2 program cannot have with the pinned parts: C++ (Debian builds libc++ for wasm32-wasi
-    only), setjmp (checked in setjmp_for_target) and the reactor model (reactor components export through WIT,
-    which this tool does not write)."""
+    only) and the reactor model (reactor components export through WIT, which this tool does not write). setjmp
+    works: the wasip2 libsetjmp.a exists."""
     if cxx:
         raise ConfigError(f"WASI_TARGET={target_name!r}: C++ cannot be built as a preview-2 component: the pinned "
                           f"libc++ (Debian's libc++-dev-wasm32) is built for wasm32-wasi only, with no "
