@@ -210,3 +210,30 @@ def test_cxx_for_wasip2_stops_at_the_sconstruct_line_before_anything_is_fetched(
                      result.stderr), result.stderr
     assert "Traceback" not in result.stderr
     assert not (store / "downloads").exists()
+
+
+# -- the generator's input ------------------------------------------------------------------------------------------------
+def test_the_generator_input_names_wasm_tools_per_host_and_the_adapter() -> None:
+    from wasi_toolchain.lockgen import parse_input
+
+    spec = parse_input((REPO / "toolchain.in.toml").read_text())
+    assert spec.wasm_tools is not None and spec.adapter is not None
+    assert spec.wasm_tools.hosts == ("linux-x86_64", "linux-aarch64")
+    assert spec.wasm_tools.suite and spec.wasm_tools.suite != spec.suite  # backports, not the default suite
+    assert dict(spec.wasm_tools.runtime).keys() == {"libc6", "libgcc-s1"}
+    # The runtime is pinned at the debian provider's versions, so both read the same files.
+    assert set(spec.wasm_tools.runtime) <= set(spec.providers["debian"].runtime)
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda t: t.replace('hosts = ["linux-x86_64", "linux-aarch64"]', 'hosts = ["macos-arm64"]'),
+     r"wasm-tools.hosts\[0\]: 'macos-arm64' has no \[llvm.hosts.macos-arm64\] with a debian-arch"),
+    (lambda t: t.replace('member-sha256 = "', 'member-sha256 = "X'), r"wasip1-adapter.member-sha256: expected 64"),
+    (lambda t: t.split("\n[wasip1-adapter]\n")[0] + "\n", r"wasip1-adapter: missing"),
+    (lambda t: t.replace('runtime = ["libc6=2.41', 'runtime = ["libc6 2.41'), r"wasm-tools.runtime\[0\]: expected"),
+])
+def test_a_bad_component_tools_input_is_refused_with_its_place(edit, problem) -> None:  # type: ignore[no-untyped-def]
+    from wasi_toolchain.lockgen import parse_input
+
+    with pytest.raises(LockInputError, match=problem):
+        parse_input(edit((REPO / "toolchain.in.toml").read_text()))
