@@ -7,6 +7,7 @@ Uses the session's real toolchain store (the `real` fixture); the component tool
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -78,8 +79,9 @@ def _project(root: Path, store: Path) -> P2Project:
     (root / "stdin.txt").write_text("a line on stdin\n")
     with open(root / "SConstruct", "a", encoding="utf-8") as f:
         f.write("""
-probe = p2.WasiProgram("build/probe-p2", ["probe/probe.c"])
-spin = p2.WasiProgram("build/spin-p2", ["probe/spin.c"])
+probe_env = env.Clone(WASI_TARGET="wasm32-wasip2")
+probe = probe_env.WasiProgram("build/probe-p2", ["probe/probe.c"])
+spin = probe_env.WasiProgram("build/spin-p2", ["probe/spin.c"])
 env.WasiRun("run-probe-p2", probe, args=["one", "two words"], env={"GREETING": "hi"}, dirs={"data": "/data"},
             stdin="stdin.txt")
 env.WasiRun("run-probe-p2-fails", probe, args=["fail"], dirs={"data": "/data"}, expect_exit=1)
@@ -88,11 +90,28 @@ env.WasiRun("run-spin-p2", spin, timeout=1)
     return P2Project(root, store)
 
 
+def _linked_copy(store: Path, to: Path) -> Path:
+    """Another store with the session store's entries and downloads, hard-linked (nothing writes into either), so
+    the component tools fetched here do not appear in the session's store, which other e2e tests list."""
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    for part in ("sysroots", "downloads"):
+        if (store / part).is_dir():
+            shutil.copytree(store / part, to / part, symlinks=True, copy_function=link,
+                            ignore=shutil.ignore_patterns(".tmp-*"))
+    return to
+
+
 @pytest.fixture(scope="module")
 def p2(real, tmp_path_factory: pytest.TempPathFactory) -> P2Project:  # type: ignore[no-untyped-def]
     project, cold, _ = real
     assert cold.returncode == 0, cold.stdout + cold.stderr
-    built = _project(tmp_path_factory.mktemp("p2") / "project", project.cache)
+    store = _linked_copy(project.cache, tmp_path_factory.mktemp("p2-store") / "store")
+    built = _project(tmp_path_factory.mktemp("p2") / "project", store)
     result = built.scons("p2", "build/first.wasm", "build/probe-p2.wasm", "build/spin-p2.wasm")
     assert result.returncode == 0, result.stdout + result.stderr
     return built
