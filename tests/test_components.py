@@ -185,7 +185,7 @@ def test_a_component_is_told_from_a_core_module_by_its_header() -> None:
     assert not is_component(b"")
 
 
-def test_wasip2_is_a_component_target_and_cxx_or_reactor_components_are_refused() -> None:
+def test_wasip2_is_a_component_target_and_cxx_reactor_or_source_libc_components_are_refused() -> None:
     assert buildvars.clang_target("wasm32-wasip2") == "wasm32-wasip2"
     assert buildvars.is_component_target("wasm32-wasip2")
     assert not buildvars.is_component_target("wasm32-wasip1") and not buildvars.is_component_target("wasm32-wasi")
@@ -194,6 +194,8 @@ def test_wasip2_is_a_component_target_and_cxx_or_reactor_components_are_refused(
         buildvars.check_component_program("wasm32-wasip2", True, "command")
     with pytest.raises(ConfigError, match=r"WASI_EXECMODEL='reactor' is not supported for components"):
         buildvars.check_component_program("wasm32-wasip2", False, "reactor")
+    with pytest.raises(ConfigError, match=r"'source' libc flavour .* has no wasm32-wasip2 headers"):
+        buildvars.check_component_program("wasm32-wasip2", False, "command", "source")
 
 
 def test_cxx_for_wasip2_stops_at_the_sconstruct_line_before_anything_is_fetched(tmp_path: Path) -> None:

@@ -68,10 +68,14 @@ def is_component_target(value: object) -> bool:
     return target(value) in COMPONENT_TARGETS
 
 
-def check_component_program(target_name: str, cxx: bool, execmodel: object) -> None:
-    """What a wasm32-wasip2 program cannot have with the pinned parts: C++ (Debian builds libc++ for wasm32-wasi
-    only) and the reactor model (reactor components export through WIT, which this tool does not write). setjmp
-    works: the wasip2 libsetjmp.a exists."""
+def check_component_program(target_name: str, cxx: bool, execmodel: object, libc: str = "debian") -> None:
+    """What a wasm32-wasip2 program cannot have with the pinned parts: the 'source' libc flavour (the 2022 wasi-libc
+    has no wasip2), C++ (Debian builds libc++ for wasm32-wasi only) and the reactor model (reactor components
+    export through WIT, which this tool does not write). setjmp works: the wasip2 libsetjmp.a exists."""
+    if libc == "source":
+        raise ConfigError(f"WASI_TARGET={target_name!r}: the 'source' libc flavour (the 2022 wasi-libc source) has "
+                          f"no wasm32-wasip2 headers or libraries",
+                          hint="use the default WASI_LIBC='debian' for components")
     if cxx:
         raise ConfigError(f"WASI_TARGET={target_name!r}: C++ cannot be built as a preview-2 component: the pinned "
                           f"libc++ (Debian's libc++-dev-wasm32) is built for wasm32-wasi only, with no "

@@ -23,8 +23,9 @@ def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[lis
     checked(buildvars.target, env.subst("$WASI_TARGET"))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
-    if buildvars.is_component_target(env.subst("$WASI_TARGET")) and buildvars.is_cxx_source(str(source[0])):
-        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), True, None)
+    if buildvars.is_component_target(env.subst("$WASI_TARGET")):
+        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), buildvars.is_cxx_source(str(source[0])),
+                None, env["WASI_TOOLCHAIN"].libc)
     env.Depends(target, toolchain_node(env))
     _record_compilation_db_entry(target, source, env)
     return target, source
@@ -47,7 +48,8 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     if buildvars.is_component_target(env.subst("$WASI_TARGET")):
         link_cxx = env.get("WASI_LINK_CXX", "auto")
         cxx = _has_cxx(source) if link_cxx == "auto" else buildvars.flag("WASI_LINK_CXX", link_cxx)
-        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), cxx, env.subst("$WASI_EXECMODEL"))
+        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), cxx, env.subst("$WASI_EXECMODEL"),
+                env["WASI_TOOLCHAIN"].libc)
         env.Depends(target, component_tools_node(env))
     return target, source
 
