@@ -37,7 +37,7 @@ def test_targets_and_cxx_suffixes() -> None:
     assert buildvars.target("wasm32-wasip1") == "wasm32-wasip1"
     # Both names reach clang as wasm32-wasip1: clang 22 deprecates wasm32-wasi.
     assert buildvars.clang_target("wasm32-wasi") == buildvars.clang_target("wasm32-wasip1") == "wasm32-wasip1"
-    with pytest.raises(ConfigError, match="wasm32-wasip1, wasm32-wasi, got 'wasm32-unknown-unknown'"):
+    with pytest.raises(ConfigError, match="wasm32-wasip1, wasm32-wasi, wasm32-wasip2, got 'wasm32-unknown-unknown'"):
         buildvars.target("wasm32-unknown-unknown")
     assert [buildvars.is_cxx_source(p) for p in ("a.cpp", "b.cc", "c.cxx", "d.c++", "e.c", "f.h")] == [
         True, True, True, True, False, False]

@@ -21,8 +21,11 @@ OPTIMIZE_FLAGS: dict[str, str] = {"speed": "-O2", "size": "-Oz"}
 EXEC_MODELS: tuple[ExecModel, ...] = ("command", "reactor")
 # Both spellings name WASI preview 1 and the sysroot serves both. clang 22 deprecates wasm32-wasi (a -Wdeprecated
 # warning, an error under -Werror), so both are passed to clang as wasm32-wasip1, which gives the same bytes.
-TARGETS = ("wasm32-wasip1", "wasm32-wasi")
-CLANG_TARGET = {"wasm32-wasip1": "wasm32-wasip1", "wasm32-wasi": "wasm32-wasip1"}
+# wasm32-wasip2 builds a preview-2 component: compiled against the sysroot's wasm32-wasip2 headers, linked by
+# wasm-ld into a core module, then wrapped by `wasm-tools component new` (component_tools.py).
+TARGETS = ("wasm32-wasip1", "wasm32-wasi", "wasm32-wasip2")
+COMPONENT_TARGETS = ("wasm32-wasip2",)
+CLANG_TARGET = {"wasm32-wasip1": "wasm32-wasip1", "wasm32-wasi": "wasm32-wasip1", "wasm32-wasip2": "wasm32-wasip2"}
 
 # setjmp/longjmp through Wasm exception handling: clang >= 20 lowers setjmp/longjmp to the exception-handling
 # proposal's try_table/throw (not the legacy `try`, which wasmtime 50 refuses), and libsetjmp.a provides the
@@ -60,9 +63,32 @@ def flag(name: str, value: object) -> bool:
 def target(value: object) -> str:
     if value not in TARGETS:
         raise ConfigError(f"WASI_TARGET: expected one of {', '.join(TARGETS)}, got {value!r}",
-                          hint="use WASI_TARGET='wasm32-wasip1' (the default) or its older name 'wasm32-wasi'; "
-                               "both are WASI preview 1")
+                          hint="use WASI_TARGET='wasm32-wasip1' (the default) or its older name 'wasm32-wasi', "
+                               "both WASI preview 1, or 'wasm32-wasip2' for a preview-2 component")
     return str(value)
+
+
+def is_component_target(value: object) -> bool:
+    return target(value) in COMPONENT_TARGETS
+
+
+def check_component_program(target_name: str, cxx: bool, execmodel: object, libc: str = "debian") -> None:
+    """What a wasm32-wasip2 program cannot have with the pinned parts: the 'source' libc flavour (the 2022 wasi-libc
+    has no wasip2), C++ (Debian builds libc++ for wasm32-wasi only) and the reactor model (reactor components
+    export through WIT, which this tool does not write). setjmp works: the wasip2 libsetjmp.a exists."""
+    if libc == "source":
+        raise ConfigError(f"WASI_TARGET={target_name!r}: the 'source' libc flavour (the 2022 wasi-libc source) has "
+                          f"no wasm32-wasip2 headers or libraries",
+                          hint="use the default WASI_LIBC='debian' for components")
+    if cxx:
+        raise ConfigError(f"WASI_TARGET={target_name!r}: C++ cannot be built as a preview-2 component: the pinned "
+                          f"libc++ (Debian's libc++-dev-wasm32) is built for wasm32-wasi only, with no "
+                          f"wasm32-wasip2 libraries or headers",
+                          hint="build C++ with WASI_TARGET='wasm32-wasip1', or keep the component's sources C")
+    if execmodel == "reactor":
+        raise ConfigError(f"WASI_TARGET={target_name!r}: WASI_EXECMODEL='reactor' is not supported for components "
+                          f"(a reactor component exports functions through a WIT world, which this tool does not "
+                          f"write)", hint="leave WASI_EXECMODEL='command', or use WASI_TARGET='wasm32-wasip1'")
 
 
 def clang_target(value: object) -> str:

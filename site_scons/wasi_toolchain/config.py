@@ -46,6 +46,7 @@ class Settings:
     fetch_min_rate: float = 10_000.0
     fetch_grace: float = 30.0
     libc: str | None = None  # WASI_LIBC: the libc flavour ('debian' or 'source'); None: 'debian'
+    npm_registry: str | None = None  # WASI_NPM_REGISTRY: npm: locators' registry; None: `npm config get registry`
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +69,7 @@ class Settings:
             fetch_grace=_positive_float("WASI_FETCH_GRACE", env.get("WASI_FETCH_GRACE", ""), default=30.0,
                                         maximum=MAX_FETCH_TIMEOUT),
             libc=env.get("WASI_LIBC", "").strip() or None,
+            npm_registry=_url_or_none("WASI_NPM_REGISTRY", env.get("WASI_NPM_REGISTRY", "")),
         )
 
 

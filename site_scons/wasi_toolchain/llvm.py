@@ -88,6 +88,47 @@ def missing_tool_script(tool: str, provider: str) -> str:
             f"(it ships no {tool})' >&2\nexit 1\n")
 
 
+# -- running Debian trixie binaries on any glibc Linux, through the pinned glibc's own loader ----------------------
+# Shared by the debian LLVM provider and the component tools (component_tools.py): both unpack trixie packages
+# plus their pinned runtime (libc6, libgcc-s1, …) under one directory of a store entry and start each binary as
+# ``<dir>/usr/lib/<multiarch>/ld-linux-….so --library-path <lib dirs> <binary>``.
+GLIBC_MULTIARCH = {"linux-x86_64": "x86_64-linux-gnu", "linux-aarch64": "aarch64-linux-gnu"}
+GLIBC_LOADER = {"linux-x86_64": "ld-linux-x86-64.so.2", "linux-aarch64": "ld-linux-aarch64.so.1"}
+
+
+def glibc_multiarch(host: str) -> str:
+    try:
+        return GLIBC_MULTIARCH[host]
+    except KeyError:
+        raise HostNotSupported(f"no Debian binaries are pinned for {host}; they are for "
+                               f"{', '.join(GLIBC_MULTIARCH)}") from None
+
+
+def glibc_loader(host: str, unpacked: str) -> str:
+    """The pinned glibc's loader, relative to the entry root, for packages unpacked into ``<entry>/<unpacked>``."""
+    return f"{unpacked}/usr/lib/{glibc_multiarch(host)}/{GLIBC_LOADER[host]}"
+
+
+def loader_tool_spec(host: str, unpacked: str, binary: str, library_dirs: Sequence[str] = (), *args: str) -> ToolSpec:
+    """A ToolSpec that starts ``<entry>/<unpacked>/<binary>`` through the pinned loader, with the pinned glibc's
+    library dir, then ``library_dirs`` (relative to ``<unpacked>``), as its only library path."""
+    paths = [f"usr/lib/{glibc_multiarch(host)}", *library_dirs]
+    return (f"{_TOP}/{glibc_loader(host, unpacked)}", "--library-path",
+            ":".join(f"{_TOP}/{unpacked}/{path}" for path in paths), f"{_TOP}/{unpacked}/{binary}", *args), ()
+
+
+def check_starts(tool: Path, what: str, *, hint: str) -> None:
+    """Raise ToolchainError if ``tool --version`` fails: a pinned binary that needs a library no pinned package
+    provides says so here, not at its first real use."""
+    result = subprocess.run([str(tool), "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if result.returncode != 0:
+        missing = sorted(set(re.findall(r"error while loading shared libraries: ([^:]+):", result.stderr)))
+        problem = (f"needs {', '.join(missing)}, which no pinned package provides" if missing else
+                   f"exited with {result.returncode}: {result.stderr.strip()[-500:]}")
+        raise ToolchainError(f"{what} from the pinned packages does not start through their own loader: it {problem}",
+                             hint=hint)
+
+
 class LlvmProvider(ABC):
     name: str
     # Only the hosts a provider's binaries can run on; the lock says which of them are pinned.
@@ -213,8 +254,8 @@ class DebianProvider(LlvmProvider):
 
     name = "debian"
     hosts = ("linux-x86_64", "linux-aarch64")
-    MULTIARCH = {"linux-x86_64": "x86_64-linux-gnu", "linux-aarch64": "aarch64-linux-gnu"}
-    LOADER = {"linux-x86_64": "ld-linux-x86-64.so.2", "linux-aarch64": "ld-linux-aarch64.so.1"}
+    MULTIARCH = GLIBC_MULTIARCH
+    LOADER = GLIBC_LOADER
     PREFIX = "usr/lib/llvm-22"
     CLANG_MAJOR = "22"
     # The tools the wrappers run; llvm-ranlib is a symlink to llvm-ar that dispatches on its own name, so both
@@ -242,7 +283,7 @@ class DebianProvider(LlvmProvider):
     @property
     def loader(self) -> str:
         """The pinned glibc's dynamic loader, relative to the entry root."""
-        return f"llvm/usr/lib/{self.multiarch}/{self.LOADER[self.host or '']}"
+        return glibc_loader(self.host or "", "llvm")
 
     def _wanted(self, name: str) -> bool:
         lib = f"{self.PREFIX}/lib/"
@@ -272,11 +313,9 @@ class DebianProvider(LlvmProvider):
         return f"llvm/{self.PREFIX}/lib/clang/{self.CLANG_MAJOR}/include"
 
     def tools(self) -> dict[str, ToolSpec | None]:
-        library_path = f"{_TOP}/llvm/usr/lib/{self.multiarch}:{_TOP}/llvm/{self.PREFIX}/lib"
-
         def tool(name: str, *args: str) -> ToolSpec:
-            return (f"{_TOP}/{self.loader}", "--library-path", library_path,
-                    f"{_TOP}/llvm/{self.PREFIX}/bin/{name}", *args), ()
+            return loader_tool_spec(self.host or "", "llvm", f"{self.PREFIX}/bin/{name}", (f"{self.PREFIX}/lib",),
+                                    *args)
 
         # --no-default-config: clang 16+ reads <triple>-clang.cfg / clang.cfg from its own bin dir and from
         # configured system and user dirs; an installed build must not pick up flags from the host.
@@ -297,17 +336,9 @@ class DebianProvider(LlvmProvider):
         super().install(files, entry, builtins_archive)
         # Say now if a pinned binary does not start, rather than let the first compile fail with the loader's words.
         for tool in ("clang", "wasm-ld", "llvm-ar"):
-            result = subprocess.run([str(entry / "bin" / tool), "--version"], stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True)
-            if result.returncode != 0:
-                missing = sorted(set(re.findall(r"error while loading shared libraries: ([^:]+):", result.stderr)))
-                what = (f"needs {', '.join(missing)}, which no pinned package provides" if missing else
-                        f"exited with {result.returncode}: {result.stderr.strip()[-500:]}")
-                raise ToolchainError(
-                    f"Debian's {tool} from the pinned packages does not start through their own loader: it {what}",
-                    hint="add the package that ships it to `runtime` of the debian provider in toolchain.in.toml "
-                         "and regenerate the lock, or set WASI_LLVM_PROVIDER=ziglang",
-                )
+            check_starts(entry / "bin" / tool, f"Debian's {tool}",
+                         hint="add the package that ships it to `runtime` of the debian provider in toolchain.in.toml "
+                              "and regenerate the lock, or set WASI_LLVM_PROVIDER=ziglang")
 
 
 PROVIDER_CLASSES: dict[str, type[LlvmProvider]] = {"ziglang": ZiglangProvider, "debian": DebianProvider}

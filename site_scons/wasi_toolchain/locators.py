@@ -3,6 +3,8 @@
 - ``debian:pool/…``: joined to each base in WASI_DEBIAN_MIRROR, else each archive in apt's configured sources;
 - ``pypi:<name>==<version>``: fetched by running pip itself, so the user's pip configuration (index, proxy,
   certificates, credentials) applies unchanged; WASI_PYPI_INDEX, if set, becomes ``--index-url``;
+- ``npm:<name>@<version>``: the package tarball under WASI_NPM_REGISTRY, else ``npm config get registry``
+  (npm_package.py);
 - ``https://``, ``http://`` and ``file://``: used as they are.
 """
 
@@ -60,9 +62,13 @@ def sources_for(locator: str, settings: Settings, *, apt_root: Path = Path("/"))
         if not _REQUIREMENT.fullmatch(rest):
             raise LocatorError(f"pypi locator {locator!r}: expected pypi:<name>==<version>")
         return [PipSource(rest, settings.pypi_index)]
+    if scheme == "npm":
+        from .npm_package import NpmPackage, npm_registry
+
+        return [UrlSource(NpmPackage.parse(rest).tarball_url(npm_registry(settings.npm_registry)))]
     if locator.startswith(_URL_SCHEMES):
         return [UrlSource(locator)]
-    raise LocatorError(f"unknown locator scheme in {locator!r}; expected debian:, pypi:, https:, http: or file:")
+    raise LocatorError(f"unknown locator scheme in {locator!r}; expected debian:, pypi:, npm:, https:, http: or file:")
 
 
 def apt_archive_bases(root: Path = Path("/")) -> list[str]:

@@ -21,7 +21,7 @@ from .host import KNOWN_HOSTS
 LOCK_VERSION = 2
 # The LLVM distributions the recipe knows how to lay out (see llvm.py).
 PROVIDERS = ("ziglang", "debian")
-LOCATOR_SCHEMES = ("debian", "pypi", "https", "http", "file")
+LOCATOR_SCHEMES = ("debian", "pypi", "npm", "https", "http", "file")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # A file name is stored as a single path component: it names the file in the store and in WASI_DISTDIR.
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
@@ -59,6 +59,20 @@ class LibcxxPins:
 
 
 @dataclass(frozen=True)
+class ComponentToolPins:
+    """What turns a core module into a WASI preview-2 component (WASI_TARGET='wasm32-wasip2'): Debian's
+    ``wasm-tools`` with its runtime per host, and the ``wasi_snapshot_preview1`` adapter, the file ``member`` (sha256
+    ``member_sha256``) of the npm package ``adapter``. Fetched only when a wasip2 target is built."""
+
+    wasm_tools_version: str
+    wasm_tools: Mapping[str, tuple[Artifact, ...]]  # per host
+    adapter_version: str
+    adapter_member: str
+    adapter_member_sha256: str
+    adapter: Artifact
+
+
+@dataclass(frozen=True)
 class Lock:
     path: str
     digest: str  # sha256 of the lock file's bytes
@@ -86,6 +100,7 @@ class Lock:
                 f"a pinned wasm-opt: {pinned}",
                 hint="use WASI_OPTIMIZE='speed' here, or add [components.binaryen] for this host to "
                      "toolchain.in.toml and regenerate the lock") from None
+    component_tools: ComponentToolPins | None = None  # optional: a lock without it builds preview 1 only
 
     def host_pins(self, host: str) -> HostPins:
         try:
@@ -120,6 +135,12 @@ class Lock:
                 if (artifact.sha256, artifact.name) not in seen:
                     seen.add((artifact.sha256, artifact.name))
                     artifacts.append(artifact)
+        if self.component_tools is not None:
+            artifacts.append(self.component_tools.adapter)
+            for files in self.component_tools.wasm_tools.values():
+                # The wasm-tools runtime is the debian provider's own files (libc6, libgcc-s1): listed once.
+                listed = {(a.name, a.sha256) for a in artifacts}
+                artifacts.extend(a for a in files if (a.name, a.sha256) not in listed)
         return artifacts
 
 
@@ -226,7 +247,7 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         raise r.fail("", f"not valid TOML: {e}") from None
 
     top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "wasi-libc-source", "libcxx"},
-                  optional={"binaryen"})
+                  optional={"binaryen", "wasm-tools", "wasip1-adapter"})
     version = top["lock-version"]
     if type(version) is not int or version != LOCK_VERSION:
         raise r.fail("lock-version", f"expected {LOCK_VERSION}, got {version!r}; this tool reads lock-version "
@@ -291,8 +312,33 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         ),
         binaryen_version=binaryen_version,
         binaryen_hosts=binaryen_hosts,
+        component_tools=_component_tools(r, top),
     )
     return lock
+
+
+def _component_tools(r: _Reader, top: dict[str, Any]) -> ComponentToolPins | None:
+    if "wasm-tools" not in top and "wasip1-adapter" not in top:
+        return None
+    for name in ("wasm-tools", "wasip1-adapter"):
+        if name not in top:
+            raise r.fail(name, "missing: [wasm-tools] and [wasip1-adapter] come together (both make a component)")
+    t = r.table(top["wasm-tools"], "wasm-tools", required={"version", "hosts"})
+    hosts: dict[str, tuple[Artifact, ...]] = {}
+    for host, value in r.mapping(t["hosts"], "wasm-tools.hosts").items():
+        where = f"wasm-tools.hosts.{host}"
+        if host not in KNOWN_HOSTS:
+            raise r.fail(where, f"unknown host {host!r}; known hosts: {', '.join(KNOWN_HOSTS)}")
+        hosts[host] = r.files(r.table(value, where, required={"files"})["files"], f"{where}.files")
+    a = r.table(top["wasip1-adapter"], "wasip1-adapter", required={"version", "member", "member-sha256", "files"})
+    member_sha256 = a["member-sha256"]
+    if not isinstance(member_sha256, str) or not _SHA256.fullmatch(member_sha256):
+        raise r.fail("wasip1-adapter.member-sha256", f"expected 64 lowercase hex characters, got {member_sha256!r}")
+    return ComponentToolPins(
+        wasm_tools_version=r.string(t["version"], "wasm-tools.version"), wasm_tools=hosts,
+        adapter_version=r.string(a["version"], "wasip1-adapter.version"),
+        adapter_member=r.member_dir(a["member"], "wasip1-adapter.member"), adapter_member_sha256=member_sha256,
+        adapter=r.files(a["files"], "wasip1-adapter.files", exactly_one=True)[0])
 
 
 def load_lock(path: str | Path) -> Lock:

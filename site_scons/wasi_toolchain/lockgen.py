@@ -22,6 +22,12 @@ toolchain.in.toml (``input-version = 1``):
                             pinned for each llvm host with a debian-arch as [NAME.hosts.HOST] files. Each becomes the lock's top-level [NAME] table
                             with `version`, the `extra` keys, then `files`; adding a component is a data change
                             here (lock.py must know the table to read it).
+    [wasm-tools]            optional, with [wasip1-adapter]: what makes a preview-2 component. version, packages,
+                            hosts (each host's debian-arch is its [llvm.hosts.HOST] one), optional suite and
+                            runtime ("package=version", read from [debian] suite). Written per host.
+    [wasip1-adapter]        package and version of an npm package, member (a file in its tarball) and
+                            member-sha256. The tarball's sha256 and size come from downloading it and checking it
+                            against the registry's sha512 integrity; the member's sha256 is checked too.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import argparse
 import difflib
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -94,6 +101,23 @@ class ComponentInput:
 
 
 @dataclass(frozen=True)
+class WasmToolsInput:
+    version: str
+    packages: tuple[str, ...]
+    runtime: tuple[tuple[str, str], ...]
+    hosts: tuple[str, ...]
+    suite: str = ""
+
+
+@dataclass(frozen=True)
+class AdapterInput:
+    package: str
+    version: str
+    member: str
+    member_sha256: str
+
+
+@dataclass(frozen=True)
 class LockInput:
     path: str
     suite: str
@@ -102,6 +126,8 @@ class LockInput:
     providers: dict[str, ProviderInput]
     hosts: tuple[HostInput, ...]
     components: tuple[ComponentInput, ...]
+    wasm_tools: WasmToolsInput | None = None
+    adapter: AdapterInput | None = None
 
 
 class _Reader:
@@ -149,7 +175,8 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise r.fail("", f"not valid TOML: {e}") from None
-    top = r.table(data, "top level", {"input-version", "debian", "llvm", "components"})
+    top = r.table(data, "top level", {"input-version", "debian", "llvm", "components"},
+                  {"wasm-tools", "wasip1-adapter"})
     if top["input-version"] != INPUT_VERSION:
         raise r.fail("input-version", f"expected {INPUT_VERSION}, got {top['input-version']!r}")
     debian = r.table(top["debian"], "debian", {"suite"}, {"component"})
@@ -232,10 +259,39 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
         if kind == "debian-host-packages" and not any(h.debian_arch for h in hosts):
             raise r.fail(where, "a debian-host-packages component needs a host with `debian-arch` in llvm.hosts")
 
+    wasm_tools, adapter = _component_tools_input(r, top, {h.name: h for h in hosts})
     return LockInput(path=path, suite=r.string(debian["suite"], "debian.suite"),
                      component=r.string(debian.get("component", "main"), "debian.component"),
                      llvm_version=r.string(llvm["version"], "llvm.version"), providers=providers,
-                     hosts=tuple(hosts), components=tuple(components))
+                     hosts=tuple(hosts), components=tuple(components), wasm_tools=wasm_tools, adapter=adapter)
+
+
+def _component_tools_input(r: _Reader, top: dict[str, Any], hosts: dict[str, HostInput]
+                           ) -> tuple[WasmToolsInput | None, AdapterInput | None]:
+    if "wasm-tools" not in top and "wasip1-adapter" not in top:
+        return None, None
+    for name in ("wasm-tools", "wasip1-adapter"):
+        if name not in top:
+            raise r.fail(name, "missing: [wasm-tools] and [wasip1-adapter] come together")
+    t = r.table(top["wasm-tools"], "wasm-tools", {"version", "packages", "hosts"}, {"runtime", "suite"})
+    names = r.strings(t["hosts"], "wasm-tools.hosts")
+    for i, host in enumerate(names):
+        if not hosts.get(host) or not hosts[host].debian_arch:
+            raise r.fail(f"wasm-tools.hosts[{i}]", f"{host!r} has no [llvm.hosts.{host}] with a debian-arch")
+    wasm_tools = WasmToolsInput(
+        version=r.string(t["version"], "wasm-tools.version"), packages=r.strings(t["packages"], "wasm-tools.packages"),
+        runtime=tuple(_package_version(r, entry, f"wasm-tools.runtime[{i}]")
+                      for i, entry in enumerate(r.strings(t["runtime"], "wasm-tools.runtime")))
+        if "runtime" in t else (),
+        hosts=names, suite=r.string(t["suite"], "wasm-tools.suite") if "suite" in t else "")
+    a = r.table(top["wasip1-adapter"], "wasip1-adapter", {"package", "version", "member", "member-sha256"})
+    member_sha256 = r.string(a["member-sha256"], "wasip1-adapter.member-sha256")
+    if not re.fullmatch(r"[0-9a-f]{64}", member_sha256):
+        raise r.fail("wasip1-adapter.member-sha256", f"expected 64 lowercase hex characters, got {member_sha256!r}")
+    adapter = AdapterInput(package=r.string(a["package"], "wasip1-adapter.package"),
+                           version=r.string(a["version"], "wasip1-adapter.version"),
+                           member=r.string(a["member"], "wasip1-adapter.member"), member_sha256=member_sha256)
+    return wasm_tools, adapter
 
 
 def _package_version(r: _Reader, entry: str, where: str) -> tuple[str, str]:
@@ -298,6 +354,9 @@ class Resolver:
         packages = [(p, provider.version) for p in provider.packages] + list(provider.runtime)
         return self.debian_packages(packages, host.debian_arch, provider.suite)
 
+    def component_tools(self, tools: WasmToolsInput, adapter: AdapterInput) -> list[str]:
+        return _component_tools_lines(self, tools, adapter)
+
     def component(self, component: ComponentInput) -> tuple[str, list[Pin]]:
         if component.kind == "debian-packages":
             packages = [(p, component.version) for p in component.packages]
@@ -305,6 +364,23 @@ class Resolver:
                                                            component.suite)
         return upstream_version(component.version), [self.debian_orig(component.package, component.version,
                                                                       component.suite)]
+
+
+def _component_tools_lines(resolver: Resolver, tools: WasmToolsInput, adapter: AdapterInput) -> list[str]:
+    from .npm_package import NpmPackage, npm_registry, pin_member
+
+    lines = ["[wasm-tools]", f"version = {_str(tools.version)}", ""]
+    arches = {h.name: h.debian_arch for h in resolver.spec.hosts}
+    for host in tools.hosts:
+        pins = (resolver.debian_packages([(p, tools.version) for p in tools.packages], arches[host], tools.suite)
+                + resolver.debian_packages(list(tools.runtime), arches[host]))
+        lines += [f"[wasm-tools.hosts.{host}]", *_files(pins), ""]
+    package = NpmPackage(adapter.package, adapter.version)
+    resolver.log(f"lockgen: pinning {adapter.member} of {package.locator}")
+    pin = pin_member(package, adapter.member, adapter.member_sha256, npm_registry(resolver.settings.npm_registry))
+    return lines + ["[wasip1-adapter]", f"version = {_str(adapter.version)}", f"member = {_str(adapter.member)}",
+                    f"member-sha256 = {_str(pin.member_sha256)}",
+                    *_files([Pin(pin.name, pin.size, pin.sha256, pin.locator)]), ""]
 
 
 def _pool_pin(f: PoolFile) -> Pin:
@@ -327,6 +403,8 @@ def _files(pins: Sequence[Pin]) -> list[str]:
 def _suites(spec: LockInput) -> list[str]:
     """The Debian suites the input reads, the default first."""
     named = [p.suite for p in spec.providers.values()] + [c.suite for c in spec.components]
+    if spec.wasm_tools is not None:
+        named.append(spec.wasm_tools.suite)
     return [spec.suite, *sorted({s for s in named if s and s != spec.suite})]
 
 
@@ -344,6 +422,8 @@ def header(spec: LockInput) -> list[str]:
         "# Wheels: file name and sha256 from the package index, through pip.",
         "# Locators never name a registry host: debian: paths are joined to WASI_DEBIAN_MIRROR or apt's sources,",
         "# and pypi: requirements are fetched by pip with the user's own pip configuration.",
+        *(["# npm: packages: sha256 of the tarball the registry names, checked against its sha512 integrity; the",
+           "# tarball is fetched from WASI_NPM_REGISTRY or `npm config get registry`."] if spec.adapter else []),
     ]
 
 
@@ -367,6 +447,8 @@ def render(spec: LockInput, resolver: Resolver) -> str:
         version, pins = resolver.component(component)
         lines += [f"[{component.name}]", f"version = {_str(version)}",
                   *(f"{key} = {_str(value)}" for key, value in component.extra), *_files(pins), ""]
+    if spec.wasm_tools is not None and spec.adapter is not None:
+        lines += resolver.component_tools(spec.wasm_tools, spec.adapter)
     return "\n".join(lines)
 
 

@@ -1,4 +1,12 @@
-"""Run a WASI command module in wasmtime, in-process, bounded in time and memory, and stoppable.
+"""Run a WASI command module or command component in wasmtime, in-process, bounded in time and memory, and
+stoppable.
+
+Which of the two a file is comes from its header (``is_component``): a core module (WASI preview 1) is linked with
+the preview-1 linker and its ``_start`` called; a component (WASI preview 2, WASI_TARGET='wasm32-wasip2') is
+linked with the preview-2 linker (``wasmtime.component.Linker.add_wasip2``) and the ``run`` function of its
+``wasi:cli/run`` export called. Both get the same WasiConfig (args, env, preopened dirs, stdin, stdout, stderr),
+memory cap and watcher. One difference: over preview 2 a component's exit code is only success or failure
+(``wasi:cli/exit.exit`` takes a ``result``), so exit(3) or ``return 3`` from main ends the run with code 1.
 
 The module runs in a thread of its own while the calling thread watches it. A module that never ends is stopped
 through wasmtime's epoch interruption: the watcher bumps the engine's epoch, and the module traps at its next loop
@@ -30,6 +38,24 @@ MAX_MEMORY_MB = 4096  # wasm32's whole address space
 _POLL = 0.05  # seconds between the watcher's looks
 _STOP_GRACE = 5.0  # seconds a stopped module may take to reach its next epoch check (it may be in a host call)
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+# The first 8 bytes of a component: "\0asm", version 0x0d 0x00, layer 0x01 0x00 (a core module: version 1, layer 0).
+COMPONENT_HEADER = b"\0asm\x0d\x00\x01\x00"
+RUN_INTERFACE = "wasi:cli/run@0.2."  # the command world's export, any 0.2.x
+
+
+def is_component(header: bytes) -> bool:
+    """Whether a wasm binary starting with ``header`` is a component rather than a core module."""
+    return header[:8] == COMPONENT_HEADER
+
+
+def _read_header(wasm: Path) -> bytes:
+    try:
+        with open(wasm, "rb") as f:
+            return f.read(8)
+    except OSError as e:
+        raise RunError(f"cannot read {wasm}: {e.strerror}", hint="rebuild it with scons") from None
 
 
 class RunInterrupted(RunError):
@@ -71,11 +97,17 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
                            f"{'no such directory' if not os.path.exists(host) else 'not a directory'}",
                            hint="create the directory before the run, or fix the dirs= of the WasiRun call")
     engine = wasmtime.Engine(_engine_config(wasmtime))
+    component = is_component(_read_header(wasm))
     try:
-        module = wasmtime.Module.from_file(engine, str(wasm))
+        if component:
+            from wasmtime import component as wasmtime_component
+
+            module = wasmtime_component.Component.from_file(engine, str(wasm))
+        else:
+            module = wasmtime.Module.from_file(engine, str(wasm))
     except (wasmtime.WasmtimeError, OSError) as e:
-        raise RunError(f"cannot load {wasm} as a WebAssembly module: {e}",
-                       hint="rebuild it with scons; was it built for wasm32-wasip1?") from None
+        raise RunError(f"cannot load {wasm} as a WebAssembly {'component' if component else 'module'}: {e}",
+                       hint="rebuild it with scons; was it built for a WASI target?") from None
     config = wasmtime.WasiConfig()
     config.argv = list(argv)
     if env:
@@ -96,8 +128,13 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
     store.set_wasi(config)
     store.set_limits(memory_size=max_memory_mb << 20)
     store.set_epoch_deadline(1)  # only this function bumps the epoch, and only to stop the module
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
+    if component:
+        run_interface = _run_interface(module, engine, wasm)
+        linker = wasmtime_component.Linker(engine)
+        linker.add_wasip2()
+    else:
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
     # The module writes straight to file descriptors 1 and 2; flush what Python has buffered first.
     sys.stdout.flush()
     sys.stderr.flush()
@@ -107,6 +144,13 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
     def start_module() -> None:
         try:
             instance = linker.instantiate(store, module)
+            if component:
+                interface = instance.get_export_index(store, run_interface)
+                run = instance.get_func(store, instance.get_export_index(store, "run", interface))
+                # run: func() -> result; main's non-zero return arrives as err (or as an ExitTrap, below).
+                result = run(store)
+                outcome.append(1 if getattr(result, "tag", "ok") == "err" else 0)
+                return
             start = instance.exports(store).get("_start")
             if not isinstance(start, wasmtime.Func):
                 raise RunError(f"{wasm} has no _start export: it is not a WASI command module",
@@ -139,8 +183,17 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
         raise RunError(f"{wasm} trapped: {symbolize_for(Path(wasm), result.message)}") from None
     if isinstance(result, wasmtime.WasmtimeError):
         raise RunError(f"{wasm} could not be instantiated: {result}",
-                       hint="it imports something other than WASI preview 1") from None
+                       hint=f"it imports something other than WASI preview {2 if component else 1}") from None
     raise result
+
+
+def _run_interface(component: Any, engine: Any, wasm: Path) -> str:
+    """The name of the component's ``wasi:cli/run@0.2.x`` export: only a command component has one."""
+    names = sorted(name for name in component.type.exports(engine) if name.startswith(RUN_INTERFACE))
+    if not names:
+        raise RunError(f"{wasm} is a component with no wasi:cli/run export: it is not a WASI command component",
+                       hint="link it with the default WASI_EXECMODEL='command'")
+    return names[-1]
 
 
 def _watch(worker: threading.Thread, engine: Any, timeout: float,

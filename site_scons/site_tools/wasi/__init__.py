@@ -115,6 +115,7 @@ def generate(env: Any, **kw: Any) -> None:
         WASI_LINKCOMSTR="wasi: linking $TARGET",
         WASI_WASMOPTCOMSTR="wasi: wasm-opt -Oz $TARGET",
         WASI_ARCOMSTR="wasi: archiving $TARGET",
+        WASI_COMPONENTCOMSTR="wasi: making a component of $TARGET",
         WASI_RUNCOMSTR="wasi: running $SOURCE",
     )
     add_options()
@@ -146,9 +147,25 @@ def generate(env: Any, **kw: Any) -> None:
         env["SPAWN"] = direct_spawn(env["SPAWN"])
     env["WASI_SYSROOT"] = _one_word(str(toolchain.sysroot))
     env["WASI_TOPDIR"] = env.Dir("#").abspath
+    _plan_component_tools(env, lock, settings)
     set_commands(env)
     add_builders(env)
     define_aliases(env)
+
+
+def _plan_component_tools(env: Any, lock: Lock, settings: Settings) -> None:
+    """Where the component tools (WASI_TARGET='wasm32-wasip2') live. Only planned here (pure, cheap); fetched by
+    the first build of a component. A lock or host without them is reported when a component is built."""
+    from wasi_toolchain import component_tools
+
+    try:
+        tools = component_tools.plan(lock, settings)
+    except WasiError as e:
+        env["WASI_COMPONENT_TOOLS"] = e
+        return
+    env["WASI_COMPONENT_TOOLS"] = tools
+    env["WASI_WASM_TOOLS"] = _one_word(str(tools.wasm_tools))
+    env["WASI_P2_ADAPTER"] = _one_word(str(tools.adapter))
 
 
 def exists(env: Any) -> bool:

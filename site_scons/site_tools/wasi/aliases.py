@@ -76,6 +76,7 @@ def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int
         else:
             keep = [Keep(key, "a key this SConstruct uses", needs(planned_env))
                     for key, planned_env in _planned.items()]
+            keep += _component_tools_kept(keep)
         # Each environment may name its own store (WASI_CACHE_DIR, or the tool's cache_dir keyword): prune each.
         stores = {planned_env["WASI_SETTINGS"].cache_dir: planned_env["WASI_SETTINGS"].lock_timeout
                   for planned_env in _planned.values()}
@@ -84,6 +85,23 @@ def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int
     except WasiError as e:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
     return 0
+
+
+def _component_tools_kept(kept: Sequence[Any]) -> list[Any]:
+    """The component tools entry (WASI_TARGET='wasm32-wasip2') of each planned environment, when it is built: a
+    wasm32-wasip2 target of this SConstruct uses it, and rebuilding it means downloading wasm-tools again."""
+    from wasi_toolchain import component_tools
+    from wasi_toolchain.prune import Keep, needs_of
+
+    keys = {k.key for k in kept}
+    result = []
+    for planned_env in _planned.values():
+        tools = planned_env.get("WASI_COMPONENT_TOOLS")
+        if isinstance(tools, component_tools.ComponentTools) and tools.key not in keys and tools.is_complete():
+            keys.add(tools.key)
+            result.append(Keep(tools.key, "the component tools of this SConstruct's wasm32-wasip2 targets",
+                               needs_of(component_tools.key_inputs(planned_env["WASI_LOCK_DATA"], tools.host))))
+    return result
 
 
 def _fetch_all_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:

@@ -12,7 +12,7 @@ import SCons.Scanner
 
 from wasi_toolchain import buildvars
 
-from .nodes import checked, toolchain_node, wasm_opt_node, wasm_opt_plan
+from .nodes import checked, component_tools_node, toolchain_node, wasm_opt_node, wasm_opt_plan
 from .running import WasiRun
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
@@ -24,6 +24,9 @@ def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[lis
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
+    if buildvars.is_component_target(env.subst("$WASI_TARGET")):
+        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), buildvars.is_cxx_source(str(source[0])),
+                None, env["WASI_TOOLCHAIN"].libc)
     env.Depends(target, toolchain_node(env))
     _record_compilation_db_entry(target, source, env)
     return target, source
@@ -44,9 +47,16 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
+    component = buildvars.is_component_target(env.subst("$WASI_TARGET"))
+    if component:
+        link_cxx = env.get("WASI_LINK_CXX", "auto")
+        cxx = _has_cxx(source) if link_cxx == "auto" else buildvars.flag("WASI_LINK_CXX", link_cxx)
+        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), cxx, env.subst("$WASI_EXECMODEL"),
+                env["WASI_TOOLCHAIN"].libc)
+        env.Depends(target, component_tools_node(env))
     if _size_mode(env):
         env.Depends(target, checked(wasm_opt_node, env))
-    elif checked(_keeps_names, env):
+    elif not component and checked(_keeps_names, env):
         target = [target[0], env.File(str(target[0]) + ".names")]
     return target, source
 
@@ -149,10 +159,15 @@ _WRITE_NAMES_ACTION = SCons.Action.Action(_write_names, None)
 
 
 def _link_actions(source: Any, target: Any, env: Any, for_signature: bool) -> Any:
-    """The link; in size mode, then wasm-opt over the linked module, in place; with WASI_NAMES, then the names
-    file: a second link without -s when the module is stripped (its bytes stay what -s gives)."""
-    if _size_mode(env):
-        return [_LINK_ACTION, _WASM_OPT_ACTION]
+    """The link; in size mode, then wasm-opt over the linked module, in place; for a component target, then
+    wasm-tools wraps the core module into a component, in place (one builder, one output); with WASI_NAMES (core
+    modules), then the names file: a second link without -s when the module is stripped (its bytes stay what -s
+    gives)."""
+    actions = [_LINK_ACTION, *([_WASM_OPT_ACTION] if _size_mode(env) else [])]
+    if buildvars.is_component_target(env.subst("$WASI_TARGET")):
+        return [*actions, _COMPONENT_ACTION]
+    if len(actions) > 1:
+        return actions
     if len(target) > 1 and _keeps_names(env):
         stripped = buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
         return [_LINK_ACTION, *([_NAMES_LINK_ACTION] if stripped else []), _WRITE_NAMES_ACTION]
@@ -307,6 +322,10 @@ def set_commands(env: Any) -> None:
     # The same link without -s, for the function names only (see _link_actions).
     env["WASI_NAMESLINKCOM"] = link.format(strip="", output=f"${{TARGETS[1]}}{_UNSTRIPPED_SUFFIX}")
     env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
+    # WASI_TARGET='wasm32-wasip2': the linked core module becomes a component in place (wasm-tools reads its whole
+    # input before writing). The adapter satisfies the preview-1 imports of the wasip2 libc (component_tools.py).
+    env["WASI_COMPONENTCOM"] = ("$( $WASI_WASM_TOOLS $) component new $TARGET "
+                                "$( --adapt wasi_snapshot_preview1=$WASI_P2_ADAPTER $) -o $TARGET")
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
 
@@ -317,6 +336,8 @@ def set_commands(env: Any) -> None:
 # largest per-target cost of a null build. The compiler is tracked by the toolchain node instead (its name is the
 # sysroot key), so the lookup is turned off for the tool's builders only; host builders keep SCons's default.
 _BUILDER_OVERRIDES = {"IMPLICIT_COMMAND_DEPENDENCIES": 0}
+
+_COMPONENT_ACTION = SCons.Action.Action("$WASI_COMPONENTCOM", "$WASI_COMPONENTCOMSTR")
 
 
 def add_builders(env: Any) -> None:

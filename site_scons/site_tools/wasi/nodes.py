@@ -91,6 +91,38 @@ def wasm_opt_node(env: Any) -> Any:
     return node
 
 
+def _ensure_component_tools(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    from wasi_toolchain import component_tools
+
+    tools = env["WASI_COMPONENT_TOOLS"]
+    try:
+        component_tools.ensure(tools, env["WASI_LOCK_DATA"], env["WASI_SETTINGS"])
+    except WasiError as e:
+        raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
+    Path(str(target[0])).write_text(tools.key + "\n", encoding="utf-8")
+    return 0
+
+
+_ENSURE_COMPONENT_TOOLS_ACTION = SCons.Action.Action(_ensure_component_tools, strfunction=lambda *args, **kw: None)
+
+
+def component_tools_node(env: Any) -> Any:
+    """The stamp node every component depends on, like toolchain_node: its content is the component tools' key,
+    so a new wasm-tools or adapter pin rebuilds every component. Raises UserError naming the caller when this lock
+    or host has no component tools."""
+    tools = env["WASI_COMPONENT_TOOLS"]
+    if isinstance(tools, WasiError):
+        raise SCons.Errors.UserError(f"{caller()}: {tools}")
+    node = _ready_nodes.get(tools.key)
+    if node is None:
+        node = env.Command(f"$WASI_STAMPDIR/{tools.key}.stamp", [], _ENSURE_COMPONENT_TOOLS_ACTION)[0]
+        if not tools.is_complete():
+            env.AlwaysBuild(node)
+        env.NoCache(node)
+        _ready_nodes[tools.key] = node
+    return node
+
+
 def caller() -> str:
     """``SConstruct:12``: the innermost frame outside SCons and this file, i.e. the builder call in the user's
     SConstruct or SConscript. SCons itself reports the innermost frame outside SCons, which is this file."""

@@ -85,7 +85,8 @@ def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] 
     """``env.WasiRun(alias, program, args=[…], env={…}, dirs={host: guest}, stdin=file, expect_exit=0,
     timeout=300, max_memory_mb=1024)``.
 
-    An always-built alias that runs ``program`` in wasmtime with WASI arguments ``args`` (argv[0] is the module's
+    An always-built alias that runs ``program`` (a core module, or a component built for wasm32-wasip2: told apart
+    by its header) in wasmtime with WASI arguments ``args`` (argv[0] is the module's
     file name), environment ``env``, host directories preopened at guest paths ``dirs``, and ``stdin`` as standard
     input; the build fails if the exit code is not ``expect_exit`` (scons exits with the program's code), if the
     run takes longer than ``timeout`` seconds, and a module's memory cannot grow past ``max_memory_mb`` MiB.
