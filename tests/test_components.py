@@ -232,7 +232,8 @@ def test_the_generator_input_names_wasm_tools_per_host_and_the_adapter() -> None
      r"wasm-tools.hosts\[0\]: 'macos-arm64' has no \[llvm.hosts.macos-arm64\] with a debian-arch"),
     (lambda t: t.replace('member-sha256 = "', 'member-sha256 = "X'), r"wasip1-adapter.member-sha256: expected 64"),
     (lambda t: t.split("\n[wasip1-adapter]\n")[0] + "\n", r"wasip1-adapter: missing"),
-    (lambda t: t.replace('runtime = ["libc6=2.41', 'runtime = ["libc6 2.41'), r"wasm-tools.runtime\[0\]: expected"),
+    (lambda t: t.replace('packages = ["wasm-tools"]\nruntime = ["libc6=2.41', 'packages = ["wasm-tools"]\nruntime = ["libc6 2.41'),
+     r"wasm-tools.runtime\[0\]: expected"),
 ])
 def test_a_bad_component_tools_input_is_refused_with_its_place(edit, problem) -> None:  # type: ignore[no-untyped-def]
     from wasi_toolchain.lockgen import parse_input
