@@ -1,10 +1,11 @@
-"""The toolchain node every WASI target depends on, and the checks of builder arguments that name the caller."""
+"""The stamp nodes of store entries (the toolchain every WASI target depends on, wasm-opt, the component tools),
+and the checks of builder arguments that name the caller."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import SCons.Action
@@ -18,27 +19,28 @@ _ready_nodes: dict[str, Any] = {}
 _GLUE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _ensure_toolchain(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
+def _ensure_entry(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    """The action of every store-entry stamp node: build the entry if needed, then write its key as the stamp."""
     try:
-        _sysroot.ensure(toolchain, env["WASI_LOCK_DATA"], env["WASI_SETTINGS"])
+        env["WASI_ENSURE_ENTRY"]()
     except WasiError as e:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
-    Path(str(target[0])).write_text(toolchain.key + "\n", encoding="utf-8")
+    Path(str(target[0])).write_text(env["WASI_ENTRY_KEY"] + "\n", encoding="utf-8")
     return 0
 
 
-_ENSURE_ACTION = SCons.Action.Action(_ensure_toolchain, strfunction=lambda *args, **kw: None)
+_ENSURE_ENTRY_ACTION = SCons.Action.Action(_ensure_entry, strfunction=lambda *args, **kw: None)
 
 
-def toolchain_node(env: Any) -> Any:
-    """The stamp node every WASI target depends on; its content is the sysroot key, so a new pin rebuilds all."""
-    key = env["WASI_SYSROOT_KEY"]
+def _entry_node(env: Any, stamp: str, key: str, complete: bool, ensure: Callable[[], object]) -> Any:
+    """A stamp node for a store entry (the toolchain, wasm-opt, the component tools): targets that need the entry
+    depend on it, and its content is the entry's key, so a new pin rebuilds them. One node per key and process."""
     node = _ready_nodes.get(key)
     if node is None:
-        node = env.Command(f"$WASI_STAMPDIR/toolchain-{key}.stamp", [], _ENSURE_ACTION)[0]
-        if not env["WASI_TOOLCHAIN"].is_complete():
-            # Always built only when the entry is missing or incomplete (four stats, here): then a stamp left
+        node = env.Command(f"$WASI_STAMPDIR/{stamp}.stamp", [], _ENSURE_ENTRY_ACTION, WASI_ENSURE_ENTRY=ensure,
+                           WASI_ENTRY_KEY=key)[0]
+        if not complete:
+            # Always built only when the entry is missing or incomplete (a few stats, here): then a stamp left
             # from before (say, the store was wiped) must not count as up to date. With a complete entry the
             # stamp is built only when it is missing or its key changed, so a null build runs no action and does
             # not rewrite .sconsign.dblite.
@@ -48,19 +50,14 @@ def toolchain_node(env: Any) -> Any:
     return node
 
 
-def _ensure_wasm_opt(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    from wasi_toolchain import wasm_opt as _wasm_opt
-
-    tool = wasm_opt_plan(env)
-    try:
-        _wasm_opt.ensure(tool, env["WASI_LOCK_DATA"], env["WASI_SETTINGS"])
-    except WasiError as e:
-        raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
-    Path(str(target[0])).write_text(tool.key + "\n", encoding="utf-8")
-    return 0
+def toolchain_node(env: Any) -> Any:
+    """The stamp node every WASI target depends on; its content is the sysroot key, so a new pin rebuilds all."""
+    toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
+    lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
+    return _entry_node(env, f"toolchain-{toolchain.key}", toolchain.key, toolchain.is_complete(),
+                       lambda: _sysroot.ensure(toolchain, lock, settings))
 
 
-_ENSURE_WASM_OPT_ACTION = SCons.Action.Action(_ensure_wasm_opt, strfunction=lambda *args, **kw: None)
 _wasm_opt_plans: dict[tuple[str, str], Any] = {}
 
 
@@ -79,48 +76,25 @@ def wasm_opt_plan(env: Any) -> Any:
 
 def wasm_opt_node(env: Any) -> Any:
     """The stamp node of the wasm-opt entry, which size-mode programs depend on: built (fetch and unpack) only by
-    a build that has such a program; its content is the entry's key, so a new binaryen pin relinks them."""
+    a build that has such a program."""
+    from wasi_toolchain import wasm_opt as _wasm_opt
+
     tool = wasm_opt_plan(env)
-    node = _ready_nodes.get(tool.key)
-    if node is None:
-        node = env.Command(f"$WASI_STAMPDIR/{tool.key}.stamp", [], _ENSURE_WASM_OPT_ACTION)[0]
-        if not tool.is_complete():
-            env.AlwaysBuild(node)
-        env.NoCache(node)
-        _ready_nodes[tool.key] = node
-    return node
-
-
-def _ensure_component_tools(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    from wasi_toolchain import component_tools
-
-    tools = env["WASI_COMPONENT_TOOLS"]
-    try:
-        component_tools.ensure(tools, env["WASI_LOCK_DATA"], env["WASI_SETTINGS"])
-    except WasiError as e:
-        raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
-    Path(str(target[0])).write_text(tools.key + "\n", encoding="utf-8")
-    return 0
-
-
-_ENSURE_COMPONENT_TOOLS_ACTION = SCons.Action.Action(_ensure_component_tools, strfunction=lambda *args, **kw: None)
+    lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
+    return _entry_node(env, tool.key, tool.key, tool.is_complete(), lambda: _wasm_opt.ensure(tool, lock, settings))
 
 
 def component_tools_node(env: Any) -> Any:
-    """The stamp node every component depends on, like toolchain_node: its content is the component tools' key,
-    so a new wasm-tools or adapter pin rebuilds every component. Raises UserError naming the caller when this lock
-    or host has no component tools."""
+    """The stamp node every component depends on. Raises UserError naming the caller when this lock or host has no
+    component tools."""
+    from wasi_toolchain import component_tools
+
     tools = env["WASI_COMPONENT_TOOLS"]
     if isinstance(tools, WasiError):
         raise SCons.Errors.UserError(f"{caller()}: {tools}")
-    node = _ready_nodes.get(tools.key)
-    if node is None:
-        node = env.Command(f"$WASI_STAMPDIR/{tools.key}.stamp", [], _ENSURE_COMPONENT_TOOLS_ACTION)[0]
-        if not tools.is_complete():
-            env.AlwaysBuild(node)
-        env.NoCache(node)
-        _ready_nodes[tools.key] = node
-    return node
+    lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
+    return _entry_node(env, tools.key, tools.key, tools.is_complete(),
+                       lambda: component_tools.ensure(tools, lock, settings))
 
 
 def caller() -> str:
