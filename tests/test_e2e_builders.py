@@ -62,6 +62,19 @@ def checkout(root: Path, store: Path) -> Checkout:
     return Checkout(root, store)
 
 
+def tripwire_tools(store: Path, log: Path) -> None:
+    """Make the compiler, linker and archiver of every toolchain entry in ``store`` tripwires: any run of them
+    writes to ``log`` and fails. Entries of other kinds (wasm-opt, component tools) have none and are left alone."""
+    for entry in (store / "sysroots").iterdir():
+        for tool in ("clang", "wasm-ld", "llvm-ar"):
+            path = entry / "bin" / tool
+            if not path.exists():
+                continue
+            path.unlink()
+            path.write_text(TRIPWIRE.format(log=shlex.quote(str(log))))
+            path.chmod(0o755)
+
+
 def copy_store(store: Path, to: Path) -> Path:
     """Another WASI_CACHE_DIR holding the same entries (hard-linked: nothing writes into a published entry)."""
     def link(src: str, dst: str) -> None:
@@ -98,14 +111,7 @@ def test_another_checkout_and_store_get_every_target_from_the_cachedir(built: Bu
     store = copy_store(built.a.store, tmp_path / "store-b")
     # The compiler, linker and archiver of store B are tripwires: any run of them fails the build.
     log = tmp_path / "tripwire.log"
-    for entry in (store / "sysroots").iterdir():
-        for tool in ("clang", "wasm-ld", "llvm-ar"):
-            path = entry / "bin" / tool
-            if not path.exists():  # an entry of another kind (wasm-opt, component tools) that other tests built
-                continue
-            path.unlink()
-            path.write_text(TRIPWIRE.format(log=shlex.quote(str(log))))
-            path.chmod(0o755)
+    tripwire_tools(store, log)
     b = checkout(tmp_path / "somewhere" / "else" / "b", store)
     result = b.scons(f"--cache-dir={built.cachedir}")
     assert result.returncode == 0, result.stdout + result.stderr

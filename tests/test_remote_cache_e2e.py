@@ -8,14 +8,13 @@ byte-identical to checkout A's.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from nginx import Nginx, nginx_binary
-from test_e2e_builders import TRIPWIRE, checkout, copy_store
+from test_e2e_builders import checkout, copy_store, tripwire_tools
 
 pytestmark = pytest.mark.e2e
 
@@ -46,14 +45,7 @@ def test_a_second_machine_builds_the_samples_from_nginx_without_a_compiler(real,
 
     store = copy_store(project.cache, tmp_path / "runner-store")
     log = tmp_path / "tripwire.log"
-    for entry in (store / "sysroots").iterdir():
-        for tool in ("clang", "wasm-ld", "llvm-ar"):
-            path = entry / "bin" / tool
-            if not path.exists():  # an entry of another kind (wasm-opt, component tools) that other tests built
-                continue
-            path.unlink()
-            path.write_text(TRIPWIRE.format(log=shlex.quote(str(log))))
-            path.chmod(0o755)
+    tripwire_tools(store, log)
     b = checkout(tmp_path / "runner" / "elsewhere" / "b", store)
     second = b.scons("-j2", f"--remote-cache={nginx.url()}")  # its local level: scons-cachedir/ in its own store
     assert second.returncode == 0, second.stdout + second.stderr
