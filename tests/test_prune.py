@@ -261,3 +261,39 @@ def test_after_switching_providers_prune_removes_the_other_providers_entry_and_d
                    f"complete entry here)" in out
         assert sorted(files_under(cache / "downloads")) == sorted(f"{a.sha256}/{a.name}" for a in deb_files)
     assert [p.name for p in (cache / "sysroots").iterdir()] == ([deb.key] if debian_built else [])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="wasm-opt is pinned for linux hosts only")
+def test_a_built_wasm_opt_entry_is_kept_and_one_never_built_is_not_made_up(tmp_path: Path) -> None:
+    """Size mode's wasm-opt has an entry of its own: a prune keeps it once built, like the component tools, so the
+    next size-mode build does not download binaryen again. The same prune keeps the toolchain entry."""
+    from wasi_toolchain import wasm_opt
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    shutil.copy(REPO / "toolchain.lock", project / "toolchain.lock")
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\n")
+    cache = tmp_path / "cache"
+    zig = stand_in_store(project, cache, ("ziglang",))["ziglang"]
+    lock = load_lock(project / "toolchain.lock")
+    optimizer = wasm_opt.plan(lock, Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
+    env = {"WASI_CACHE_DIR": str(cache), "WASI_LLVM_PROVIDER": "ziglang"}
+
+    # Not built: nothing is said of it, and nothing is created for it.
+    result = run_scons(project, "-Q", "wasi-prune", env=env)
+    assert result.returncode == 0, result.stderr
+    assert optimizer.key not in result.stdout and not optimizer.root.exists()
+
+    # Built (a stand-in: the stamp, the binary and the loader are what make it complete): kept, with the reason.
+    (optimizer.root / "usr/bin").mkdir(parents=True)
+    (optimizer.root / "usr/bin/wasm-opt").write_text("stand-in")
+    optimizer.loader.parent.mkdir(parents=True, exist_ok=True)
+    optimizer.loader.write_text("stand-in")
+    (optimizer.root / STAMP).write_text(json.dumps({"key": optimizer.key, **wasm_opt.key_inputs(lock, optimizer.host)}))
+    assert optimizer.is_complete()
+    result = run_scons(project, "-Q", "wasi-prune", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"wasi-prune: sysroots/{optimizer.key}: kept (wasm-opt for this SConstruct's size-mode targets)" \
+        in result.stdout
+    assert f"wasi-prune: sysroots/{zig.key}: kept (a key this SConstruct uses)" in result.stdout
+    assert optimizer.is_complete() and zig.is_complete()

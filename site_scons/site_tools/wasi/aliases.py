@@ -76,7 +76,7 @@ def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int
         else:
             keep = [Keep(key, "a key this SConstruct uses", needs(planned_env))
                     for key, planned_env in _planned.items()]
-            keep += _component_tools_kept(keep)
+            keep += _tool_entries_kept(keep)
         # Each environment may name its own store (WASI_CACHE_DIR, or the tool's cache_dir keyword): prune each.
         stores = {planned_env["WASI_SETTINGS"].cache_dir: planned_env["WASI_SETTINGS"].lock_timeout
                   for planned_env in _planned.values()}
@@ -87,20 +87,30 @@ def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int
     return 0
 
 
-def _component_tools_kept(kept: Sequence[Any]) -> list[Any]:
-    """The component tools entry (WASI_TARGET='wasm32-wasip2') of each planned environment, when it is built: a
-    wasm32-wasip2 target of this SConstruct uses it, and rebuilding it means downloading wasm-tools again."""
-    from wasi_toolchain import component_tools
+def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
+    """The entries of the tools some targets need beside the toolchain, when they are built: the component tools
+    (WASI_TARGET='wasm32-wasip2') and wasm-opt (WASI_OPTIMIZE='size', when the lock pins it for the host).
+    Rebuilding them means downloading them again."""
+    from wasi_toolchain import component_tools, wasm_opt
     from wasi_toolchain.prune import Keep, needs_of
 
     keys = {k.key for k in kept}
     result = []
     for planned_env in _planned.values():
+        lock, host = planned_env["WASI_LOCK_DATA"], planned_env["WASI_TOOLCHAIN"].host
+        candidates: list[tuple[Any, str, dict[str, object]]] = []
         tools = planned_env.get("WASI_COMPONENT_TOOLS")
-        if isinstance(tools, component_tools.ComponentTools) and tools.key not in keys and tools.is_complete():
-            keys.add(tools.key)
-            result.append(Keep(tools.key, "the component tools of this SConstruct's wasm32-wasip2 targets",
-                               needs_of(component_tools.key_inputs(planned_env["WASI_LOCK_DATA"], tools.host))))
+        if isinstance(tools, component_tools.ComponentTools):
+            candidates.append((tools, "the component tools of this SConstruct's wasm32-wasip2 targets",
+                               component_tools.key_inputs(lock, tools.host)))
+        if lock.binaryen_hosts.get(host):
+            optimizer = wasm_opt.plan(lock, planned_env["WASI_SETTINGS"], host=host)
+            candidates.append((optimizer, "wasm-opt for this SConstruct's size-mode targets",
+                               wasm_opt.key_inputs(lock, host)))
+        for entry, why, inputs in candidates:
+            if entry.key not in keys and entry.is_complete():
+                keys.add(entry.key)
+                result.append(Keep(entry.key, why, needs_of(inputs)))
     return result
 
 
