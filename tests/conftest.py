@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -15,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pytest  # noqa: E402
 
 from helpers import LoopbackServer, run_scons  # noqa: E402
+from nginx import Nginx, nginx_binary  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,6 +31,20 @@ def server() -> LoopbackServer:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Nginx]:
+    """A real nginx WebDAV server on a free loopback port, for the remote-cache tests; stopped after the test."""
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light; .ci/run installs it as root)")
+    server = Nginx(binary, tmp_path / "nginx")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

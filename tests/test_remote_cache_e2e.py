@@ -8,28 +8,14 @@ byte-identical to checkout A's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nginx import Nginx, nginx_binary
+from nginx import Nginx
 from test_e2e_builders import checkout, copy_store, tripwire_tools
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[Nginx]:
-    binary = nginx_binary()
-    if binary is None:
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light; .ci/run installs it as root)")
-    server = Nginx(binary, tmp_path / "nginx")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_second_machine_builds_the_samples_from_nginx_without_a_compiler(real, nginx: Nginx,  # type: ignore[no-untyped-def]

@@ -10,31 +10,17 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helpers import run_scons
-from nginx import PASSWORD, TOKEN, USER, Nginx, nginx_binary
+from nginx import PASSWORD, TOKEN, USER, Nginx
 from standin import RECORDER, calls, fake_entry
 from test_builders import EVERY_OUTPUT, outputs_in, write_project
 from wasi_toolchain.remote_cache import entry_key
 
 REPORT = "remote cache "
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[Nginx]:
-    binary = nginx_binary()
-    if binary is None:
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light; .ci/run installs it as root)")
-    server = Nginx(binary, tmp_path / "nginx")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Machine:
