@@ -153,7 +153,8 @@ def time_workload(project: Path, workdir: Path, expected: zlib_workload.Expected
     }
     rows = []
     for what, measure in measures.items():
-        pairs = alternate(name, "size", lambda: measure("size"), "speed", lambda: measure("speed"), runs=runs)
+        pairs = alternate(name, "size", lambda m=measure: m("size"), "speed", lambda m=measure: m("speed"),
+                          runs=runs)
         rows.append([name, what, fmt_seconds(median(pairs.b)), fmt_seconds(median(pairs.a)), f"{pairs.ratio:.2f}"])
     return rows
 

@@ -114,7 +114,7 @@ def native_example(tree: Path, workdir: Path) -> str:
     subprocess.run([compiler, "-O2", *(f"-D{d}" for d in DEFINES), f"-I{tree}", *sources,
                     str(tree / "test/example.c"), "-o", str(binary)], check=True)
     rundir = Path(tempfile.mkdtemp(prefix="native-", dir=workdir))
-    result = subprocess.run([str(binary)], cwd=rundir, capture_output=True, text=True)
+    result = subprocess.run([str(binary)], cwd=rundir, capture_output=True, text=True, check=False)
     if result.returncode != 0 or result.stderr:
         raise SystemExit(f"bench: the native zlib example failed ({result.returncode}): {result.stderr}")
     return result.stdout
