@@ -137,6 +137,11 @@ def compile_seconds(wasm: Path) -> float:
     return timed(lambda: wasmtime.Module(engine, data))
 
 
+def seconds(value: float) -> str:
+    """Like common.fmt_seconds, with a tenth of a millisecond below 0.1 s (the executions take a few ms)."""
+    return f"{value * 1000:.1f} ms" if value < 0.1 else fmt_seconds(value)
+
+
 def time_workload(project: Path, workdir: Path, expected: zlib_workload.Expected, name: str,
                   runs: int) -> list[list[str]]:
     """Rows of the timing table for one zlib module, each measured at speed and size alternately: the whole
@@ -148,14 +153,14 @@ def time_workload(project: Path, workdir: Path, expected: zlib_workload.Expected
         "whole workload through run_module (compile included)":
             lambda mode: timed(lambda: zlib_workload.run_workload(name, wasm[mode], workdir, expected)),
         "wasmtime compile of the module, once": lambda mode: compile_seconds(wasm[mode]),
-        "execution alone (`_start`, module compiled beforehand)":
+        "execution alone (`_start` CPU time, module compiled beforehand)":
             lambda mode: zlib_workload.execution_seconds(name, wasm[mode], workdir, expected),
     }
     rows = []
     for what, measure in measures.items():
         pairs = alternate(name, "size", lambda m=measure: m("size"), "speed", lambda m=measure: m("speed"),
                           runs=runs)
-        rows.append([name, what, fmt_seconds(median(pairs.b)), fmt_seconds(median(pairs.a)), f"{pairs.ratio:.2f}"])
+        rows.append([name, what, seconds(median(pairs.b)), seconds(median(pairs.a)), f"{pairs.ratio:.2f}"])
     return rows
 
 

@@ -189,8 +189,12 @@ def run_workload(program: str, module: Path, workdir: Path, expected: Expected) 
 
 
 def execution_seconds(program: str, module: Path, workdir: Path, expected: Expected) -> float:
-    """Seconds the workload's runs spend in the module's `_start` alone: the module is compiled beforehand, with
-    run_module's engine configuration, and outside the timing (run_module compiles it again on every run)."""
+    """CPU seconds the workload's runs spend in the module's `_start` alone: the module is compiled beforehand, with
+    run_module's engine configuration, and outside the timing (run_module compiles it again on every run).
+
+    CPU time of this process, not wall time: `_start` runs on this thread alone, so time spent waiting for a core
+    that other work holds is left out (a 20 ms run's wall time moved by half between sessions on a shared machine;
+    CPU time still moves by a quarter, which the alternating pairs are for)."""
     import time
 
     import wasmtime
@@ -215,13 +219,13 @@ def execution_seconds(program: str, module: Path, workdir: Path, expected: Expec
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         start = linker.instantiate(store, compiled).exports(store)["_start"]
-        started = time.perf_counter()
+        started = time.process_time()
         try:
             start(store)
         except wasmtime.ExitTrap as e:
             if e.code != 0:
                 raise SystemExit(f"bench: {program} {name} exited {e.code} in a timed run") from None
-        total += time.perf_counter() - started
+        total += time.process_time() - started
     return total
 
 
