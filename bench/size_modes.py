@@ -93,7 +93,8 @@ def main() -> None:
     workdir.mkdir()
     expected = zlib_workload.prepare_expected(tree, workdir, TEXT_SIZE)
 
-    rows, totals, failures = [], dict.fromkeys(COLUMNS, 0), []
+    rows, failures = [], []
+    totals = {group: dict.fromkeys(COLUMNS, 0) for group in ("samples", "zlib", "total")}
     time_rows: list[list[str]] = []
     for name in [*RUNS, *zlib_workload.PROGRAMS]:
         sizes = {mode: module(project, mode, name).stat().st_size for mode in COLUMNS}
@@ -106,12 +107,14 @@ def main() -> None:
             wrong = [mode for mode, problems in found.items() if problems]
             failures += [f"{name} ({mode}):\n" + "".join(found[mode]) for mode in wrong]
             time_rows += time_workload(project, workdir, expected, name, args.runs)
-        for mode in COLUMNS:
-            totals[mode] += sizes[mode]
+        for group in ("samples" if name in RUNS else "zlib", "total"):
+            for mode in COLUMNS:
+                totals[group][mode] += sizes[mode]
         rows.append([name, f"{sizes['speed']:,}", *(percent(sizes[mode], sizes["speed"]) for mode in COLUMNS[1:]),
                      "yes" if not wrong else f"**NO** ({', '.join(wrong)})"])
-    rows.append(["**total**", f"{totals['speed']:,}", *(percent(totals[mode], totals["speed"]) for mode in COLUMNS[1:]),
-                 ""])
+    for group, sums in totals.items():
+        rows.append([f"**{group}**", f"{sums['speed']:,}", *(percent(sums[mode], sums["speed"]) for mode in COLUMNS[1:]),
+                     ""])
     flags = {"native": zlib_workload.flags_word(expected.example_stdout),
              "wasm": zlib_workload.flags_word(zlib_workload.run_workload(
                  "example", module(project, "size", "example"), workdir, expected)["example"].stdout.read_text())}
