@@ -113,8 +113,8 @@ def main() -> None:
         rows.append([name, f"{sizes['speed']:,}", *(percent(sizes[mode], sizes["speed"]) for mode in COLUMNS[1:]),
                      "yes" if not wrong else f"**NO** ({', '.join(wrong)})"])
     for group, sums in totals.items():
-        rows.append([f"**{group}**", f"{sums['speed']:,}", *(percent(sums[mode], sums["speed"]) for mode in COLUMNS[1:]),
-                     ""])
+        rows.append([f"**{group}**", f"{sums['speed']:,}",
+                     *(percent(sums[mode], sums["speed"]) for mode in COLUMNS[1:]), ""])
     flags = {"native": zlib_workload.flags_word(expected.example_stdout),
              "wasm": zlib_workload.flags_word(zlib_workload.run_workload(
                  "example", module(project, "size", "example"), workdir, expected)["example"].stdout.read_text())}
