@@ -67,8 +67,8 @@ def fetch_source(settings: Settings) -> Path:
         return fetch(ZLIB_TARBALL, Store(settings.cache_dir, lock_timeout=settings.lock_timeout), settings)
     except WasiError as e:
         raise SystemExit(f"bench: cannot get zlib's source {ZLIB_TARBALL.name} (Debian's zlib source package) "
-                         f"through the Debian mirror: {e}\n  next step: set WASI_DEBIAN_MIRROR to a Debian archive "
-                         f"base URL that serves pool/main/z/zlib/, or put the file in WASI_DISTDIR") from None
+                         f"through the Debian mirror: {e.message}\n  next step: set WASI_DEBIAN_MIRROR to a Debian "
+                         f"archive base URL that serves pool/main/z/zlib/, or put the file in WASI_DISTDIR") from None
 
 
 def unpack_source(tarball: Path, project: Path) -> Path:
