@@ -123,7 +123,7 @@ def main() -> None:
                           "size: -Oz -s + wasm-opt -Oz (B)", "expected output, every mode"], rows))
     print(f"\n# zlib workloads, speed vs size (median of {args.runs}, alternating)\n")
     print(markdown_table(["module", "what", "speed", "size", "size/speed"], time_rows))
-    print(f"\nzlib example's compile-flags word: native {flags['native']}, wasm {flags['wasm']} (the one line "
+    print(f"\nzlib example's compile-flags word: native {flags['native']}, wasm {flags['wasm']} (the one word "
           f"allowed to differ); minigzip's input: {TEXT_SIZE:,} B of mixed text.")
     if failures:
         raise SystemExit("bench: wrong output:\n" + "\n".join(failures))
