@@ -79,3 +79,22 @@ def test_a_trap_in_a_stripped_module_names_its_functions(real, tmp_path: Path, r
     result = subprocess.run([sys.executable, "-m", "wasi_toolchain.symbolize", str(module)], input=text,
                             capture_output=True, text=True, env={"PYTHONPATH": str(REPO / "site_scons")})
     assert result.returncode == 0 and "robust_open (wasm function" in result.stdout, result.stderr
+
+
+@pytest.mark.e2e
+def test_the_trap_sample_names_its_backtrace_with_scons_run_trap(real) -> None:  # type: ignore[no-untyped-def]
+    """The repository's own deliberate trap: samples/trap/calc.c divides by zero two parentheses deep."""
+    project, cold, _ = real
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    works = project.scons("-Q", "run-calc")
+    assert works.returncode == 0 and "2*(3+4)-10/5 = 12\n" in works.stdout, works.stderr  # 14 - 2, by hand
+    trap = project.scons("-Q", "run-trap")
+    assert trap.returncode != 0
+    assert "build/calc.wasm trapped" in trap.stderr and "integer divide by zero" in trap.stderr, trap.stderr
+    # Every frame named. Which helpers clang inlines is its choice (with LLVM 22: evaluate_term into evaluate_sum),
+    # but the recursion through the parentheses and main stay frames of their own.
+    frames = [line.split(" - ", 1)[1] for line in trap.stderr.splitlines() if " - " in line and "wasm function" in line]
+    names = [frame.split(" (wasm function")[0] for frame in frames]
+    assert len(frames) >= 4 and "<unknown>!" not in trap.stderr, trap.stderr
+    assert names.count("evaluate_sum") >= 2 and "main" in names and "_start" in names, trap.stderr
+    assert [name for section_id, name in sections(project.root / "build/calc.wasm") if section_id == 0] == []
