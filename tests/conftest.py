@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,47 @@ from nginx import Nginx, nginx_binary  # noqa: E402
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: fetches the real pins through the machine's registries (network)")
+
+
+GUARD_DIR = Path(__file__).resolve().parent / "offline_guard"
+_guard_spec = importlib.util.spec_from_file_location("offline_guard", GUARD_DIR / "sitecustomize.py")
+assert _guard_spec is not None and _guard_spec.loader is not None
+_guard = importlib.util.module_from_spec(_guard_spec)
+_guard_spec.loader.exec_module(_guard)
+_loopback_notes: list[Path] = []  # the current offline test's notes file; empty during e2e tests
+
+
+def _in_process_loopback_guard(event: str, args: tuple[object, ...]) -> None:
+    what = _guard.refused_loopback_only(event, args) if _loopback_notes else None
+    if what is not None:
+        with open(_loopback_notes[0], "a", encoding="utf-8") as notes:
+            notes.write(what + "\n")
+        raise RuntimeError(f"test guard: refused {what}")
+
+
+sys.addaudithook(_in_process_loopback_guard)
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Offline tests reach nothing but loopback, in this process and in every Python process they start (scons,
+    pip: tests/offline_guard is put on PYTHONPATH). A test that tried is failed, even if the code under test caught
+    the refusal."""
+    if request.node.get_closest_marker("e2e"):
+        yield
+        return
+    notes = tmp_path_factory.mktemp("loopback-guard") / "refused.log"
+    notes.touch()
+    monkeypatch.setenv("WASI_TEST_LOOPBACK_ONLY", str(notes))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(GUARD_DIR), os.environ.get("PYTHONPATH")])))
+    _loopback_notes.append(notes)
+    try:
+        yield
+    finally:
+        _loopback_notes.clear()
+    refused = notes.read_text()
+    assert refused == "", f"an offline test tried to reach beyond loopback:\n{refused}"
 
 
 @pytest.fixture

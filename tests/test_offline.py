@@ -169,3 +169,20 @@ def test_offline_values(tmp_path: Path, value: str, expected: bool) -> None:
 def test_a_bad_offline_value_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="WASI_OFFLINE: expected 1 or 0"):
         settings(tmp_path, WASI_OFFLINE="maybe")
+
+
+def test_the_loopback_guard_refuses_any_other_host_in_processes_a_test_starts(server: LoopbackServer) -> None:
+    """tests/conftest.py's guard, seen from a Python process an offline test starts (as scons and pip are)."""
+    import os
+    import subprocess
+
+    probe = ("import socket, sys\n"
+             "socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5).close()\n"
+             "socket.getaddrinfo('registry.invalid', 443)\n")
+    port = server.httpd.server_address[1]
+    result = subprocess.run([sys.executable, "-c", probe, str(port)], capture_output=True, text=True)
+    notes = Path(os.environ["WASI_TEST_LOOPBACK_ONLY"])
+    noted = notes.read_text()
+    notes.write_text("")  # this test's own refusal is expected; the fixture checks the file stays empty otherwise
+    assert result.returncode != 0 and "test guard: refused socket.getaddrinfo 'registry.invalid'" in result.stderr
+    assert noted == "socket.getaddrinfo 'registry.invalid'\n"
