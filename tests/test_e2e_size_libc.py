@@ -5,6 +5,7 @@ store gets the -Oz libc, the one extra wasi-libc build this test costs."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -50,6 +51,11 @@ def linked_copy(store: Path, to: Path) -> Path:
     return to
 
 
+def tree_digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def build(root: Path, store: Path) -> subprocess.CompletedProcess[str]:
     result = run_scons(root, "-Q", ".", env={"WASI_CACHE_DIR": str(store)})
     assert result.returncode == 0, result.stdout + result.stderr
@@ -77,6 +83,19 @@ def test_size_mode_links_the_source_flavour_with_a_smaller_oz_libc(source_flavou
     speed_libc = (speed_entry / "sysroot" / LIB_DIR / "libc.a").stat().st_size
     size_libc = (size_entry / "sysroot" / LIB_DIR / "libc.a").stat().st_size
     assert size_libc < speed_libc, (size_libc, speed_libc)
+
+    # The headers of both builds are the same, so compiles keep the default sysroot: an object compiled against
+    # either sysroot is the same bytes.
+    assert tree_digests(size_entry / "sysroot/include") == tree_digests(speed_entry / "sysroot/include")
+    clang = str(speed_entry / "bin/clang")
+    for source in ("samples/first.c", "samples/cxx/wordfreq.cpp"):
+        objects = []
+        for entry in (speed_entry, size_entry):
+            obj = tmp_path / f"{entry.name}-{Path(source).stem}.o"
+            subprocess.run([clang, "--target=wasm32-wasip1", f"--sysroot={entry / 'sysroot'}", "-Oz", "-c", source,
+                            "-o", str(obj)], cwd=a, check=True)
+            objects.append(obj.read_bytes())
+        assert objects[0] == objects[1], source
 
     sizes = {mode: {n: (a / "build" / mode / f"{n}.wasm").stat().st_size for n in RUNS}
              for mode in ("speed", "size", "o2libc")}
