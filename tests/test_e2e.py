@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from decimal import Decimal, localcontext
 from pathlib import Path
 
