@@ -329,12 +329,13 @@ def lock_text(*, llvm: Mapping[str, str], builtins: str, wasi_libc: str | None =
 
 
 # -- scons -------------------------------------------------------------------------------------------------------
-def run_scons(project: Path, *args: str, env: Mapping[str, str] | None = None,
-              timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run scons in ``project`` with this repository's site_scons, capturing output."""
+def run_scons(project: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900,
+              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run scons in ``project`` with this repository's site_scons, capturing output (``stdin``: its input)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", *args],
-                          cwd=project, env=full_env, capture_output=True, text=True, timeout=timeout)
+                          cwd=project, env=full_env, capture_output=True, text=True, timeout=timeout,
+                          input=stdin if stdin is not None else "")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

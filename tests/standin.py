@@ -2,7 +2,9 @@
 
 The stand-in is only for checking the exact commands each builder runs and when it runs them; the e2e tests run
 the real toolchain. Each output's content is a digest of the input files named on the command line, so a changed
-source changes its object, then the archive and the programs, as with a real compiler.
+source changes its object, then the archive and the programs, as with a real compiler. A `.wasm` output is a
+minimal module holding that digest in a custom section, and, unless the command has -s, a `name` section naming
+function 0 after the tool (wasm-opt keeps it only with -g), so the names file and the stripping can be checked.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ if os.path.exists({log!r} + ".fail"):  # see fail_when()
         failure = json.load(f)
     if any(failure["when"] in arg for arg in args):
         sys.stderr.write(failure["stderr"])
-        sys.exit(failure["code"])
+        if failure["code"]:
+            sys.exit(failure["code"])  # with 0 (a warning), the output is written as usual
 out = args[args.index("-o") + 1] if "-o" in args else args[1] if tool == "llvm-ar" else None
 if out is not None:
     digest = hashlib.sha256(tool.encode())
@@ -35,8 +38,19 @@ if out is not None:
         if arg != out and os.path.isfile(arg):
             with open(arg, "rb") as src:
                 digest.update(src.read())
-    with open(out, "w") as f:
-        f.write(digest.hexdigest() + "\\n")
+    if out.endswith(".wasm"):  # a module: the digest in a custom section, and a name section unless stripped
+        def section(name, payload):
+            body = bytes([len(name)]) + name + payload
+            return b"\\0" + bytes([len(body)]) + body
+        module = b"\\0asm\\1\\0\\0\\0" + section(b"standin", digest.hexdigest().encode())
+        if "-s" not in args and (tool != "wasm-opt" or "-g" in args):
+            function = b"standin_" + tool.replace("-", "_").encode()
+            module += section(b"name", b"\\1" + bytes([len(function) + 3, 1, 0, len(function)]) + function)
+        with open(out, "wb") as f:
+            f.write(module)
+    else:
+        with open(out, "w") as f:
+            f.write(digest.hexdigest() + "\\n")
 """
 
 TOOLS = ("clang", "llvm-ar", "wasm-ld")

@@ -53,10 +53,10 @@ def readme_recipes() -> dict[str, dict]:
 
 
 def built_files(checkout: Path) -> dict[str, str]:
-    """sha256 of every object, library and module the project built, by path in the checkout."""
+    """sha256 of every object, library, module and names file the project built, by path in the checkout."""
     return {str(p.relative_to(checkout)): hashlib.sha256(p.read_bytes()).hexdigest()
             for directory in ("build", "src") for p in sorted((checkout / directory).rglob("*"))
-            if p.suffix in (".o", ".a", ".wasm")}
+            if p.suffix in (".o", ".a", ".wasm", ".names")}
 
 
 @dataclass
@@ -251,7 +251,8 @@ def play(recipe: str, tmp_path: Path, server: LoopbackServer) -> None:
     assert "wasi-prune: removed 4 path(s), freed " in log1
     assert log1.count("wasi: preparing toolchain") == 1
     outputs = built_files(first)
-    assert sorted(outputs) == ["build/hello.wasm", "build/lib/libutil.a", "src/hello.wasi.o", "src/util.wasi.o"]
+    assert sorted(outputs) == ["build/hello.wasm", "build/hello.wasm.names", "build/lib/libutil.a", "src/hello.wasi.o",
+                               "src/util.wasi.o"]
     toolchain_cache = [path for path in rig.saved.values() if (path / ".wasi-cache").exists()]
     assert len(toolchain_cache) == 1
     saved = sorted(str(p.relative_to(toolchain_cache[0])) for p in toolchain_cache[0].rglob("*") if p.is_dir()

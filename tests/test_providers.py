@@ -100,7 +100,8 @@ import json, os, sys
 with open({log!r}, "a") as f:
     f.write(json.dumps({{"entry": {entry!r}, "tool": os.path.basename(sys.argv[0]), "argv": sys.argv[1:]}}) + "\\n")
 if "-o" in sys.argv:
-    open(sys.argv[sys.argv.index("-o") + 1], "wb").close()
+    with open(sys.argv[sys.argv.index("-o") + 1], "wb") as out:
+        out.write(b"\\0asm\\1\\0\\0\\0")  # an empty module: what the tool reads after a link must be one
 """
 
 

@@ -17,7 +17,7 @@ import pytest
 from helpers import run_scons
 from nginx import PASSWORD, TOKEN, USER, Nginx
 from standin import RECORDER, calls, fake_entry
-from test_builders import EVERY_OUTPUT, outputs_in, write_project
+from test_builders import EVERY_OUTPUT, EVERY_TARGET, outputs_in, write_project
 from wasi_toolchain.remote_cache import entry_key
 
 REPORT = "remote cache "
@@ -38,7 +38,7 @@ class Machine:
         return result
 
     def outputs(self) -> dict[str, bytes]:
-        return {name: (self.root / name).read_bytes() for name in EVERY_OUTPUT}
+        return {name: (self.root / name).read_bytes() for name in EVERY_TARGET}
 
 
 @pytest.fixture
@@ -66,33 +66,35 @@ def test_two_machines_share_only_the_server_and_the_second_runs_no_compiler(
     first = laptop.scons(f"--remote-cache={nginx.url()}", f"--cache-dir={tmp_path / 'laptop-cachedir'}", ".")
     assert first.returncode == 0, first.stderr
     assert outputs_in(laptop.log) == EVERY_OUTPUT
-    assert report_lines(first) == [f"remote cache {nginx.url()}: 0 hits, 8 misses, 8 uploads, 0 B down, "
+    # One lookup per build step, which misses; one upload per target (a program and its .names are two).
+    assert report_lines(first) == [f"remote cache {nginx.url()}: 0 hits, 8 misses, 10 uploads, 0 B down, "
                                    f"{first_line_bytes(nginx)} up, 0 errors"]
-    assert sorted(m for m, _, code in nginx.access_log() if code == 201) == ["PUT"] * 8
-    assert len(nginx.entries()) == 8
+    assert sorted(m for m, _, code in nginx.access_log() if code == 201) == ["PUT"] * len(EVERY_TARGET)
+    assert len(nginx.entries()) == len(EVERY_TARGET)
 
     # Another path, another store, another local cache dir (the default one in its store), two jobs.
     before = len(nginx.access_log())
     second = runner.scons("-j2", ".", env={"WASI_REMOTE_CACHE": nginx.url()})
     assert second.returncode == 0, second.stderr
     assert calls(runner.log) == []  # not one compiler, archiver or linker process
-    assert retrieved(second) == EVERY_OUTPUT
+    assert retrieved(second) == EVERY_TARGET
     assert runner.outputs() == laptop.outputs()
     assert (runner.store / "scons-cachedir").is_dir()  # the remote hits were written to the local level too
-    assert [(m, code) for m, _, code in nginx.access_log()[before:]] == [("GET", 200)] * 8
-    assert report_lines(second)[0].startswith(f"remote cache {nginx.url()}: 8 hits, 0 misses, 0 uploads, ")
+    # A hit fetches every target of its step.
+    assert [(m, code) for m, _, code in nginx.access_log()[before:]] == [("GET", 200)] * len(EVERY_TARGET)
+    assert report_lines(second)[0].startswith(f"remote cache {nginx.url()}: 10 hits, 0 misses, 0 uploads, ")
     assert warning_lines(second) == []
 
     # A rebuild on the runner after a clean is served by its local level: the server is not asked again.
     assert runner.scons("-c", ".").returncode == 0
     before = len(nginx.access_log())
     third = runner.scons(".", env={"WASI_REMOTE_CACHE": nginx.url()})
-    assert retrieved(third) == EVERY_OUTPUT and calls(runner.log) == []
+    assert retrieved(third) == EVERY_TARGET and calls(runner.log) == []
     assert nginx.access_log()[before:] == []
 
 
 def first_line_bytes(nginx: Nginx) -> str:
-    """What 8 uploads sent, from the server's own files (the figure the report line must show)."""
+    """What the uploads sent, from the server's own files (the figure the report line must show)."""
     from wasi_toolchain.remote_cache import human_bytes
 
     return human_bytes(sum(len(body) for body in nginx.entries().values()))
@@ -212,7 +214,7 @@ def test_a_401_without_credentials_and_success_with_a_token(nginx: Nginx, machin
     assert disabled.returncode == 0 and nginx.entries("token") == {}  # --cache-disable turns the remote off too
     assert laptop.scons("-c", ".").returncode == 0
     filled = laptop.scons(".", fresh_local, env=with_token)
-    assert len(nginx.entries("token")) == 8 and warning_lines(filled) == []
+    assert len(nginx.entries("token")) == len(EVERY_TARGET) and warning_lines(filled) == []
 
     served = runner.scons(".", env=with_token)
     assert calls(runner.log) == [] and runner.outputs() == laptop.outputs()
@@ -227,7 +229,7 @@ def test_basic_auth_from_the_url_and_from_netrc_never_shows_the_password(
     with_password = base.replace("http://", f"http://{USER}:{PASSWORD}@")
     filled = laptop.scons(f"--remote-cache={with_password}", ".")
     assert filled.returncode == 0 and warning_lines(filled) == []
-    assert len(nginx.entries("basic")) == 8
+    assert len(nginx.entries("basic")) == len(EVERY_TARGET)
     assert report_lines(filled)[0].startswith(f"remote cache {base}: ")  # shown without the user info
 
     netrc = tmp_path / "netrc"
@@ -272,7 +274,7 @@ def test_entries_are_stored_at_bazel_remotes_action_cache_paths(nginx: Nginx,
     laptop, _ = machines
     assert laptop.scons(f"--remote-cache={nginx.url()}", ".").returncode == 0
     paths = sorted(nginx.entries())
-    assert len(paths) == 8
+    assert len(paths) == len(EVERY_TARGET)
     for path in paths:
         directory, key = path.split("/")
         assert directory == "ac" and len(key) == 64 and int(key, 16) >= 0

@@ -1,12 +1,16 @@
 """Function names for trap backtraces: reading a module's `name` section, the names file, and the rewrite of
-wasmtime's `<wasm function N>` (wasi_toolchain.symbolize). The modules here are built by the test, byte by byte."""
+wasmtime's `<wasm function N>` (wasi_toolchain.symbolize), the stripping that makes the shipped module what -s
+gives, and `scons wasi-symbolize`. The modules here are built by the test, byte by byte, or by the stand-in linker."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from helpers import run_scons
+from standin import fake_entry
 from wasi_toolchain import symbolize
 
 TRAP = ("error while executing at wasm backtrace:\n"
@@ -68,3 +72,77 @@ def test_the_names_file_round_trips_and_the_command_line_uses_it(tmp_path: Path,
     assert symbolize.symbolize_for(tmp_path / "other.wasm", TRAP) == TRAP  # no names file: unchanged
     assert symbolize.main([str(tmp_path / "other.wasm"), str(trap)]) == 1
     assert "other.wasm.names does not exist" in capsys.readouterr().err
+
+
+def _section(section_id: int, payload: bytes) -> bytes:
+    return bytes([section_id]) + _leb(len(payload)) + payload
+
+
+def _custom(name: str, payload: bytes) -> bytes:
+    return _section(0, _vec_name(name) + payload)
+
+
+def test_stripping_leaves_out_what_the_linker_leaves_out_under_s_and_keeps_the_rest() -> None:
+    type_section = _section(1, b"\x01\x60\x00\x00")  # one type: () -> ()
+    users_own = _custom("my.metadata", b"kept, as wasm-ld -s keeps a custom section from the user's objects")
+    linked = (b"\0asm\x01\0\0\0" + type_section + users_own + module_with_names({0: "main"})[8:]
+              + _custom("target_features", b"\x01+\x0bbulk-memory"))
+    assert symbolize.strip_like_linker(linked) == b"\0asm\x01\0\0\0" + type_section + users_own
+    with pytest.raises(ValueError, match="runs past the end"):
+        symbolize.strip_like_linker(linked[:-3])
+
+
+def test_split_names_writes_the_names_then_rewrites_the_module_keeping_its_mode(tmp_path: Path) -> None:
+    module = tmp_path / "app.wasm"
+    module.write_bytes(module_with_names({3: "robust_open", 4: "unix_open"}))
+    module.chmod(0o751)
+    symbolize.split_names(module, symbolize.names_path(module))
+    assert symbolize.names_path(module).read_text() == "3 robust_open\n4 unix_open\n"
+    assert module.read_bytes() == b"\0asm\x01\0\0\0"  # the name and producers sections both left out
+    assert module.stat().st_mode & 0o777 == 0o751
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.wasm", "app.wasm.names"]  # no temporary left
+
+
+def test_split_names_leaves_a_malformed_module_as_it_was(tmp_path: Path) -> None:
+    module = tmp_path / "app.wasm"
+    truncated = module_with_names({3: "robust_open"})[:-2]
+    module.write_bytes(truncated)
+    with pytest.raises(ValueError):
+        symbolize.split_names(module, symbolize.names_path(module))
+    assert module.read_bytes() == truncated
+
+
+def test_scons_wasi_symbolize_builds_the_module_then_names_a_trap_from_a_file_or_stdin(tmp_path: Path,
+                                                                                      repo: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    shutil.copy(repo / "toolchain.lock", project / "toolchain.lock")
+    (project / "src" / "a.c").write_text("int main(void) { return 0; }\n")
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\nenv.WasiProgram('out/app', ['src/a.c'])\n")
+    cache = tmp_path / "cache"
+    fake_entry(project, cache)  # its linker names function 0 `standin_clang`
+    env = {"WASI_CACHE_DIR": str(cache)}
+    trap = "    0:    0x1e1 - <unknown>!<wasm function 0>\n    1:    0x1c5 - <unknown>!<wasm function 5>\n"
+    (project / "trap.txt").write_text(trap)
+
+    from_file = run_scons(project, "-Q", "wasi-symbolize", "out/app.wasm", "trap.txt", env=env)
+    assert from_file.returncode == 0, from_file.stderr
+    assert (project / "out/app.wasm.names").is_file()  # built first: the module was not there
+    assert from_file.stdout.endswith("    0:    0x1e1 - standin_clang (wasm function 0)\n"
+                                     "    1:    0x1c5 - <unknown>!<wasm function 5>\n")
+    assert "up to date" not in from_file.stdout and "trap.txt" not in from_file.stdout + from_file.stderr
+    from_stdin = run_scons(project, "-Q", "wasi-symbolize", "out/app.wasm", env=env, stdin=trap)
+    assert from_stdin.returncode == 0 and "standin_clang (wasm function 0)" in from_stdin.stdout, from_stdin.stderr
+    assert (project / "out/app.wasm.names").is_file()  # an up-to-date program's names are left alone
+
+    missing = run_scons(project, "-Q", "wasi-symbolize", "out/app.wasm", "no-such-trap.txt", env=env)
+    assert missing.returncode == 2
+    assert "scons: *** [wasi-symbolize] wasi-symbolize: the trap text file no-such-trap.txt does not exist" in \
+        missing.stderr and "Traceback" not in missing.stderr
+    no_module = run_scons(project, "-Q", "wasi-symbolize", env=env)
+    assert no_module.returncode == 2 and "it needs a module" in no_module.stderr
+    (project / "out/app.wasm.names").unlink()
+    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\n")
+    nameless = run_scons(project, "-Q", "wasi-symbolize", "out/app.wasm", "trap.txt", env=env)
+    assert nameless.returncode == 2 and "out/app.wasm.names does not exist" in nameless.stderr
+    assert "next step:" in nameless.stderr

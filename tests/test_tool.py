@@ -31,6 +31,7 @@ env = Environment(tools=['wasi'])
 env.WasiProgram('out/prog', ['src/a.c'], CPPPATH=['inc'], CPPDEFINES=['FEATURE=1'], WASI_LIBS=['c-printscan-long-double'])
 env.WasiProgram('out/debug', ['src/util.c'], WASI_STRIP=0, WASI_CCFLAGS=['-Oz'])
 env.WasiLibrary('out/util', ['src/util.c'], WASI_OBJSUFFIX='.lib.o')
+env.WasiProgram('out/nameless', ['src/a.c'], WASI_NAMES=0, WASI_OBJSUFFIX='.nameless.o')
 """
 
 
@@ -46,11 +47,19 @@ def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
         "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-ffile-prefix-map={project}=.",
         f"-ffile-prefix-map={entry}=/wasi-toolchain", "-mllvm", "-wasm-enable-sjlj", "-mllvm",
         "-wasm-use-legacy-eh=false", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
+    # Names kept (the default): the link leaves out debug info only; the name section is split off afterwards.
     assert recorded["clang", "out/prog.wasm"] == [
-        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2", "-s",
-        "-o", "out/prog.wasm", "src/a.wasi.o", "-lc-printscan-long-double", "-lsetjmp"]
+        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2",
+        "-Wl,--strip-debug", "-o", "out/prog.wasm", "src/a.wasi.o", "-lc-printscan-long-double", "-lsetjmp"]
+    assert (project / "out/prog.wasm.names").read_text() == "0 standin_clang\n"
+    shipped = (project / "out/prog.wasm").read_bytes()
+    assert b"standin" in shipped and b"\x04name" not in shipped
+    assert recorded["clang", "out/nameless.wasm"][4] == "-s"
+    assert not (project / "out/nameless.wasm.names").exists()
     assert recorded["clang", "src/util.wasi.o"][8:11] == ["-O2", "-Oz", "-c"]  # the user's own -O comes last
-    assert "-s" not in recorded["clang", "out/debug.wasm"]
+    assert not {"-s", "-Wl,--strip-debug"} & set(recorded["clang", "out/debug.wasm"])
+    assert b"\x04name" in (project / "out/debug.wasm").read_bytes()  # unstripped: the module keeps its names too
+    assert (project / "out/debug.wasm.names").read_text() == "0 standin_clang\n"
     assert recorded["llvm-ar", "out/libutil.a"] == ["rcsD", "out/libutil.a", "src/util.lib.o"]
     assert "wasi: compiling src/a.c" in result.stdout
     assert "wasi: linking out/prog.wasm" in result.stdout

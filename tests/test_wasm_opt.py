@@ -26,6 +26,7 @@ env.WasiProgram('out/fast', ['app/one.c'], CPPPATH=['include'])
 small = env.Clone(WASI_OPTIMIZE='size', WASI_OBJSUFFIX='.size.o')
 small.WasiProgram('out/small', ['app/two.c'], CPPPATH=['include'])
 small.WasiProgram('out/small-names', ['app/one.c'], CPPPATH=['include'], WASI_STRIP=0, WASI_OBJSUFFIX='.n.o')
+small.WasiProgram('out/small-nameless', ['app/one.c'], CPPPATH=['include'], WASI_NAMES=0, WASI_OBJSUFFIX='.nn.o')
 """
 
 
@@ -98,11 +99,20 @@ def test_size_mode_links_then_runs_wasm_opt_in_place(tmp_path: Path, repo: Path)
     recorded = [(c["tool"], c["argv"]) for c in calls(cache / "calls.jsonl")]
     link = recorded.index(next(r for r in recorded if r[0] == "clang" and "out/small.wasm" in r[1]))
     assert "-Oz" in recorded[link][1]
-    assert recorded[link + 1] == ("wasm-opt", [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, "out/small.wasm", "-o",
-                                               "out/small.wasm"])
-    # Unstripped, wasm-opt keeps the name section (-g).
+    # Names kept (the default): wasm-opt keeps the name section (-g), since it renumbers functions, and the names
+    # file comes from its output; then the module loses the section, as with -s.
+    assert recorded[link + 1] == ("wasm-opt", [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, "-g", "out/small.wasm",
+                                               "-o", "out/small.wasm"])
+    assert (project / "out/small.wasm.names").read_text() == "0 standin_wasm_opt\n"
+    assert b"\x04name" not in (project / "out/small.wasm").read_bytes()
+    # Unstripped, wasm-opt keeps the name section (-g) in the module too.
     assert ("wasm-opt", [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, "-g", "out/small-names.wasm", "-o",
                          "out/small-names.wasm"]) in recorded
+    assert b"\x04name" in (project / "out/small-names.wasm").read_bytes()
+    # WASI_NAMES=0: stripped by the link (-s), and wasm-opt has no names to keep.
+    assert ("wasm-opt", [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, "out/small-nameless.wasm", "-o",
+                         "out/small-nameless.wasm"]) in recorded
+    assert not (project / "out/small-nameless.wasm.names").exists()
     # speed mode: no wasm-opt for out/fast.
     assert not any(t == "wasm-opt" and "out/fast.wasm" in argv for t, argv in recorded)
     assert "wasi: wasm-opt -Oz out/small.wasm" in result.stdout

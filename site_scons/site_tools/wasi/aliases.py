@@ -1,5 +1,5 @@
-"""Aliases: `wasi-toolchain`, `wasi-cache-key`, and the store commands `wasi-verify`, `wasi-prune` and
-`wasi-fetch-all DIR`."""
+"""Aliases: `wasi-toolchain`, `wasi-cache-key`, the store commands `wasi-verify`, `wasi-prune` and
+`wasi-fetch-all DIR`, and `wasi-symbolize MODULE [TRAP_FILE]`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ _aliases_defined: set[str] = set()
 # action runs after all SConscripts are read, so it sees the environments of every one of them.
 _planned: dict[str, Any] = {}
 _prune_defined = False
+_symbolize_defined = False
 
 
 def _size_libc_wanted(env: Any) -> bool:
@@ -56,6 +57,7 @@ def define_aliases(env: Any) -> None:
     env.Alias("wasi-toolchain", toolchain_node(env))
     env.AlwaysBuild(env.Alias("wasi-cache-key", [], SCons.Action.Action(_print_key, strfunction=lambda *a, **k: None)))
     _define_store_aliases(env)
+    _define_symbolize_alias(env)
 
 
 # -- store maintenance: `scons wasi-verify`, `scons wasi-fetch-all DIR` ------------------------------------------
@@ -151,11 +153,78 @@ def _fetch_all_action(target: Sequence[Any], source: Sequence[Any], env: Any) ->
 
 def _fetch_all_dir() -> str | None:
     """The DIR of `scons wasi-fetch-all DIR` (the command-line target after the alias); None without the alias."""
+    arguments = _arguments_after("wasi-fetch-all")
+    return None if arguments is None else arguments[0] if arguments else ""
+
+
+def _arguments_after(alias: str) -> list[str] | None:
+    """The command-line targets after ``alias`` (its arguments); None when the alias is not on the command line."""
     targets = list(SCons.Script.COMMAND_LINE_TARGETS)
-    if "wasi-fetch-all" not in targets:
+    if alias not in targets:
         return None
-    index = targets.index("wasi-fetch-all")
-    return targets[index + 1] if index + 1 < len(targets) else ""
+    return targets[targets.index(alias) + 1:]
+
+
+# -- `scons wasi-symbolize MODULE [TRAP_FILE]` ----------------------------------------------------------------------
+def _symbolize_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    import sys
+
+    from wasi_toolchain.errors import RunError
+    from wasi_toolchain.symbolize import symbolized
+
+    def fail(message: str) -> SCons.Errors.BuildError:
+        return SCons.Errors.BuildError(node=target[0], errstr=f"wasi-symbolize: {message}", exitstatus=2)
+
+    if env["WASI_SYMBOLIZE_ERROR"]:
+        raise fail(env["WASI_SYMBOLIZE_ERROR"])
+    module, trap_file = env["WASI_SYMBOLIZE_MODULE"], env["WASI_SYMBOLIZE_TEXT"]
+    try:
+        text = Path(trap_file).read_text(encoding="utf-8", errors="replace") if trap_file else sys.stdin.read()
+    except OSError as e:
+        raise fail(f"cannot read the trap text: {e}") from None
+    try:
+        sys.stdout.write(symbolized(Path(module), text))
+    except RunError as e:
+        raise fail(str(e)) from None
+    sys.stdout.flush()
+    return 0
+
+
+def _define_symbolize_alias(env: Any) -> None:
+    """`scons wasi-symbolize MODULE [TRAP_FILE]`: the trap text (the file, or stdin) with MODULE's function names.
+    MODULE is built first when the SConstruct builds it, so its names file is current. A wrong argument is reported
+    by the alias's action, as `scons: *** [wasi-symbolize] …`."""
+    from wasi_toolchain.symbolize import USAGE
+
+    global _symbolize_defined
+    arguments = _arguments_after("wasi-symbolize")
+    if arguments is None or _symbolize_defined:  # one alias, whichever environment is created first
+        return
+    _symbolize_defined = True
+    launch = SCons.Script.GetLaunchDir()
+    error, sources, module_path, trap_file = "", [], "", ""
+    if len(arguments) not in (1, 2):
+        error = f"it needs a module, and optionally a file holding the trap text: scons wasi-symbolize {USAGE}"
+    else:
+        module = env.File(os.path.join(launch, arguments[0]))
+        # The program's one link action writes the names file too, so depending on the module is enough.
+        sources, module_path = [module], module.abspath
+        trap_file = os.path.join(launch, arguments[1]) if len(arguments) == 2 else ""
+        if trap_file and not os.path.isfile(trap_file):
+            error = (f"the trap text file {arguments[1]} does not exist\n  next step: save the backtrace to it, or "
+                     f"pipe the text in: scons wasi-symbolize {arguments[0]} < trap.txt")
+            sources = []
+    symbolize = env.Alias("wasi-symbolize", sources,
+                          SCons.Action.Action(_symbolize_action, strfunction=lambda *args, **kw: None),
+                          WASI_SYMBOLIZE_MODULE=module_path, WASI_SYMBOLIZE_TEXT=trap_file,
+                          WASI_SYMBOLIZE_ERROR=error)
+    env.AlwaysBuild(symbolize)
+    # The arguments are command-line targets as well. Taken out of the targets to build, SCons neither reports them
+    # ("is up to date") nor looks for a way to build the text file; the module is built as the alias's source. (An
+    # alias of the module's name would not do: SCons would resolve the program's own target to that alias.)
+    for argument in arguments:
+        while argument in SCons.Script.BUILD_TARGETS:
+            SCons.Script.BUILD_TARGETS.remove(argument)
 
 
 def _define_store_aliases(env: Any) -> None:

@@ -59,7 +59,7 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
         env.Depends(target, checked(wasm_opt_node, env))
         if env["WASI_TOOLCHAIN"].libc == "source":  # links with the -Oz libc (see _link_sysroot)
             env.Depends(target, checked(size_libc_node, env))
-    elif not component and checked(_keeps_names, env):
+    if checked(_keeps_names, env):
         target = [target[0], env.File(str(target[0]) + ".names")]
     return target, source
 
@@ -128,10 +128,11 @@ def _wasm_opt_command(target: Any, source: Any, env: Any, for_signature: bool) -
 
 
 def _wasm_opt_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
-    """-Oz with the features clang 22 enables, and -g to keep the name section when the link kept it."""
+    """-Oz with the features clang 22 enables, and -g to keep the name section when the link kept it: wasm-opt
+    renumbers functions, so the names must come from its output."""
     from wasi_toolchain import wasm_opt
 
-    keep_names = not buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
+    keep_names = _keeps_names(env) or not buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
     return [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, *(["-g"] if keep_names else [])]
 
 
@@ -140,58 +141,52 @@ _WASM_OPT_ACTION = SCons.Action.Action("$WASI_WASMOPTCOM", "$WASI_WASMOPTCOMSTR"
 
 
 def _keeps_names(env: Any) -> bool:
-    """WASI_NAMES (off by default): write <module>.wasm.names beside the module. Not in size mode, where wasm-opt
-    renumbers functions."""
-    return buildvars.flag("WASI_NAMES", env.get("WASI_NAMES", False)) and not _size_mode(env)
+    """WASI_NAMES (on by default): write <module>.wasm.names beside a core module, for symbolized traps. Not for
+    a component (WASI_TARGET='wasm32-wasip2'), whose core module wasm-tools wraps."""
+    return (buildvars.flag("WASI_NAMES", env.get("WASI_NAMES", True))
+            and not buildvars.is_component_target(env.subst("$WASI_TARGET")))
 
 
-_UNSTRIPPED_SUFFIX = ".unstripped"
-
-
-def _write_names(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    """<module>.wasm.names from the module itself (unstripped) or from the names-only link, which is removed."""
-    import os
+def _split_names(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    """<module>.wasm.names from the module's name section; then, unless WASI_STRIP is false, the module without
+    the sections -s leaves out, so its bytes are what -s gives."""
     from pathlib import Path
 
-    from wasi_toolchain.symbolize import write_names
+    from wasi_toolchain.symbolize import split_names, write_names
 
-    names = Path(str(target[1]))
-    stripped = buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
-    unstripped = Path(str(names) + _UNSTRIPPED_SUFFIX) if stripped else Path(str(target[0]))
+    module, names = Path(str(target[0])), Path(str(target[1]))
     try:
-        write_names(unstripped, names)
+        if buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True)):
+            split_names(module, names)
+        else:
+            write_names(module, names)
     except (OSError, ValueError) as e:
-        raise SCons.Errors.BuildError(node=target[1], errstr=f"cannot read the function names of {unstripped}: {e}",
+        raise SCons.Errors.BuildError(node=target[1], errstr=f"cannot read the function names of {module}: {e}",
                                       exitstatus=2) from None
-    finally:
-        if stripped and unstripped.exists():
-            os.remove(unstripped)
     return 0
 
 
-_NAMES_LINK_ACTION = SCons.Action.Action("$WASI_NAMESLINKCOM", None)
-_WRITE_NAMES_ACTION = SCons.Action.Action(_write_names, None)
+_SPLIT_NAMES_ACTION = SCons.Action.Action(_split_names, None)
 
 
 def _link_actions(source: Any, target: Any, env: Any, for_signature: bool) -> Any:
     """The link; in size mode, then wasm-opt over the linked module, in place; for a component target, then
-    wasm-tools wraps the core module into a component, in place (one builder, one output); with WASI_NAMES (core
-    modules), then the names file: a second link without -s when the module is stripped (its bytes stay what -s
-    gives)."""
+    wasm-tools wraps the core module into a component, in place (one builder, one output); for a core module with
+    WASI_NAMES (the default), last, the names file is split off the module (see _split_names)."""
     actions = [_LINK_ACTION, *([_WASM_OPT_ACTION] if _size_mode(env) else [])]
     if buildvars.is_component_target(env.subst("$WASI_TARGET")):
         return [*actions, _COMPONENT_ACTION]
-    if len(actions) > 1:
-        return actions
-    if len(target) > 1 and _keeps_names(env):
-        stripped = buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
-        return [_LINK_ACTION, *([_NAMES_LINK_ACTION] if stripped else []), _WRITE_NAMES_ACTION]
-    return _LINK_ACTION
+    if len(target) > 1:
+        return [*actions, _SPLIT_NAMES_ACTION]
+    return actions if len(actions) > 1 else _LINK_ACTION
 
 
 def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
-    """-s unless WASI_STRIP is false: stripped output is path-independent."""
-    return "-s" if buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True)) else ""
+    """-s unless WASI_STRIP is false: stripped output is path-independent. With WASI_NAMES, the link keeps the name
+    section (--strip-debug leaves out only debug info), and _split_names leaves out the rest of what -s would."""
+    if not buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True)):
+        return ""
+    return "-Wl,--strip-debug" if _keeps_names(env) else "-s"
 
 
 def _exec_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
@@ -330,13 +325,10 @@ def set_commands(env: Any) -> None:
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
     env["_WASI_LINKSYSROOT"] = _link_sysroot
-    link = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( $_WASI_LINKSYSROOT "
-            "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS {strip}"
-            "-o {output} $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS "
-            "$_WASI_EMULATELIBS $_WASI_SETJMPLIB")
-    env["WASI_LINKCOM"] = link.format(strip="$_WASI_STRIPFLAG ", output="$TARGET")
-    # The same link without -s, for the function names only (see _link_actions).
-    env["WASI_NAMESLINKCOM"] = link.format(strip="", output=f"${{TARGETS[1]}}{_UNSTRIPPED_SUFFIX}")
+    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( $_WASI_LINKSYSROOT "
+                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS "
+                           "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
+                           "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")
     env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
     # WASI_TARGET='wasm32-wasip2': the linked core module becomes a component in place (wasm-tools reads its whole
     # input before writing). The adapter satisfies the preview-1 imports of the wasip2 libc (component_tools.py).
