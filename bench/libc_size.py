@@ -113,8 +113,9 @@ def main() -> None:
     print(markdown_table(["file", "-O2 entry (B)", "-Oz entry (B)"], libraries))
     print()
     print(f"Cold build of the -Oz entry (`scons wasi-toolchain`, its base entry present), median of {args.runs}: "
-          f"{fmt_seconds(median(seconds))} wall, of which make {fmt_seconds(median(make_seconds))}; the default "
-          f"source entry's make took {fmt_seconds(speed_make)} (one run).")
+          f"{fmt_seconds(median(seconds))} wall, of which make {fmt_seconds(median(make_seconds))}. The default "
+          f"source entry's make took {fmt_seconds(speed_make)} when it was built (its stamp; possibly under another "
+          f"load, or by an earlier run with this store).")
 
 
 if __name__ == "__main__":

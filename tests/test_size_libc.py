@@ -49,7 +49,8 @@ def test_the_speed_keys_do_not_depend_on_the_size_libc(repo: Path, tmp_path: Pat
 def test_the_size_key_differs_by_the_make_flags_only_and_follows_the_speed_keys_pins(repo: Path,
                                                                                     tmp_path: Path) -> None:
     lock, settings = _lock_and_settings(repo, tmp_path)
-    base = sysroot.plan(lock, settings, host="linux-x86_64", provider="ziglang", libc="source")  # type: ignore[arg-type]
+    base = sysroot.plan(lock, settings, host="linux-x86_64", provider="ziglang",  # type: ignore[arg-type]
+                        libc="source")
     size = sysroot.plan_size_libc(base, lock, settings)  # type: ignore[arg-type]
     assert size.key != base.key and size.root != base.root and "-source-size-" in size.key
     assert size.base == base and size.libc_optimize == "size" and base.libc_optimize == "speed"
@@ -60,7 +61,8 @@ def test_the_size_key_differs_by_the_make_flags_only_and_follows_the_speed_keys_
     size_inputs = sysroot.key_inputs(lock, "linux-x86_64", "ziglang", "source", "size")  # type: ignore[arg-type]
     assert size_inputs.pop("libc-optimize") == "size"
     assert size_inputs["wasi-libc"]["make"]["EXTRA_CFLAGS"] == "-Oz -DNDEBUG"  # type: ignore[index]
-    size_inputs["wasi-libc"]["make"] = dict(size_inputs["wasi-libc"]["make"], EXTRA_CFLAGS="-O2 -DNDEBUG")  # type: ignore[index]
+    libc_inputs = size_inputs["wasi-libc"]
+    libc_inputs["make"] = dict(libc_inputs["make"], EXTRA_CFLAGS="-O2 -DNDEBUG")  # type: ignore[index]
     assert size_inputs == speed_inputs
     # A new source tarball changes both keys; the debian package's pin changes neither.
     text = (repo / "toolchain.lock").read_text()
