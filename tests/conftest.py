@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,3 +123,53 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[RealProject, subproc
     started = time.monotonic()
     result = project.scons("run-first")
     return project, result, time.monotonic() - started
+
+
+@dataclass
+class SourceFlavourBuild:
+    """What the session's one source-flavour build saw (see the ``source_flavour`` fixture)."""
+
+    root: Path
+    cache: Path
+    killed_returncode: int
+    entries_after_kill: list[Path]
+    leftovers_after_kill: list[Path]
+    rebuild: subprocess.CompletedProcess[str]
+    entries_after_rebuild: list[Path]
+    leftovers_after_rebuild: list[Path]
+
+
+@pytest.fixture(scope="session")
+def source_flavour(real: tuple[RealProject, subprocess.CompletedProcess[str], float],
+                   tmp_path_factory: pytest.TempPathFactory) -> SourceFlavourBuild:
+    """The session's one WASI_LIBC=source entry (a wasi-libc make, about 25 s): a checkout of the repository's
+    SConstruct and samples, and a store with the session's downloads, where `scons wasi-toolchain` is killed -9 (the
+    whole process group, as a CI timeout does) while make runs, then run again to the end. tests/test_e2e.py checks
+    what each step left; tests/test_e2e_size_libc.py builds the -Oz libc on a copy of the store."""
+    import os
+    import signal
+
+    from helpers import REPO, store_leftovers
+
+    project, _, _ = real
+    root = tmp_path_factory.mktemp("source-checkout")
+    for name in ("SConstruct", "toolchain.lock"):
+        shutil.copy(project.root / name, root / name)
+    shutil.copytree(project.root / "samples", root / "samples")
+    cache = tmp_path_factory.mktemp("source-store")
+    shutil.copytree(project.cache / "downloads", cache / "downloads")
+    env = {**os.environ, "WASI_CACHE_DIR": str(cache), "WASI_LIBC": "source"}
+    proc = subprocess.Popen([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q",
+                             "wasi-toolchain"], cwd=root, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(list(cache.glob("sysroots/.tmp-*/build/obj/**/*.o"))) < 100:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    entries_after_kill = [p for p in (cache / "sysroots").iterdir() if not p.name.startswith(".")]
+    leftovers_after_kill = store_leftovers(cache)
+    rebuild = run_scons(root, "-Q", "wasi-toolchain", env={"WASI_CACHE_DIR": str(cache), "WASI_LIBC": "source"})
+    return SourceFlavourBuild(root, cache, proc.returncode, entries_after_kill, leftovers_after_kill, rebuild,
+                              list((cache / "sysroots").iterdir()), store_leftovers(cache))

@@ -56,11 +56,12 @@ if out is not None:
 TOOLS = ("clang", "llvm-ar", "wasm-ld")
 
 
-def fake_entry(project: Path, cache: Path, *, lock: Path | None = None) -> tuple[sysroot.Toolchain, Path]:
-    """A complete-looking store entry, for the key of ``lock`` (default: the project's), whose tools record their
-    arguments to <cache>/calls.jsonl."""
+def fake_entry(project: Path, cache: Path, *, lock: Path | None = None,
+               libc: str | None = None) -> tuple[sysroot.Toolchain, Path]:
+    """A complete-looking store entry, for the key of ``lock`` (default: the project's) and ``libc`` flavour
+    (default: the default's), whose tools record their arguments to <cache>/calls.jsonl."""
     toolchain = sysroot.plan(load_lock(lock or project / "toolchain.lock"),
-                             Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
+                             Settings.from_environ({"WASI_CACHE_DIR": str(cache)}), libc=libc)
     log = cache / "calls.jsonl"
     toolchain.bin_dir.mkdir(parents=True)
     for tool in TOOLS:
@@ -73,6 +74,18 @@ def fake_entry(project: Path, cache: Path, *, lock: Path | None = None) -> tuple
     (toolchain.root / STAMP).write_text("{}")
     (toolchain.root / MANIFEST).write_text("{}")
     return toolchain, log
+
+
+def fake_size_libc(project: Path, cache: Path, base: sysroot.Toolchain) -> sysroot.Toolchain:
+    """A complete-looking entry of the -Oz libc (WASI_OPTIMIZE='size', source flavour) on ``base``'s tools."""
+    entry = sysroot.plan_size_libc(base, load_lock(project / "toolchain.lock"),
+                                   Settings.from_environ({"WASI_CACHE_DIR": str(cache)}))
+    libc = entry.sysroot / "lib/wasm32-wasi/libc.a"
+    libc.parent.mkdir(parents=True)
+    libc.write_bytes(b"!<arch>\n")
+    (entry.root / STAMP).write_text("{}")
+    (entry.root / MANIFEST).write_text("{}")
+    return entry
 
 
 def fail_when(log: Path, when: str, stderr: str, code: int = 1) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from decimal import Decimal, localcontext
 from pathlib import Path
 
@@ -124,49 +123,30 @@ def test_clean_never_touches_the_store(real) -> None:  # type: ignore[no-untyped
     assert sorted(str(p) for p in project.cache.rglob("*")) == before
 
 
-def test_the_source_flavour_survives_a_kill_during_make_and_runs_the_c_samples(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_source_flavour_survives_a_kill_during_make_and_runs_the_c_samples(real, source_flavour) -> None:  # type: ignore[no-untyped-def]
     """WASI_LIBC=source: the 2022 wasi-libc source built by the pinned clang 22 with make. kill -9 (the whole process
     group, as a CI timeout does) while that make runs; the store keeps no half-built entry, the next run builds a
     complete one, and the C samples (and the C++ one: libc++ 22 links against it) give the same output as with the
-    default flavour. The session's downloads are reused."""
-    import os
-    import signal
-    import sys
-
-    from helpers import REPO, store_leftovers
+    default flavour. The session's downloads are reused. The build itself is the `source_flavour` fixture
+    (conftest.py), which tests/test_e2e_size_libc.py shares."""
     from wasi_toolchain.store import STAMP, check_manifest
 
     project, _, _ = real
-    root = tmp_path / "checkout"
-    root.mkdir()
-    for name in ("SConstruct", "toolchain.lock"):
-        shutil.copy(project.root / name, root / name)
-    cache = tmp_path / "cache"
-    shutil.copytree(project.cache / "downloads", cache / "downloads")
-    shutil.copytree(project.root / "samples", root / "samples")
-    env = {**os.environ, "WASI_CACHE_DIR": str(cache), "WASI_LIBC": "source"}
-    proc = subprocess.Popen([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q",
-                             "wasi-toolchain"], cwd=root, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while len(list(cache.glob("sysroots/.tmp-*/build/obj/**/*.o"))) < 100:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -9
-    assert [p for p in (cache / "sysroots").iterdir() if not p.name.startswith(".")] == []
-    assert store_leftovers(cache) != []  # the killed run's temp entry, for the next run to sweep
+    build = source_flavour
+    root = build.root
+    assert build.killed_returncode == -9
+    assert build.entries_after_kill == []
+    assert build.leftovers_after_kill != []  # the killed run's temp entry, for the next run to sweep
 
-    source_env = {"WASI_CACHE_DIR": str(cache), "WASI_LIBC": "source"}
-    result = run_scons(root, "-Q", "wasi-toolchain", env=source_env)
+    source_env = {"WASI_CACHE_DIR": str(build.cache), "WASI_LIBC": "source"}
+    result = build.rebuild
     assert result.returncode == 0, result.stderr
     assert "wasi: an earlier run was interrupted while it held sysroot-" in result.stderr
     assert "building wasi-libc from source" in result.stderr
-    entries = list((cache / "sysroots").iterdir())
+    entries = build.entries_after_rebuild
     assert len(entries) == 1 and (entries[0] / STAMP).is_file() and check_manifest(entries[0]) == []
     assert "-source-" in entries[0].name
-    assert store_leftovers(cache) == []
+    assert build.leftovers_after_rebuild == []
 
     # The samples: the setjmp one is left out by the SConstruct (the 2022 source has no setjmp), the rest run.
     runs = ("run-first", "run-builtins", "run-gcd", "run-primes", "run-wordfreq", "run-threadlocal")

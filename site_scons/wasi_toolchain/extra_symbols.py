@@ -45,7 +45,9 @@ def add(staged: Toolchain, flavour: LibcFlavour, log: Log, timings: Timings) -> 
         for name, source in NEEDED[flavour]:
             c_file, o_file = build / f"{name}.c", build / f"{name}.o"
             c_file.write_text(source, encoding="utf-8")
-            run_tool([str(staged.clang), f"--target={TARGET}", f"--sysroot={staged.sysroot}", "-O2", "-c",
+            # At the level the libc itself was built at: -Oz in the -Oz libc's entry.
+            level = "-Oz" if staged.libc_optimize == "size" else "-O2"
+            run_tool([str(staged.clang), f"--target={TARGET}", f"--sysroot={staged.sysroot}", level, "-c",
                       c_file.name, "-o", o_file.name], f"compiling {name}.c for libc.a", cwd=build)
             objects.append(o_file.name)
         run_tool([str(staged.llvm_ar), "rs", str(libc), *objects], "adding them to libc.a", cwd=build)

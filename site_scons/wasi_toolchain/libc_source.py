@@ -17,12 +17,21 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import BuildError, ToolchainError
-from .recipe import LIB_DIR, Timings, Toolchain
+from .recipe import LIB_DIR, LibcOptimize, Timings, Toolchain
 from .store import Log, Store
 
 # wasi-libc Makefile variables. EXTRA_CFLAGS is its default plus --sysroot: its Makefile passes only -isystem for
 # the headers it is building, and without --sysroot clang would also search /include (the empty default sysroot).
 MAKE_VARIABLES = {"THREAD_MODEL": "single", "MALLOC_IMPL": "dlmalloc", "EXTRA_CFLAGS": "-O2 -DNDEBUG"}
+# The same for the libc of WASI_OPTIMIZE='size' (its own entry): only the optimisation level differs. wasi-libc's
+# Makefile takes the level from EXTRA_CFLAGS alone, so this builds every object of libc.a, crt1*.o and the
+# emulation libraries at -Oz. Changing either table changes its entry's key (sysroot.key_inputs records it).
+SIZE_MAKE_VARIABLES = {**MAKE_VARIABLES, "EXTRA_CFLAGS": "-Oz -DNDEBUG"}
+
+
+def make_variables(optimize: LibcOptimize) -> dict[str, str]:
+    return dict(SIZE_MAKE_VARIABLES if optimize == "size" else MAKE_VARIABLES)
+
 # Appended to every compile of the 2022 source by clang 22, after the Makefile's own -Wall -Wextra -Werror (which
 # come after EXTRA_CFLAGS, so they cannot go there): its Makefile passes --target=wasm32-wasi, which clang 22
 # deprecates (-Wdeprecated), and musl's tables of char arrays sized without their NUL trip clang 21's
@@ -48,7 +57,9 @@ def build(staged: Toolchain, libc_source: Path, settings: Settings, store: Store
     # wasi-libc's Makefile puts paths into shell commands and rules unquoted, so a space, a quote or a make
     # metacharacter in the store's path breaks it (`find: '/tmp/odd': No such file or directory`). Then make runs in
     # a private temp dir with a plain name, reaching the entry through a symlink there, and the sysroot is moved in.
-    private = None if _MAKE_SAFE_PATH.fullmatch(str(staged.root)) else _private_make_dir(staged.root)
+    # The entry of the -Oz libc holds only the sysroot, and its tools are its base entry's: that path must be safe too.
+    safe = all(_MAKE_SAFE_PATH.fullmatch(str(path)) for path in (staged.root, staged.tools_root))
+    private = None if safe else _private_make_dir(staged.root, staged.tools_root)
     work = private if private is not None else staged.root
     try:
         _make_wasi_libc(make, staged, work, libc_source, settings, store, log, timings)
@@ -61,12 +72,14 @@ def build(staged: Toolchain, libc_source: Path, settings: Settings, store: Store
 _MAKE_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+@-]+")
 
 
-def _private_make_dir(entry_root: Path) -> Path:
-    """A fresh temp dir with a make-safe name holding ``toolchain`` -> ``entry_root``; ToolchainError if none."""
+def _private_make_dir(entry_root: Path, tools_root: Path) -> Path:
+    """A fresh temp dir with a make-safe name holding ``toolchain`` -> ``entry_root`` and ``tools`` -> the entry
+    whose bin/ make runs (the same one, but for the -Oz libc's entry); ToolchainError if none."""
     for base in (tempfile.gettempdir(), "/tmp"):
         if _MAKE_SAFE_PATH.fullmatch(base) and os.path.isdir(base):
             private = Path(tempfile.mkdtemp(prefix="scons-wasi-libc-", dir=base))
             (private / "toolchain").symlink_to(entry_root, target_is_directory=True)
+            (private / "tools").symlink_to(tools_root, target_is_directory=True)
             return private
     raise ToolchainError(
         f"wasi-libc's make cannot work in {entry_root}: the path holds a space, a quote or another character make "
@@ -87,17 +100,18 @@ def _make_wasi_libc(make: str, staged: Toolchain, work: Path, libc_source: Path,
         raise ToolchainError(f"{libc_source.name} does not unpack to one directory with a Makefile")
     source_dir = makefiles[0].parent
     # The tools as make reaches them: through the private dir's link when the entry's own path is not make-safe.
-    bin_dir = staged.bin_dir if work == staged.root else work / "toolchain" / "bin"
+    bin_dir = staged.bin_dir if work == staged.root else work / "tools" / "bin"
     cc = _compiler_dir(bin_dir, build_dir / "cc")
     sysroot = work / "sysroot"
-    variables = dict(MAKE_VARIABLES)
+    variables = make_variables(staged.libc_optimize)
     variables["EXTRA_CFLAGS"] += f" --sysroot={sysroot}"
     # `-o check-symbols`: that step compares against symbol lists written for clang 14 and fails with later clangs
     # (new predefined macros, __indirect_function_table). Upstream ties expected/ to one clang version on purpose:
     # https://github.com/WebAssembly/wasi-libc/pull/251 and https://github.com/WebAssembly/wasi-libc/issues/619
     command = [make, f"-j{settings.jobs}", f"CC={cc}", f"SYSROOT={sysroot}", f"OBJDIR={build_dir / 'obj'}",
                *(f"{k}={v}" for k, v in variables.items()), "-o", "check-symbols"]
-    log(f"wasi: building wasi-libc from source with the pinned clang (make -j{settings.jobs})")
+    level = variables["EXTRA_CFLAGS"].split()[0]
+    log(f"wasi: building wasi-libc from source with the pinned clang (make -j{settings.jobs}, {level})")
     started = time.monotonic()
     log_file = build_dir / "make.log"
     with open(log_file, "wb") as out, timings.phase("sysroot build"):

@@ -20,6 +20,9 @@ from .store import MANIFEST, STAMP
 
 LibcFlavour = Literal["debian", "source"]
 LIBC_FLAVOURS: tuple[LibcFlavour, ...] = ("debian", "source")
+# What the sysroot's libc was built for: 'speed' (its Makefile's -O2, the default entry) or 'size' (-Oz, only the
+# source flavour, in an entry of its own; see sysroot.plan_size_libc).
+LibcOptimize = Literal["speed", "size"]
 # The target the recipe compiles for: WASI preview 1. clang 22 deprecates the old spelling, wasm32-wasi (a
 # -Wdeprecated warning, an error under -Werror), so the recipe and the builders always pass this one; the
 # sysroot keeps lib/ and include/ for both names.
@@ -36,10 +39,22 @@ class Toolchain:
     host: str
     root: Path
     libc: LibcFlavour = "debian"
+    # An entry that holds only a sysroot (the -Oz libc) names the entry whose LLVM, wrappers and resource dir it
+    # uses: two copies of a 200 MB LLVM would differ only in where they sit.
+    base: Toolchain | None = None
+
+    @property
+    def libc_optimize(self) -> LibcOptimize:
+        return "speed" if self.base is None else "size"
+
+    @property
+    def tools_root(self) -> Path:
+        """The entry holding bin/ and resource/: this one, or the base of a sysroot-only entry."""
+        return self.root if self.base is None else self.base.root
 
     @property
     def bin_dir(self) -> Path:
-        return self.root / "bin"
+        return self.tools_root / "bin"
 
     @property
     def clang(self) -> Path:
@@ -59,7 +74,7 @@ class Toolchain:
 
     @property
     def resource_dir(self) -> Path:
-        return self.root / "resource"
+        return self.tools_root / "resource"
 
     @property
     def sysroot(self) -> Path:
@@ -67,9 +82,12 @@ class Toolchain:
 
     def is_complete(self) -> bool:
         """Four stats: the stamp, the manifest (an entry without it cannot be verified, so it is rebuilt), the
-        compiler wrapper and the builtins (whose absence is the classic failure)."""
+        compiler wrapper and the builtins (whose absence is the classic failure). A sysroot-only entry also needs
+        its base complete (whose wrapper and builtins those are) and its libc.a."""
         return ((self.root / STAMP).is_file() and (self.root / MANIFEST).is_file() and self.clang.is_file()
-                and (self.resource_dir / BUILTINS_PATHS[0]).is_file())
+                and (self.resource_dir / BUILTINS_PATHS[0]).is_file()
+                and (self.base is None
+                     or (self.base.is_complete() and (self.sysroot / LIB_DIR / "libc.a").is_file())))
 
 
 class Timings:

@@ -8,6 +8,7 @@ recipe.py); this one orders them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -19,7 +20,7 @@ from .host import detect_host, detect_libc
 from .killpoints import kill_point
 from .llvm import provider_class
 from .lock import Lock
-from .recipe import LIBC_FLAVOURS, TARGET, LibcFlavour, Timings, Toolchain, run_tool
+from .recipe import LIBC_FLAVOURS, TARGET, LibcFlavour, LibcOptimize, Timings, Toolchain, run_tool
 from .store import STAMP, Log, Store, log_to_stderr, remove_tree
 
 # Only what plan() and a warm ensure() need is imported above: SCons imports this module at every start-up. The
@@ -29,18 +30,28 @@ from .store import STAMP, Log, Store, log_to_stderr, remove_tree
 # Bump when anything below changes what ends up in an entry: it is part of the key.
 RECIPE_VERSION = 3
 
-__all__ = ["RECIPE_VERSION", "TARGET", "Toolchain", "Timings", "ensure", "key_inputs", "plan"]
+__all__ = ["RECIPE_VERSION", "TARGET", "Toolchain", "Timings", "ensure", "key_inputs", "plan", "plan_size_libc"]
 
 
-def key_inputs(lock: Lock, host: str, provider: str, libc: LibcFlavour = "debian") -> dict[str, object]:
+def key_inputs(lock: Lock, host: str, provider: str, libc: LibcFlavour = "debian",
+               libc_optimize: LibcOptimize = "speed") -> dict[str, object]:
     """Everything that shapes an entry. The lock's own digest is not used: comments and other hosts' pins must
-    not change this host's key, and neither must the pins of the libc flavour not used."""
-    from .libc_source import APPENDED_FLAGS, MAKE_VARIABLES
+    not change this host's key, and neither must the pins of the libc flavour not used.
 
+    ``libc_optimize='size'`` (source flavour only) gives the inputs of the -Oz libc's entry: the same, with the -Oz
+    make variables, plus a field saying so. The default leaves the inputs, and so every existing key, as they were
+    before that entry existed."""
+    from .libc_source import APPENDED_FLAGS, make_variables
+
+    if libc_optimize == "size" and libc != "source":
+        raise ToolchainError("only the source libc flavour can be built for size; Debian's libc is prebuilt",
+                             hint="this is a bug in scons-wasi: size mode keeps the debian flavour's libc as is")
     libc_inputs: dict[str, object] = ({"flavour": "debian", "sha256": lock.wasi_libc.sha256} if libc == "debian" else
                                       {"flavour": "source", "sha256": lock.wasi_libc_source.sha256,
-                                       "make": MAKE_VARIABLES, "appended-flags": list(APPENDED_FLAGS)})
+                                       "make": make_variables(libc_optimize), "appended-flags": list(APPENDED_FLAGS)})
+    size_only: dict[str, object] = {"libc-optimize": "size"} if libc_optimize == "size" else {}
     return {
+        **size_only,
         "recipe": RECIPE_VERSION,
         "host": host,
         "provider": provider,
@@ -71,6 +82,22 @@ def plan(lock: Lock, settings: Settings, *, host: str | None = None, provider: s
                      libc=flavour)
 
 
+def plan_size_libc(base: Toolchain, lock: Lock, settings: Settings) -> Toolchain:
+    """Key and paths of the entry holding the -Oz build of ``base``'s libc (WASI_OPTIMIZE='size' with the source
+    flavour). Pure, like plan(). That entry holds only a sysroot (the libc at -Oz, the same headers, libc++); its
+    clang, wasm-ld and resource dir are ``base``'s, which it names as its base. Its key is computed from the same
+    inputs as ``base``'s plus the -Oz make variables, so anything that changes ``base``'s key changes it too."""
+    if base.libc != "source" or base.base is not None:
+        raise ToolchainError(f"the toolchain {base.key} has no libc to build for size: only the source flavour's "
+                             f"default entry has one (Debian's libc is prebuilt)",
+                             hint="this is a bug in scons-wasi: size mode keeps the debian flavour's libc as is")
+    inputs = key_inputs(lock, base.host, base.provider, base.libc, "size")
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    key = f"{base.provider}-{base.libc}-size-{base.host}-{digest[:24]}"
+    return Toolchain(key=key, provider=base.provider, host=base.host, root=Store(settings.cache_dir).entry_path(key),
+                     libc=base.libc, base=base)
+
+
 def libc_flavour(value: str) -> LibcFlavour:
     for flavour in LIBC_FLAVOURS:
         if value == flavour:
@@ -84,6 +111,8 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
     """Make sure the entry exists and is complete; build it if not. Returns ``toolchain``."""
     if toolchain.is_complete():
         return toolchain
+    if toolchain.base is not None:
+        return _ensure_size_libc(toolchain, lock, settings, log)
     from .fetch import fetch
     from .store import write_manifest
 
@@ -128,6 +157,47 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         finally:
             remove_tree(temp)
         log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s")
+    return toolchain
+
+
+def _ensure_size_libc(toolchain: Toolchain, lock: Lock, settings: Settings, log: Log) -> Toolchain:
+    """The -Oz libc's entry: its base first (whose clang builds it), then the libc at -Oz, the extra symbols and
+    libc++ into a sysroot of its own. Same lock, temp dir, manifest, stamp and atomic publish as ensure()."""
+    from .fetch import fetch
+    from .store import write_manifest
+
+    assert toolchain.base is not None
+    ensure(toolchain.base, lock, settings, log=log)
+    store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
+    with store.locked(f"sysroot-{toolchain.key}", f"building the -Oz libc {toolchain.key}", log=log):
+        if toolchain.is_complete():
+            return toolchain
+        store.sweep_temps(toolchain.root)
+        if toolchain.root.exists():
+            log(f"wasi: toolchain entry {toolchain.root} is incomplete; rebuilding it")
+            remove_tree(toolchain.root)
+        started = time.monotonic()
+        timings = Timings()
+        log(f"wasi: preparing the -Oz libc {toolchain.key} for WASI_OPTIMIZE='size' (first use; it is cached in "
+            f"{settings.cache_dir})")
+        with timings.phase("fetch"):  # already in the store: the base entry was built from the same files
+            libc_file = fetch(lock.wasi_libc_source, store, settings, log=log)
+            libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
+        temp = store.temp_path(toolchain.root)
+        try:
+            staged = dataclasses.replace(toolchain, root=temp)
+            temp.mkdir(parents=True)
+            _install_libc(staged, lock, libc_file, settings, store, log, timings)
+            _install_libcxx(staged, lock, libcxx_debs, log, timings)
+            with timings.phase("manifest"):
+                write_manifest(temp)
+            inputs = key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc, "size")
+            stamp = {"key": toolchain.key, "base": toolchain.base.key, **inputs, "timings": timings.rounded()}
+            (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            store.publish(temp, toolchain.root)
+        finally:
+            remove_tree(temp)
+        log(f"wasi: -Oz libc {toolchain.key} ready in {time.monotonic() - started:.1f} s")
     return toolchain
 
 

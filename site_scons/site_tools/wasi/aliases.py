@@ -16,7 +16,7 @@ from wasi_toolchain.config import Settings
 from wasi_toolchain.errors import WasiError
 
 from .command_line import prune_options
-from .nodes import toolchain_node
+from .nodes import size_libc_node, size_libc_toolchain, toolchain_node
 
 _aliases_defined: set[str] = set()
 # Every toolchain a generate() call planned in this run, by key: `scons wasi-prune` keeps these by default. Its
@@ -24,6 +24,17 @@ _aliases_defined: set[str] = set()
 _planned: dict[str, Any] = {}
 _prune_defined = False
 _symbolize_defined = False
+
+
+def _size_libc_wanted(env: Any) -> bool:
+    """Whether the environment itself (not one builder call) is in size mode with the source flavour."""
+    from wasi_toolchain import buildvars
+
+    try:
+        size = buildvars.optimize(env.get("WASI_OPTIMIZE", "speed")) == "size"
+    except WasiError:
+        return False  # a bad value: the builders report it with the SConstruct line
+    return size and env["WASI_TOOLCHAIN"].libc == "source"
 
 
 def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
@@ -34,6 +45,12 @@ def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
 def define_aliases(env: Any) -> None:
     key = env["WASI_SYSROOT_KEY"]
     _planned.setdefault(key, env)
+    if _size_libc_wanted(env) and f"{key} size" not in _aliases_defined:
+        # What this environment's programs link with, so that a CI job preparing the store with `scons
+        # wasi-toolchain` before going offline has the -Oz libc too. Only an environment created in size mode is
+        # seen here (generate() runs once, not for a Clone or a builder call); their first size-mode link builds it.
+        _aliases_defined.add(f"{key} size")
+        env.Alias("wasi-toolchain", size_libc_node(env))
     if key in _aliases_defined:
         return
     _aliases_defined.add(key)
@@ -91,9 +108,9 @@ def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int
 
 def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
     """The entries of the tools some targets need beside the toolchain, when they are built: the component tools
-    (WASI_TARGET='wasm32-wasip2') and wasm-opt (WASI_OPTIMIZE='size', when the lock pins it for the host).
-    Rebuilding them means downloading them again."""
-    from wasi_toolchain import component_tools, wasm_opt
+    (WASI_TARGET='wasm32-wasip2'), wasm-opt (WASI_OPTIMIZE='size', when the lock pins it for the host) and the -Oz
+    libc (WASI_OPTIMIZE='size' with the source flavour). Rebuilding them means downloading or building them again."""
+    from wasi_toolchain import component_tools, sysroot, wasm_opt
     from wasi_toolchain.prune import Keep, needs_of
 
     keys = {k.key for k in kept}
@@ -109,6 +126,11 @@ def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
             optimizer = wasm_opt.plan(lock, planned_env["WASI_SETTINGS"], host=host)
             candidates.append((optimizer, "wasm-opt for this SConstruct's size-mode targets",
                                wasm_opt.key_inputs(lock, host)))
+        toolchain = planned_env["WASI_TOOLCHAIN"]
+        if toolchain.libc == "source":  # size mode may be set per builder call, so any source-flavour environment
+            size_libc = size_libc_toolchain(planned_env)
+            candidates.append((size_libc, "the -Oz libc of this SConstruct's size-mode targets",
+                               sysroot.key_inputs(lock, host, toolchain.provider, toolchain.libc, "size")))
         for entry, why, inputs in candidates:
             if entry.key not in keys and entry.is_complete():
                 keys.add(entry.key)

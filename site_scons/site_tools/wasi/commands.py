@@ -12,7 +12,8 @@ import SCons.Scanner
 
 from wasi_toolchain import buildvars
 
-from .nodes import checked, component_tools_node, toolchain_node, wasm_opt_node, wasm_opt_plan
+from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
+                    wasm_opt_plan)
 from .running import WasiRun
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
@@ -56,6 +57,8 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
         env.Depends(target, component_tools_node(env))
     if _size_mode(env):
         env.Depends(target, checked(wasm_opt_node, env))
+        if env["WASI_TOOLCHAIN"].libc == "source":  # links with the -Oz libc (see _link_sysroot)
+            env.Depends(target, checked(size_libc_node, env))
     if checked(_keeps_names, env):
         target = [target[0], env.File(str(target[0]) + ".names")]
     return target, source
@@ -71,6 +74,18 @@ def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> lis
         return []
     return [f"-ffile-prefix-map={env['WASI_TOPDIR']}=.",
             f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"]
+
+
+def _link_sysroot(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    """--sysroot for the link. A size-mode program of the source flavour links with the -Oz libc, whose entry holds
+    only a sysroot (the same headers, so compiles keep $WASI_SYSROOT and their objects are the same bytes); a speed
+    program in the same build links with the default one. Only inside $( $): which store path it names never
+    reaches a signature or the output (the program depends on the entry's stamp, whose content is its key)."""
+    if for_signature:
+        return ""
+    if _size_mode(env) and env["WASI_TOOLCHAIN"].libc == "source":
+        return [f"--sysroot={link_toolchain(env, size_mode=True).sysroot}"]  # a list: a path with a space stays one
+    return "--sysroot=$WASI_SYSROOT"
 
 
 def _target_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
@@ -309,7 +324,8 @@ def set_commands(env: Any) -> None:
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
-    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT "
+    env["_WASI_LINKSYSROOT"] = _link_sysroot
+    env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( $_WASI_LINKSYSROOT "
                            "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS "
                            "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
                            "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")

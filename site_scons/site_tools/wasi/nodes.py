@@ -58,6 +58,37 @@ def toolchain_node(env: Any) -> Any:
                        lambda: _sysroot.ensure(toolchain, lock, settings))
 
 
+_size_libc_plans: dict[tuple[str, str], _sysroot.Toolchain] = {}
+
+
+def size_libc_toolchain(env: Any) -> _sysroot.Toolchain:
+    """The entry of the -Oz libc for this environment's toolchain (source flavour only; sysroot.plan_size_libc,
+    once per toolchain and store)."""
+    toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
+    settings = env["WASI_SETTINGS"]
+    cache_key = (toolchain.key, str(settings.cache_dir))
+    planned = _size_libc_plans.get(cache_key)
+    if planned is None:
+        planned = _size_libc_plans[cache_key] = _sysroot.plan_size_libc(toolchain, env["WASI_LOCK_DATA"], settings)
+    return planned
+
+
+def link_toolchain(env: Any, size_mode: bool) -> _sysroot.Toolchain:
+    """The entry whose sysroot a program links with: in size mode with the source flavour the -Oz libc's,
+    otherwise the environment's own. Debian's libc is prebuilt (at -O2), so the debian flavour has one entry."""
+    toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
+    return size_libc_toolchain(env) if size_mode and toolchain.libc == "source" else toolchain
+
+
+def size_libc_node(env: Any) -> Any:
+    """The stamp node of the -Oz libc's entry, which size-mode programs of the source flavour depend on: built only
+    by a build that links such a program (the make of the libc takes about as long as the default entry's)."""
+    entry = size_libc_toolchain(env)
+    lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
+    return _entry_node(env, f"toolchain-{entry.key}", entry.key, entry.is_complete(),
+                       lambda: _sysroot.ensure(entry, lock, settings))
+
+
 _wasm_opt_plans: dict[tuple[str, str], Any] = {}
 
 
