@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from helpers import LoopbackServer, make_zip, sha256
-from wasi_toolchain import fetch as fetch_module
 from wasi_toolchain.config import Settings
 from wasi_toolchain.errors import FetchError
 from wasi_toolchain.fetch import fetch

@@ -18,7 +18,6 @@ from wasi_toolchain.config import Settings
 from wasi_toolchain.errors import HostNotSupported, LockError
 from wasi_toolchain.llvm import DebianProvider
 from wasi_toolchain.lock import load_lock, parse_lock
-from wasi_toolchain.store import STAMP
 
 SCONSTRUCT = """\
 env = Environment(tools=['wasi'])

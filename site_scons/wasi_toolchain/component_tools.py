@@ -24,7 +24,7 @@ from .config import Settings
 from .errors import HostNotSupported, ToolchainError
 from .host import detect_host
 from .lock import ComponentToolPins, Lock
-from .store import STAMP, Log, Store, log_to_stderr, remove_tree
+from .store import STAMP, Log, Store, log_to_stderr
 
 RECIPE_VERSION = 1
 ADAPTER_NAME = "wasi_snapshot_preview1.command.wasm"
@@ -86,44 +86,32 @@ def ensure(tools: ComponentTools, lock: Lock, settings: Settings, *, log: Log = 
     from .fetch import fetch
     from .llvm import check_starts, glibc_multiarch, loader_tool_spec, wrapper_script
     from .npm_package import extract_member
-    from .store import write_manifest
 
     tool_pins = pins(lock)
-    inputs = key_inputs(lock, tools.host)
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
-    with store.locked(f"sysroot-{tools.key}", f"building the component tools {tools.key}", log=log):
-        if tools.is_complete():
+    with store.building_entry(tools.key, f"building the component tools {tools.key}", complete=tools.is_complete,
+                              log=log, kill_points="component-tools") as build:
+        if build is None:
             return tools
-        store.sweep_temps(tools.root)
-        if tools.root.exists():
-            remove_tree(tools.root)
         log(f"wasi: preparing the component tools {tools.key} (wasm-tools {tool_pins.wasm_tools_version}, "
             f"the preview-1 adapter of jco {tool_pins.adapter_version})")
         adapter_tarball = fetch(tool_pins.adapter, store, settings, log=log)
         debs = [fetch(a, store, settings, log=log) for a in tool_pins.wasm_tools[tools.host]]
-        temp = store.temp_path(tools.root)
-        try:
-            libraries = f"usr/lib/{glibc_multiarch(tools.host)}/"
-            for deb in debs:
-                unpack(deb, temp / "tool", include=lambda name: name == WASM_TOOLS_BINARY or name.startswith(libraries))
-            if not (temp / "tool" / WASM_TOOLS_BINARY).is_file():
-                raise ToolchainError(f"the pinned packages {', '.join(d.name for d in debs)} have no "
-                                     f"{WASM_TOOLS_BINARY}", hint="check [wasm-tools] in toolchain.in.toml")
-            (temp / "bin").mkdir()
-            wrapper = temp / "bin" / "wasm-tools"
-            wrapper.write_text(wrapper_script(loader_tool_spec(tools.host, "tool", WASM_TOOLS_BINARY)),
-                               encoding="utf-8")
-            wrapper.chmod(0o755)
-            check_starts(wrapper, "Debian's wasm-tools",
-                         hint="add the package that ships it to `runtime` of [wasm-tools] in toolchain.in.toml and "
-                              "regenerate the lock")
-            extract_member(adapter_tarball, tool_pins.adapter_member, tool_pins.adapter_member_sha256,
-                           temp / "adapter" / ADAPTER_NAME)
-            write_manifest(temp)
-            (temp / STAMP).write_text(json.dumps({"key": tools.key, **inputs}, indent=2, sort_keys=True) + "\n",
-                                      encoding="utf-8")
-            store.publish(temp, tools.root)
-        finally:
-            remove_tree(temp)
+        temp = build.temp
+        libraries = f"usr/lib/{glibc_multiarch(tools.host)}/"
+        for deb in debs:
+            unpack(deb, temp / "tool", include=lambda name: name == WASM_TOOLS_BINARY or name.startswith(libraries))
+        if not (temp / "tool" / WASM_TOOLS_BINARY).is_file():
+            raise ToolchainError(f"the pinned packages {', '.join(d.name for d in debs)} have no "
+                                 f"{WASM_TOOLS_BINARY}", hint="check [wasm-tools] in toolchain.in.toml")
+        (temp / "bin").mkdir()
+        wrapper = temp / "bin" / "wasm-tools"
+        wrapper.write_text(wrapper_script(loader_tool_spec(tools.host, "tool", WASM_TOOLS_BINARY)), encoding="utf-8")
+        wrapper.chmod(0o755)
+        check_starts(wrapper, "Debian's wasm-tools",
+                     hint="add the package that ships it to `runtime` of [wasm-tools] in toolchain.in.toml and "
+                          "regenerate the lock")
+        extract_member(adapter_tarball, tool_pins.adapter_member, tool_pins.adapter_member_sha256,
+                       temp / "adapter" / ADAPTER_NAME)
+        build.publish({"key": tools.key, **key_inputs(lock, tools.host)})
     return tools
-

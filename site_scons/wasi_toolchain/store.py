@@ -24,6 +24,7 @@ run sweeps (or resumes) while holding the lock that guards them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -32,10 +33,11 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from .errors import StoreError, StoreLockTimeout
+from .killpoints import kill_point
 from .lock import Artifact
 
 STAMP = ".wasi-complete.json"
@@ -255,6 +257,33 @@ class Store:
                 found.setdefault(f"sysroot-{key}", []).append(temp)
         return found
 
+    @contextlib.contextmanager
+    def building_entry(self, key: str, what: str, *, complete: Callable[[], bool], log: Log,
+                       kill_points: str = "entry") -> Iterator[EntryBuild | None]:
+        """Build the entry ``sysroots/<key>`` under its lock: what every kind of entry (a toolchain, the -Oz libc,
+        wasm-opt, the component tools) does around its own recipe.
+
+        Yields None when the entry is complete, or became so while this process waited for the lock: nothing to
+        do. Otherwise it sweeps the temp paths killed runs left for the entry, removes an incomplete entry (a file
+        removed by hand, say), and yields an EntryBuild: fill its ``temp``, then ``publish`` it. The temp path is
+        removed at the end, whether it was published or not. ``kill_points`` names the entry's kill points
+        (``<name>.locked``, ``.stamped``, ``.published``; see killpoints.py)."""
+        root = self.entry_path(key)
+        with self.locked(f"sysroot-{key}", what, log=log):
+            if complete():
+                yield None
+                return
+            kill_point(f"{kill_points}.locked")
+            self.sweep_temps(root)
+            if root.exists():
+                log(f"wasi: store entry {root} is incomplete; rebuilding it")
+                remove_tree(root)
+            build = EntryBuild(self, root, self.temp_path(root), kill_points)
+            try:
+                yield build
+            finally:
+                remove_tree(build.temp)
+
     @staticmethod
     def publish(temp: Path, final: Path) -> bool:
         """Move a finished temp dir into place. Returns False (and drops ours) if another process won the race."""
@@ -266,6 +295,29 @@ class Store:
                 raise
             remove_tree(temp)
             return False
+
+
+@dataclasses.dataclass(frozen=True)
+class EntryBuild:
+    """An entry being built (Store.building_entry): ``temp`` is filled, then published as ``root``."""
+
+    store: Store
+    root: Path
+    temp: Path
+    kill_points: str
+
+    def publish(self, stamp: Mapping[str, object] | Callable[[], Mapping[str, object]], *,
+                timed: Callable[[str], contextlib.AbstractContextManager[object]] | None = None) -> None:
+        """Write the manifest (for `scons wasi-verify`; in ``timed("manifest")`` when given) and the stamp that
+        marks the entry complete, then move the entry into place atomically. ``stamp`` may be a function, called
+        after the manifest is written, so the stamp can record how long that took."""
+        with timed("manifest") if timed else contextlib.nullcontext():
+            write_manifest(self.temp)
+        fields = stamp() if callable(stamp) else stamp
+        (self.temp / STAMP).write_text(json.dumps(dict(fields), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        kill_point(f"{self.kill_points}.stamped")
+        self.store.publish(self.temp, self.root)
+        kill_point(f"{self.kill_points}.published")
 
 
 def _write_owner(owner: Path, what: str) -> None:

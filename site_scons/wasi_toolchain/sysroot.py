@@ -21,7 +21,7 @@ from .killpoints import kill_point
 from .llvm import provider_class
 from .lock import Lock
 from .recipe import LIBC_FLAVOURS, TARGET, LibcFlavour, LibcOptimize, Timings, Toolchain, run_tool
-from .store import STAMP, Log, Store, log_to_stderr, remove_tree
+from .store import Log, Store, log_to_stderr, remove_tree
 
 # Only what plan() and a warm ensure() need is imported above: SCons imports this module at every start-up. The
 # cold path's modules (fetch pulls in urllib, http.client, ssl and email; archive pulls in tarfile, zipfile and the
@@ -114,18 +114,13 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
     if toolchain.base is not None:
         return _ensure_size_libc(toolchain, lock, settings, log)
     from .fetch import fetch
-    from .store import write_manifest
 
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
-    with store.locked(f"sysroot-{toolchain.key}", f"building the sysroot {toolchain.key}", log=log):
-        if toolchain.is_complete():
+    with store.building_entry(toolchain.key, f"building the sysroot {toolchain.key}", complete=toolchain.is_complete,
+                              log=log, kill_points="sysroot") as build:
+        if build is None:
             return toolchain  # another process built it while we waited
-        kill_point("sysroot.locked")
-        store.sweep_temps(toolchain.root)
         store.sweep_stale(log)  # what killed runs left elsewhere in the store (other pins, other keys)
-        if toolchain.root.exists():  # incomplete (e.g. a file removed by hand): rebuild it
-            log(f"wasi: toolchain entry {toolchain.root} is incomplete; rebuilding it")
-            remove_tree(toolchain.root)
         started = time.monotonic()
         timings = Timings()
         log(f"wasi: preparing toolchain {toolchain.key} (first use; it is cached in {settings.cache_dir})")
@@ -137,45 +132,32 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
             libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
             llvm_files = [fetch(a, store, settings, log=log)
                           for a in lock.llvm_files(toolchain.host, toolchain.provider)]
-        temp = store.temp_path(toolchain.root)
-        try:
-            staged = Toolchain(toolchain.key, toolchain.provider, toolchain.host, temp, toolchain.libc)
-            _install_llvm(staged, lock, llvm_files, builtins_deb, log, timings)
-            kill_point("sysroot.llvm-installed")
-            _install_libc(staged, lock, libc_file, settings, store, log, timings)
-            _install_libcxx(staged, lock, libcxx_debs, log, timings)
-            kill_point("sysroot.built")
-            with timings.phase("manifest"):
-                write_manifest(temp)  # for `scons wasi-verify`
-            # The timings are a record for bench/cold_start.py, not an input: the key is computed from key_inputs.
-            stamp = {"key": toolchain.key, **key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc),
-                     "timings": timings.rounded()}
-            (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            kill_point("sysroot.stamped")
-            store.publish(temp, toolchain.root)
-            kill_point("sysroot.published")
-        finally:
-            remove_tree(temp)
+        staged = dataclasses.replace(toolchain, root=build.temp)
+        _install_llvm(staged, lock, llvm_files, builtins_deb, log, timings)
+        kill_point("sysroot.llvm-installed")
+        _install_libc(staged, lock, libc_file, settings, store, log, timings)
+        _install_libcxx(staged, lock, libcxx_debs, log, timings)
+        kill_point("sysroot.built")
+        # The timings are a record for bench/cold_start.py, not an input: the key is computed from key_inputs.
+        build.publish(lambda: {"key": toolchain.key,
+                               **key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc),
+                               "timings": timings.rounded()}, timed=timings.phase)
         log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s")
     return toolchain
 
 
 def _ensure_size_libc(toolchain: Toolchain, lock: Lock, settings: Settings, log: Log) -> Toolchain:
     """The -Oz libc's entry: its base first (whose clang builds it), then the libc at -Oz, the extra symbols and
-    libc++ into a sysroot of its own. Same lock, temp dir, manifest, stamp and atomic publish as ensure()."""
+    libc++ into a sysroot of its own, built and published like any entry (Store.building_entry)."""
     from .fetch import fetch
-    from .store import write_manifest
 
     assert toolchain.base is not None
     ensure(toolchain.base, lock, settings, log=log)
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
-    with store.locked(f"sysroot-{toolchain.key}", f"building the -Oz libc {toolchain.key}", log=log):
-        if toolchain.is_complete():
+    with store.building_entry(toolchain.key, f"building the -Oz libc {toolchain.key}", complete=toolchain.is_complete,
+                              log=log, kill_points="size-libc") as build:
+        if build is None:
             return toolchain
-        store.sweep_temps(toolchain.root)
-        if toolchain.root.exists():
-            log(f"wasi: toolchain entry {toolchain.root} is incomplete; rebuilding it")
-            remove_tree(toolchain.root)
         started = time.monotonic()
         timings = Timings()
         log(f"wasi: preparing the -Oz libc {toolchain.key} for WASI_OPTIMIZE='size' (first use; it is cached in "
@@ -183,20 +165,13 @@ def _ensure_size_libc(toolchain: Toolchain, lock: Lock, settings: Settings, log:
         with timings.phase("fetch"):  # already in the store: the base entry was built from the same files
             libc_file = fetch(lock.wasi_libc_source, store, settings, log=log)
             libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
-        temp = store.temp_path(toolchain.root)
-        try:
-            staged = dataclasses.replace(toolchain, root=temp)
-            temp.mkdir(parents=True)
-            _install_libc(staged, lock, libc_file, settings, store, log, timings)
-            _install_libcxx(staged, lock, libcxx_debs, log, timings)
-            with timings.phase("manifest"):
-                write_manifest(temp)
-            inputs = key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc, "size")
-            stamp = {"key": toolchain.key, "base": toolchain.base.key, **inputs, "timings": timings.rounded()}
-            (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            store.publish(temp, toolchain.root)
-        finally:
-            remove_tree(temp)
+        staged = dataclasses.replace(toolchain, root=build.temp)
+        build.temp.mkdir(parents=True)
+        _install_libc(staged, lock, libc_file, settings, store, log, timings)
+        _install_libcxx(staged, lock, libcxx_debs, log, timings)
+        inputs = key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc, "size")
+        build.publish(lambda: {"key": toolchain.key, "base": toolchain.base.key, **inputs,  # type: ignore[union-attr]
+                               "timings": timings.rounded()}, timed=timings.phase)
         log(f"wasi: -Oz libc {toolchain.key} ready in {time.monotonic() - started:.1f} s")
     return toolchain
 

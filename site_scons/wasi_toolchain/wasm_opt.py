@@ -27,7 +27,7 @@ from .errors import HostNotSupported, ToolchainError
 from .host import detect_host
 from .llvm import DebianProvider
 from .lock import Lock
-from .store import STAMP, Log, Store, log_to_stderr, remove_tree, write_manifest
+from .store import STAMP, Log, Store, log_to_stderr
 
 # Bump when what ends up in the entry changes: it is part of the key.
 RECIPE_VERSION = 1
@@ -112,28 +112,18 @@ def ensure(wasm_opt: WasmOpt, lock: Lock, settings: Settings, *, log: Log = log_
     from .fetch import fetch
 
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
-    with store.locked(f"sysroot-{wasm_opt.key}", f"preparing wasm-opt {wasm_opt.key}", log=log):
-        if wasm_opt.is_complete():
+    with store.building_entry(wasm_opt.key, f"preparing wasm-opt {wasm_opt.key}", complete=wasm_opt.is_complete,
+                              log=log, kill_points="wasm-opt") as build:
+        if build is None:
             return wasm_opt
-        store.sweep_temps(wasm_opt.root)
-        if wasm_opt.root.exists():
-            log(f"wasi: wasm-opt entry {wasm_opt.root} is incomplete; rebuilding it")
-            remove_tree(wasm_opt.root)
         log(f"wasi: preparing wasm-opt (binaryen {wasm_opt.version}) for size mode (first use; cached in "
             f"{settings.cache_dir})")
         debs = [fetch(a, store, settings, log=log) for a in lock.wasm_opt_files(wasm_opt.host)]
-        temp = store.temp_path(wasm_opt.root)
-        try:
-            staged = WasmOpt(wasm_opt.key, wasm_opt.host, temp, wasm_opt.version)
-            for deb in debs:
-                unpack(deb, temp, include=_wanted(staged.multiarch, staged.loader.name))
-            _check_starts(staged, [d.name for d in debs])
-            write_manifest(temp)  # for `scons wasi-verify`, as for a sysroot entry
-            stamp = {"key": wasm_opt.key, **key_inputs(lock, wasm_opt.host)}
-            (temp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            store.publish(temp, wasm_opt.root)
-        finally:
-            remove_tree(temp)
+        staged = WasmOpt(wasm_opt.key, wasm_opt.host, build.temp, wasm_opt.version)
+        for deb in debs:
+            unpack(deb, build.temp, include=_wanted(staged.multiarch, staged.loader.name))
+        _check_starts(staged, [d.name for d in debs])
+        build.publish({"key": wasm_opt.key, **key_inputs(lock, wasm_opt.host)})
     return wasm_opt
 
 
