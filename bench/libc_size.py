@@ -21,8 +21,8 @@ from pathlib import Path
 
 from common import copy_project, fmt_seconds, machine_line, markdown_table, median, run, scons_command, timed
 
+from size_modes import RUNS, output, percent
 from wasi_toolchain.recipe import LIB_DIR
-from wasi_toolchain.run import run_module
 from wasi_toolchain.store import STAMP
 
 MODES = {"speed": {}, "size-o2libc": {"WASI_OPTIMIZE": "size", "_WASI_LINKSYSROOT": "--sysroot=$WASI_SYSROOT"},
@@ -40,20 +40,8 @@ for mode, settings in MODES.items():
     e.WasiProgram(f'build/{{mode}}/threadlocal', ['samples/cxx/threadlocal.cpp'])
 """
 # The runnable samples the 2022 source libc builds (it has no setjmp, so no recover).
-RUNS = {"first": ["first.wasm", "from", "scons"], "builtins": ["builtins.wasm"], "primes": ["primes.wasm", "50"],
-        "wordfreq": ["wordfreq.wasm", "3"], "threadlocal": ["threadlocal.wasm"]}
+NAMES = [name for name in RUNS if name != "recover"]
 SIZE_TOOLCHAIN = "env = Environment(tools=[('wasi', {'libc': 'source'})], WASI_OPTIMIZE='size')\n"
-
-
-def output(project: Path, mode: str, name: str) -> tuple[int, bytes]:
-    out = project / f"{mode}-{name}.out"
-    stdin = project / "samples/cxx/words.txt" if name == "wordfreq" else None
-    code = run_module(project / "build" / mode / f"{name}.wasm", RUNS[name], stdin=stdin, stdout=out)
-    return code, out.read_bytes()
-
-
-def percent(value: int, base: int) -> str:
-    return f"{value:,} ({(value - base) / base * 100:+.1f} %)"
 
 
 def entries(cache: Path) -> tuple[Path, Path]:
@@ -90,7 +78,7 @@ def main() -> None:
     (project / "SConstruct").write_text(SCONSTRUCT.format(modes=MODES))
     run(scons_command("-Q", "."), cwd=project, env=env)
     rows, totals = [], {mode: 0 for mode in MODES}
-    for name in RUNS:
+    for name in NAMES:
         sizes = {mode: (project / "build" / mode / f"{name}.wasm").stat().st_size for mode in MODES}
         same = all(output(project, mode, name) == output(project, "speed", name) for mode in MODES)
         for mode in MODES:

@@ -32,10 +32,10 @@ RUNS = {"first": ["first.wasm", "from", "scons"], "builtins": ["builtins.wasm"],
         "wordfreq": ["wordfreq.wasm", "3"], "threadlocal": ["threadlocal.wasm"], "recover": ["recover.wasm"]}
 
 
-def checkout(root: Path, repo: Path) -> Path:
+def checkout(root: Path, repo: Path, sconstruct: str = SCONSTRUCT) -> Path:
     shutil.copytree(repo / "samples", root / "samples")
     shutil.copy(repo / "toolchain.lock", root / "toolchain.lock")
-    (root / "SConstruct").write_text(SCONSTRUCT)
+    (root / "SConstruct").write_text(sconstruct)
     return root
 
 

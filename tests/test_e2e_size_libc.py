@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from helpers import run_scons
+from test_e2e_size import build, checkout, run_output
 from wasi_toolchain.recipe import LIB_DIR
-from wasi_toolchain.run import run_module
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +35,8 @@ for mode, settings in modes:
     e.WasiProgram(f'build/{mode}/wordfreq', ['samples/cxx/wordfreq.cpp', 'samples/cxx/table.cc'])
     e.WasiProgram(f'build/{mode}/threadlocal', ['samples/cxx/threadlocal.cpp'])
 """
-RUNS = {"first": ["first.wasm", "from", "scons"], "builtins": ["builtins.wasm"], "primes": ["primes.wasm", "50"],
-        "wordfreq": ["wordfreq.wasm", "3"], "threadlocal": ["threadlocal.wasm"]}
-
-
-def checkout(root: Path, repo: Path) -> Path:
-    shutil.copytree(repo / "samples", root / "samples")
-    shutil.copy(repo / "toolchain.lock", root / "toolchain.lock")
-    (root / "SConstruct").write_text(SCONSTRUCT)
-    return root
+# test_e2e_size.py's samples but recover.c: the 2022 source libc has no setjmp.
+NAMES = ("first", "builtins", "primes", "wordfreq", "threadlocal")
 
 
 def linked_copy(store: Path, to: Path) -> Path:
@@ -56,25 +49,12 @@ def tree_digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def build(root: Path, store: Path) -> subprocess.CompletedProcess[str]:
-    result = run_scons(root, "-Q", ".", env={"WASI_CACHE_DIR": str(store)})
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def run_output(root: Path, mode: str, name: str, tmp_path: Path) -> tuple[int, str]:
-    out = tmp_path / f"{mode}-{name}.out"
-    stdin = root / "samples/cxx/words.txt" if name == "wordfreq" else None
-    code = run_module(root / "build" / mode / f"{name}.wasm", RUNS[name], stdin=stdin, stdout=out)
-    return code, out.read_text()
-
-
 def test_size_mode_links_the_source_flavour_with_a_smaller_oz_libc(source_flavour, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                    repo: Path) -> None:
     assert source_flavour.rebuild.returncode == 0, source_flavour.rebuild.stderr
     [speed_entry] = source_flavour.entries_after_rebuild
     store = linked_copy(source_flavour.cache, tmp_path / "store")
-    a = checkout(tmp_path / "a" / "project", repo)
+    a = checkout(tmp_path / "a" / "project", repo, SCONSTRUCT)
     result = build(a, store)
     assert "(make -j" in result.stderr and ", -Oz)" in result.stderr  # the one extra wasi-libc build
     [size_entry] = [p for p in (store / "sysroots").iterdir() if "-source-size-" in p.name]
@@ -97,11 +77,11 @@ def test_size_mode_links_the_source_flavour_with_a_smaller_oz_libc(source_flavou
             objects.append(obj.read_bytes())
         assert objects[0] == objects[1], source
 
-    sizes = {mode: {n: (a / "build" / mode / f"{n}.wasm").stat().st_size for n in RUNS}
+    sizes = {mode: {n: (a / "build" / mode / f"{n}.wasm").stat().st_size for n in NAMES}
              for mode in ("speed", "size", "o2libc")}
     print("module bytes:", sizes, "libc.a:", speed_libc, size_libc)
     # Same program output in every mode.
-    for name in RUNS:
+    for name in NAMES:
         expected = run_output(a, "speed", name, tmp_path)
         assert run_output(a, "size", name, tmp_path) == expected, name
         assert run_output(a, "o2libc", name, tmp_path) == expected, name
@@ -118,9 +98,9 @@ def test_size_mode_links_the_source_flavour_with_a_smaller_oz_libc(source_flavou
     assert f"sysroots/{size_entry.name}: kept (the -Oz libc" in prune.stdout and size_entry.is_dir()
 
     # Another checkout path and another store (its path has a space): the same bytes.
-    b = checkout(tmp_path / "b" / "elsewhere", repo)
+    b = checkout(tmp_path / "b" / "elsewhere", repo, SCONSTRUCT)
     build(b, linked_copy(store, tmp_path / "store b"))
     for mode in ("speed", "size"):
-        for name in RUNS:
+        for name in NAMES:
             assert (a / "build" / mode / f"{name}.wasm").read_bytes() == \
                 (b / "build" / mode / f"{name}.wasm").read_bytes(), (mode, name)
