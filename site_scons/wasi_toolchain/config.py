@@ -115,13 +115,18 @@ def _positive_int(name: str, value: str, *, default: int, maximum: int) -> int:
     return number
 
 
+def _float_or_nan(value: str) -> float:
+    """The number ``value`` spells, or nan, which every range check refuses (as it does inf and 1e999)."""
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
+
+
 def _positive_float(name: str, value: str, *, default: float, maximum: float) -> float:
     if not value.strip():
         return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
+    number = _float_or_nan(value)
     if not (math.isfinite(number) and 0 < number <= maximum):  # also refuses nan, inf and 1e999
         raise ConfigError(f"{name}: expected a number of seconds above 0 and at most {maximum:g}, got {value!r}",
                           hint=f"unset {name} or fix it")
@@ -131,10 +136,7 @@ def _positive_float(name: str, value: str, *, default: float, maximum: float) ->
 def _rate(name: str, value: str, *, default: float) -> float:
     if not value.strip():
         return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
+    number = _float_or_nan(value)
     if not (math.isfinite(number) and 0 <= number <= MAX_FETCH_MIN_RATE):
         raise ConfigError(f"{name}: expected bytes per second from 0 (no minimum) to {MAX_FETCH_MIN_RATE:g}, "
                           f"got {value!r}", hint=f"unset {name} or fix it")
