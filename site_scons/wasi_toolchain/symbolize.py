@@ -144,12 +144,10 @@ def symbolize(text: str, names: Mapping[int, str]) -> str:
 
 def symbolize_for(module: Path, text: str) -> str:
     """``text`` with the names from the module's names file, if it has one; unchanged otherwise."""
-    path = names_path(module)
     try:
-        names = read_names(path)
-    except (OSError, UnicodeDecodeError):
+        return symbolized(module, text)
+    except RunError:
         return text
-    return symbolize(text, names)
 
 
 def symbolized(module: Path, text: str) -> str:
