@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -35,8 +36,27 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # faults break connections on purpose; the client side is what the tests check
 
 
+class ThreadedLoopback:
+    """What the tests' loopback HTTP servers share: a handler class served on a free 127.0.0.1 port, in a thread."""
+
+    httpd: ThreadingHTTPServer
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+
 @dataclass
-class LoopbackServer:
+class LoopbackServer(ThreadedLoopback):
     """A 127.0.0.1 HTTP server for files the tests generate, with injected faults.
 
     Plain responses honour ``Range: bytes=N-`` (206) unless ``honour_range`` is False.
@@ -70,18 +90,7 @@ class LoopbackServer:
                     return
                 send_file(self, self.body, honour_range=outer.honour_range)
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        self.serve(Handler)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -329,6 +338,15 @@ def lock_text(*, llvm: Mapping[str, str], builtins: str, wasi_libc: str | None =
 
 
 # -- scons -------------------------------------------------------------------------------------------------------
+def make_project(root: Path, files: Mapping[str, str]) -> Path:
+    """A project at ``root``: this repository's toolchain.lock and ``files`` (path -> text, the SConstruct too)."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    shutil.copy(REPO / "toolchain.lock", root / "toolchain.lock")
+    return root
+
+
 def run_scons(project: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900,
               stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run scons in ``project`` with this repository's site_scons, capturing output (``stdin``: its input)."""

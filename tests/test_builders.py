@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from helpers import run_scons
+from helpers import make_project, run_scons
 from standin import by_output, calls, fake_entry, output_of
 from wasi_toolchain.lock import load_lock
 
@@ -47,12 +47,7 @@ apps.WasiProgram('out/two', ['app/two.c', common], CPPDEFINES=['TWO'])
 
 
 def write_project(root: Path, repo: Path, sconstruct: str = SCONSTRUCT) -> Path:
-    for name, text in SOURCES.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    shutil.copy(repo / "toolchain.lock", root / "toolchain.lock")
-    (root / "SConstruct").write_text(sconstruct)
-    return root
+    return make_project(root, {**SOURCES, "SConstruct": sconstruct})
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ Uses the session's one real toolchain build (the `real` fixture in conftest.py) 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
+from helpers import make_project, run_scons
 from wasi_toolchain.hints import PREFIX
 
 SCONSTRUCT = """\
@@ -24,15 +23,10 @@ WAIT_C = "#include <sys/wait.h>\nint main(void) { return 0; }\n"
 
 
 @pytest.mark.e2e
-def test_undefined_getpid_ends_with_the_emulation_hint(real, tmp_path: Path, repo: Path) -> None:  # type: ignore[no-untyped-def]
+def test_undefined_getpid_ends_with_the_emulation_hint(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     project, cold, _ = real
     assert cold.returncode == 0, cold.stdout + cold.stderr
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(repo / "toolchain.lock", root / "toolchain.lock")
-    (root / "SConstruct").write_text(SCONSTRUCT)
-    (root / "pid.c").write_text(PID_C)
-    (root / "wait.c").write_text(WAIT_C)
+    root = make_project(tmp_path / "project", {"SConstruct": SCONSTRUCT, "pid.c": PID_C, "wait.c": WAIT_C})
     env = {"WASI_CACHE_DIR": str(project.cache)}
 
     failed = run_scons(root, "-Q", "build/pid.wasm", env=env)

@@ -6,14 +6,13 @@ Uses the session's one real toolchain build (the `real` fixture in conftest.py) 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, run_scons
+from helpers import REPO, make_project, run_scons
 from wasm_sections import sections
 
 TRAP_C = r"""#include <stdio.h>
@@ -39,14 +38,10 @@ env.WasiRun('run-trap-small', small)
 
 
 @pytest.mark.e2e
-def test_a_trap_in_a_stripped_module_names_its_functions(real, tmp_path: Path, repo: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_trap_in_a_stripped_module_names_its_functions(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     project, cold, _ = real
     assert cold.returncode == 0, cold.stdout + cold.stderr
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(repo / "toolchain.lock", root / "toolchain.lock")
-    (root / "SConstruct").write_text(SCONSTRUCT)
-    (root / "trap.c").write_text(TRAP_C)
+    root = make_project(tmp_path / "project", {"SConstruct": SCONSTRUCT, "trap.c": TRAP_C})
     env = {"WASI_CACHE_DIR": str(project.cache)}
 
     named = run_scons(root, "-Q", "run-trap", env=env)

@@ -15,30 +15,19 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from helpers import reset_after, stall_after, status, truncate_after
+from helpers import Fault, ThreadedLoopback, reset_after, stall_after, status, truncate_after
 from wasi_toolchain.errors import ConfigError
 from wasi_toolchain.remote_cache import (MAX_PAYLOAD, RemoteCache, RemoteCacheConfig, entry_key, parse_header,
                                          parse_url, redact)
 
-Fault = Callable[[BaseHTTPRequestHandler], object]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
 @dataclass
-class CacheServer:
+class CacheServer(ThreadedLoopback):
     """A loopback HTTP cache: GET answers what was PUT (or 404); ``faults`` by (method, path) take over."""
 
     files: dict[str, bytes] = field(default_factory=dict)
@@ -76,17 +65,7 @@ class CacheServer:
                 outer.files[self.path] = data
                 status(201)(self)
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @property
-    def base(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        self.serve(Handler)
 
     def methods(self) -> list[str]:
         return [method for method, *_ in self.requests]

@@ -4,12 +4,11 @@ gives, and `scons wasi-symbolize`. The modules here are built by the test, byte 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
+from helpers import make_project, run_scons
 from standin import fake_entry
 from wasi_toolchain import symbolize
 
@@ -112,13 +111,10 @@ def test_split_names_leaves_a_malformed_module_as_it_was(tmp_path: Path) -> None
     assert module.read_bytes() == truncated
 
 
-def test_scons_wasi_symbolize_builds_the_module_then_names_a_trap_from_a_file_or_stdin(tmp_path: Path,
-                                                                                      repo: Path) -> None:
-    project = tmp_path / "proj"
-    (project / "src").mkdir(parents=True)
-    shutil.copy(repo / "toolchain.lock", project / "toolchain.lock")
-    (project / "src" / "a.c").write_text("int main(void) { return 0; }\n")
-    (project / "SConstruct").write_text("env = Environment(tools=['wasi'])\nenv.WasiProgram('out/app', ['src/a.c'])\n")
+def test_scons_wasi_symbolize_builds_the_module_then_names_a_trap_from_a_file_or_stdin(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "proj", {
+        "src/a.c": "int main(void) { return 0; }\n",
+        "SConstruct": "env = Environment(tools=['wasi'])\nenv.WasiProgram('out/app', ['src/a.c'])\n"})
     cache = tmp_path / "cache"
     fake_entry(project, cache)  # its linker names function 0 `standin_clang`
     env = {"WASI_CACHE_DIR": str(cache)}
