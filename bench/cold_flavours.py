@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import base_environ, copy_project, machine_line, markdown_table, median, scons_command, timed
 
-from wasi_toolchain.store import STAMP
+from wasi_toolchain.store.store import STAMP
 
 FLAVOURS = ("debian", "source")
 PHASES = ("fetch", "unpack", "sysroot build", "libc++ install", "manifest")

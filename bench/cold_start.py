@@ -27,12 +27,12 @@ from pathlib import Path
 from common import (REPO, alternate, base_environ, copy_project, fmt_seconds, machine_line, markdown_table, median,
                     scons_command, timed)
 
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.host import detect_host
-from wasi_toolchain.llvm import BUILTINS_PATHS
-from wasi_toolchain.lock import Artifact, load_lock
-from wasi_toolchain.locators import UrlSource, sources_for
-from wasi_toolchain.store import STAMP
+from wasi_toolchain.toolchain.llvm import BUILTINS_PATHS
+from wasi_toolchain.pins.toolchain_lock import Artifact, load_lock
+from wasi_toolchain.pins.locators import UrlSource, sources_for
+from wasi_toolchain.store.store import STAMP
 
 PHASES = ["fetch", "unpack", "sysroot build", "libc++ install", "manifest", "compile+link", "run", "the rest"]
 _EXECUTION_TIME = re.compile(r"^Command execution time: (.+): ([0-9.]+) seconds$", re.M)
@@ -100,7 +100,7 @@ def raw(work: Path, lock_path: Path) -> float:
         with tarfile.open(root / lock.wasi_libc_source.name) as tar:
             tar.extractall(root / "src", filter="data")
         (root / "bin").mkdir()
-        # clang 22 needs these after the Makefile's -Werror for the 2022 source (see wasi_toolchain/libc_source.py).
+        # clang 22 needs these after the Makefile's -Werror for the 2022 source (see wasi_toolchain/toolchain/libc_source.py).
         for name, sub, tail in (("clang", f"clang -resource-dir {resource}",
                                  " -Wno-deprecated -Wno-unterminated-string-initialization"),
                                 ("llvm-ar", "ar", ""), ("wasm-ld", "wasm-ld", "")):
@@ -124,7 +124,7 @@ def raw(work: Path, lock_path: Path) -> float:
          f"-fuse-ld={root}/bin/wasm-ld", str(REPO / "samples/first.c"), "-o", str(root / "first.wasm")], check=True))
     # In a new process, as `scons run-first` imports wasmtime in its own.
     steps["run"] = timed(lambda: subprocess.run(
-        [sys.executable, "-c", "import sys; from wasi_toolchain.run import run_module; "
+        [sys.executable, "-c", "import sys; from wasi_toolchain.targets.run import run_module; "
                                "sys.exit(run_module(sys.argv[1], ['first.wasm', 'from', 'raw']))",
          str(root / "first.wasm")], check=True, capture_output=True, env={**base_environ(),
                                                                            "PYTHONPATH": str(REPO / "site_scons")}))

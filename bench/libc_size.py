@@ -22,8 +22,8 @@ from pathlib import Path
 from common import copy_project, fmt_seconds, machine_line, markdown_table, median, run, scons_command, timed
 
 from size_modes import RUNS, output, percent
-from wasi_toolchain.recipe import LIB_DIR
-from wasi_toolchain.store import STAMP
+from wasi_toolchain.toolchain.entry import LIB_DIR
+from wasi_toolchain.store.store import STAMP
 
 MODES = {"speed": {}, "size-o2libc": {"WASI_OPTIMIZE": "size", "_WASI_LINKSYSROOT": "--sysroot=$WASI_SYSROOT"},
          "size": {"WASI_OPTIMIZE": "size"}}

@@ -21,11 +21,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "site_scons"))
 
-from wasi_toolchain import sysroot  # noqa: E402
-from wasi_toolchain.config import Settings  # noqa: E402
-from wasi_toolchain.fetch import fetch  # noqa: E402
-from wasi_toolchain.lock import load_lock  # noqa: E402
-from wasi_toolchain.store import Store  # noqa: E402
+from wasi_toolchain.toolchain import sysroot  # noqa: E402
+from wasi_toolchain.settings import Settings  # noqa: E402
+from wasi_toolchain.store.fetch import fetch  # noqa: E402
+from wasi_toolchain.pins.toolchain_lock import load_lock  # noqa: E402
+from wasi_toolchain.store.store import Store  # noqa: E402
 
 PROVIDERS = ("ziglang", "debian")
 

@@ -20,8 +20,8 @@ import zlib_workload
 from common import alternate, copy_project, fmt_seconds, machine_line, markdown_table, median, run, scons_command, \
     timed
 
-from wasi_toolchain.config import Settings
-from wasi_toolchain.run import run_module
+from wasi_toolchain.settings import Settings
+from wasi_toolchain.targets.run import run_module
 
 # mode -> construction variables. 'Oz only' is size mode without wasm-opt: -Oz through the flag lists, which come
 # after WASI_OPTIMIZE's -O2 and so win.
@@ -63,8 +63,8 @@ def percent(value: int, base: int) -> str:
 
 def speed_with_wasm_opt(project: Path, settings: Settings, names: list[str]) -> None:
     """build/speed-wasm-opt/<name>.wasm: the speed module after the pinned wasm-opt, as size mode runs it."""
-    from wasi_toolchain import wasm_opt
-    from wasi_toolchain.lock import load_lock
+    from wasi_toolchain.toolchain import wasm_opt
+    from wasi_toolchain.pins.toolchain_lock import load_lock
 
     lock = load_lock(project / "toolchain.lock")
     optimizer = wasm_opt.ensure(wasm_opt.plan(lock, settings), lock, settings)  # built by the size-mode links
@@ -133,7 +133,7 @@ def compile_seconds(wasm: Path) -> float:
     """wasmtime compiling the module, as run_module does at the start of every run (same engine configuration)."""
     import wasmtime
 
-    from wasi_toolchain.run import _engine_config  # run_module's one engine configuration, not a copy
+    from wasi_toolchain.targets.run import _engine_config  # run_module's one engine configuration, not a copy
 
     data = wasm.read_bytes()
     engine = wasmtime.Engine(_engine_config(wasmtime))

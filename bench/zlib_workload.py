@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import common  # noqa: F401  (it puts the tool's site_scons on sys.path)
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import WasiError
-from wasi_toolchain.lock import Artifact
-from wasi_toolchain.run import run_module
+from wasi_toolchain.pins.toolchain_lock import Artifact
+from wasi_toolchain.targets.run import run_module
 
 # Facts about Debian's zlib source package 1:1.3.dfsg+really1.3.1-1 (trixie's main/source/Sources): its orig tarball
 # is upstream zlib 1.3.1 (top directory zlib-1.3.1/, with test/example.c and test/minigzip.c).
@@ -60,8 +60,8 @@ SCONSTRUCT_LINES = f"""\
 
 def fetch_source(settings: Settings) -> Path:
     """The verified tarball in the store's downloads (fetched once; later runs use the store's copy offline)."""
-    from wasi_toolchain.fetch import fetch
-    from wasi_toolchain.store import Store
+    from wasi_toolchain.store.fetch import fetch
+    from wasi_toolchain.store.store import Store
 
     try:
         return fetch(ZLIB_TARBALL, Store(settings.cache_dir, lock_timeout=settings.lock_timeout), settings)
@@ -73,7 +73,7 @@ def fetch_source(settings: Settings) -> Path:
 
 def unpack_source(tarball: Path, project: Path) -> Path:
     """zlib's tree as ``project``/zlib."""
-    from wasi_toolchain.archive import unpack
+    from wasi_toolchain.store.archive import unpack
 
     staging = project / "zlib-unpacked"
     unpack(tarball, staging)
@@ -199,7 +199,7 @@ def execution_seconds(program: str, module: Path, workdir: Path, expected: Expec
 
     import wasmtime
 
-    from wasi_toolchain.run import _engine_config  # run_module's one engine configuration, not a copy
+    from wasi_toolchain.targets.run import _engine_config  # run_module's one engine configuration, not a copy
 
     engine = wasmtime.Engine(_engine_config(wasmtime))
     compiled = wasmtime.Module(engine, module.read_bytes())

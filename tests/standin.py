@@ -13,11 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from wasi_toolchain import sysroot, wasm_opt
-from wasi_toolchain.config import Settings
-from wasi_toolchain.llvm import BUILTINS_PATHS
-from wasi_toolchain.lock import load_lock
-from wasi_toolchain.store import MANIFEST, STAMP
+from wasi_toolchain.toolchain import sysroot, wasm_opt
+from wasi_toolchain.settings import Settings
+from wasi_toolchain.toolchain.llvm import BUILTINS_PATHS
+from wasi_toolchain.pins.toolchain_lock import load_lock
+from wasi_toolchain.store.store import MANIFEST, STAMP
 
 RECORDER = """#!{python}
 import hashlib, json, os, sys

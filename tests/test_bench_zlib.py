@@ -17,7 +17,7 @@ import zlib_workload  # noqa: E402
 from helpers import LoopbackServer  # noqa: E402
 from zlib_workload import Expected, Run, example_differences, problems  # noqa: E402
 
-from wasi_toolchain.config import Settings  # noqa: E402
+from wasi_toolchain.settings import Settings  # noqa: E402
 
 NATIVE = """\
 zlib version 1.3.1 = 0x1310, compile flags = 0xa9

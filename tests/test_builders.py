@@ -18,7 +18,7 @@ import wasmtime
 
 from helpers import make_project, run_scons
 from standin import by_output, calls, fake_entry, output_of
-from wasi_toolchain.lock import load_lock
+from wasi_toolchain.pins.toolchain_lock import load_lock
 
 # clang >= 20's switches for setjmp/longjmp through Wasm exception handling, without the legacy `try`.
 SETJMP_FLAGS = ["-mllvm", "-wasm-enable-sjlj", "-mllvm", "-wasm-use-legacy-eh=false"]
@@ -351,7 +351,7 @@ if "-o" in sys.argv:
 def test_a_compile_starts_the_compiler_exactly_as_its_wrapper_would(tmp_path: Path, repo: Path) -> None:
     import sys
 
-    from wasi_toolchain.llvm import ZiglangProvider
+    from wasi_toolchain.toolchain.llvm import ZiglangProvider
 
     # A space in the checkout's path: -ffile-prefix-map=<top>=. must still reach clang as one argument.
     project = write_project(tmp_path / "a checkout", repo)

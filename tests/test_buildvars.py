@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from wasi_toolchain import buildvars
+from wasi_toolchain.targets import buildvars
 from wasi_toolchain.errors import ConfigError
 
 

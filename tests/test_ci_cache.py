@@ -17,9 +17,9 @@ import pytest
 
 from coldrun import ColdRig
 from helpers import REPO, LoopbackServer, run_scons
-from wasi_toolchain import sysroot
-from wasi_toolchain.config import Settings
-from wasi_toolchain.lock import load_lock
+from wasi_toolchain.toolchain import sysroot
+from wasi_toolchain.settings import Settings
+from wasi_toolchain.pins.toolchain_lock import load_lock
 
 GUARD = REPO / "tests" / "offline_guard"
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 
 from helpers import LoopbackServer, run_scons, sha256
-from wasi_toolchain import component_tools, sysroot
-from wasi_toolchain.config import Settings
+from wasi_toolchain.toolchain import component_tools, sysroot
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, HostNotSupported, LocatorError, LockError, LockInputError, ToolchainError
-from wasi_toolchain.fetch import fetch
-from wasi_toolchain.lock import load_lock, parse_lock
-from wasi_toolchain.locators import UrlSource, sources_for
-from wasi_toolchain.npm_package import NpmPackage, extract_member, npm_registry, pin_member
-from wasi_toolchain.run import is_component
-from wasi_toolchain.store import Store
-from wasi_toolchain import buildvars
+from wasi_toolchain.store.fetch import fetch
+from wasi_toolchain.pins.toolchain_lock import load_lock, parse_lock
+from wasi_toolchain.pins.locators import UrlSource, sources_for
+from wasi_toolchain.pins.npm import NpmPackage, extract_member, npm_registry, pin_member
+from wasi_toolchain.targets.run import is_component
+from wasi_toolchain.store.store import Store
+from wasi_toolchain.targets import buildvars
 
 REPO = Path(__file__).resolve().parent.parent
 MEMBER = "package/lib/adapter.wasm"
@@ -216,7 +216,7 @@ def test_cxx_for_wasip2_stops_at_the_sconstruct_line_before_anything_is_fetched(
 
 # -- the generator's input ------------------------------------------------------------------------------------------------
 def test_the_generator_input_names_wasm_tools_per_host_and_the_adapter() -> None:
-    from wasi_toolchain.lockgen import parse_input
+    from wasi_toolchain.lockgen.generate import parse_input
 
     spec = parse_input((REPO / "toolchain.in.toml").read_text())
     assert spec.wasm_tools is not None and spec.adapter is not None
@@ -236,7 +236,7 @@ def test_the_generator_input_names_wasm_tools_per_host_and_the_adapter() -> None
      r"wasm-tools.runtime\[0\]: expected"),
 ])
 def test_a_bad_component_tools_input_is_refused_with_its_place(edit, problem) -> None:  # type: ignore[no-untyped-def]
-    from wasi_toolchain.lockgen import parse_input
+    from wasi_toolchain.lockgen.generate import parse_input
 
     with pytest.raises(LockInputError, match=problem):
         parse_input(edit((REPO / "toolchain.in.toml").read_text()))

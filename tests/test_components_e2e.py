@@ -20,7 +20,7 @@ from wasmtime import component as wasmtime_component
 from helpers import run_scons
 from wasi_toolchain.errors import RunError
 from wasi_toolchain.host import detect_host, detect_libc
-from wasi_toolchain.run import run_module
+from wasi_toolchain.targets.run import run_module
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not detect_host().startswith("linux-") or detect_libc() == "musl",

@@ -11,11 +11,11 @@ import pytest
 
 from coldrun import ColdRig
 from helpers import LoopbackServer, sha256, store_leftovers
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import StoreLockTimeout
-from wasi_toolchain.fetch import fetch
-from wasi_toolchain.lock import Artifact
-from wasi_toolchain.store import Store
+from wasi_toolchain.store.fetch import fetch
+from wasi_toolchain.pins.toolchain_lock import Artifact
+from wasi_toolchain.store.store import Store
 
 
 def test_four_concurrent_cold_starts_build_the_sysroot_once(tmp_path: Path, server: LoopbackServer) -> None:

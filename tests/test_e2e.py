@@ -15,7 +15,7 @@ import pytest
 
 from helpers import run_scons
 from wasm_sections import sections
-from wasi_toolchain.run import run_module
+from wasi_toolchain.targets.run import run_module
 
 pytestmark = pytest.mark.e2e
 
@@ -129,7 +129,7 @@ def test_the_source_flavour_survives_a_kill_during_make_and_runs_the_c_samples(r
     complete one, and the C samples (and the C++ one: libc++ 22 links against it) give the same output as with the
     default flavour. The session's downloads are reused. The build itself is the `source_flavour` fixture
     (conftest.py), which tests/test_e2e_size_libc.py shares."""
-    from wasi_toolchain.store import STAMP, check_manifest
+    from wasi_toolchain.store.store import STAMP, check_manifest
 
     project, _, _ = real
     build = source_flavour

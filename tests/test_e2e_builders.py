@@ -24,7 +24,7 @@ import wasmtime
 from helpers import run_scons
 from wasm_sections import sections
 from wasi_toolchain.errors import RunError
-from wasi_toolchain.run import run_module
+from wasi_toolchain.targets.run import run_module
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_project, run_scons
-from wasi_toolchain.hints import PREFIX
+from wasi_toolchain.targets.hints import PREFIX
 
 SCONSTRUCT = """\
 env = Environment(tools=['wasi'])

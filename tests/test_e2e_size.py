@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import run_scons
-from wasi_toolchain.run import run_module
+from wasi_toolchain.targets.run import run_module
 
 SCONSTRUCT = """\
 env = Environment(tools=['wasi'])

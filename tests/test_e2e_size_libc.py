@@ -15,7 +15,7 @@ import pytest
 
 from helpers import run_scons
 from test_e2e_size import build, checkout, run_output
-from wasi_toolchain.recipe import LIB_DIR
+from wasi_toolchain.toolchain.entry import LIB_DIR
 
 pytestmark = pytest.mark.e2e
 

@@ -16,11 +16,11 @@ import pytest
 
 from helpers import (LoopbackServer, html_page, redirect, reset_after, send_file, sequence, sha256,
                      stall_after, status, store_leftovers, truncate_after, unverified_downloads)
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import FetchError
-from wasi_toolchain.fetch import NET_CHUNK, RetryPolicy, fetch
-from wasi_toolchain.lock import Artifact
-from wasi_toolchain.store import Store
+from wasi_toolchain.store.fetch import NET_CHUNK, RetryPolicy, fetch
+from wasi_toolchain.pins.toolchain_lock import Artifact
+from wasi_toolchain.store.store import Store
 
 PAYLOAD = bytes(range(251)) * 4200  # 1,054,200 bytes: many network chunks
 NAME = "fault_1.0_all.deb"

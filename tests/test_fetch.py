@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 from helpers import LoopbackServer, make_zip, sha256
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import FetchError
-from wasi_toolchain.fetch import fetch
-from wasi_toolchain.lock import Artifact
-from wasi_toolchain.store import Store
+from wasi_toolchain.store.fetch import fetch
+from wasi_toolchain.pins.toolchain_lock import Artifact
+from wasi_toolchain.store.store import Store
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, made here
 POOL_PATH = "pool/main/t/test/test_1.0_all.deb"

@@ -1,4 +1,4 @@
-"""Link-error and missing-header hints: the table (hints.toml) read by wasi_toolchain.hints, and the one line of
+"""Link-error and missing-header hints: the table (hints.toml) read by wasi_toolchain.targets.hints, and the one line of
 advice the SCons tool adds after a failed link's or compile's own text (through the stand-in toolchain)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from helpers import run_scons
 from standin import fail_when, fake_entry
 from test_builders import write_project
-from wasi_toolchain import buildvars
-from wasi_toolchain.hints import PREFIX, hint_for, table
+from wasi_toolchain.targets import buildvars
+from wasi_toolchain.targets.hints import PREFIX, hint_for, table
 
 LINK_ERROR = ("wasm-ld: error: app/one.wasi.o: undefined symbol: getpid\n"
               "clang: error: linker command failed with exit code 1 (use -v to see invocation)\n")

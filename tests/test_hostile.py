@@ -17,13 +17,13 @@ import pytest
 
 from helpers import make_deb, make_zip, raw_answer, sha256, store_leftovers, trickle
 from test_faults import NAME, PAYLOAD, POOL, Rig, rig, verified  # noqa: F401 - rig is a fixture
-from wasi_toolchain import archive as archive_module
-from wasi_toolchain import fetch as fetch_module
-from wasi_toolchain.config import Settings
+from wasi_toolchain.store import archive as archive_module
+from wasi_toolchain.store import fetch as fetch_module
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import DiskFullError, FetchError
-from wasi_toolchain.fetch import fetch
-from wasi_toolchain.lock import Artifact
-from wasi_toolchain.store import Store
+from wasi_toolchain.store.fetch import fetch
+from wasi_toolchain.pins.toolchain_lock import Artifact
+from wasi_toolchain.store.store import Store
 
 
 # -- item 1: an answer the code cannot parse is that URL's failure; the next mirror is tried -------------------

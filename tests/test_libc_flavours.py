@@ -11,10 +11,10 @@ import pytest
 from coldrun import ColdRig
 from helpers import LoopbackServer, run_scons
 from standin_cold import write_project
-from wasi_toolchain import sysroot
-from wasi_toolchain.config import Settings
+from wasi_toolchain.toolchain import sysroot
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ToolchainError
-from wasi_toolchain.lock import parse_lock
+from wasi_toolchain.pins.toolchain_lock import parse_lock
 
 
 ADDED = ("stack_protector.o", "cxa_thread_atexit.o")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from helpers import LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, lock_text, make_deb
-from wasi_toolchain import libcxx as libcxx_recipe
-from wasi_toolchain import sysroot
-from wasi_toolchain.config import Settings
-from wasi_toolchain.recipe import Timings
+from wasi_toolchain.toolchain import libcxx as libcxx_recipe
+from wasi_toolchain.toolchain import sysroot
+from wasi_toolchain.settings import Settings
+from wasi_toolchain.toolchain.entry import Timings
 from wasi_toolchain.errors import ToolchainError
-from wasi_toolchain.lock import parse_lock
+from wasi_toolchain.pins.toolchain_lock import parse_lock
 
 
 def debian_layout(*, with_cxxabi: bool = True) -> tuple[bytes, bytes]:

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import ar_archive, make_zip
 from wasi_toolchain.errors import HostNotSupported, ToolchainError
-from wasi_toolchain.llvm import (BUILTINS_PATHS, DebianProvider, ZiglangProvider, direct_command, provider_class,
+from wasi_toolchain.toolchain.llvm import (BUILTINS_PATHS, DebianProvider, ZiglangProvider, direct_command, provider_class,
                                  wrapper_script)
 
 # A stand-in zig that reports what it was started with: its arguments and its whole environment.

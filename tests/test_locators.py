@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, HostNotSupported, LocatorError
-from wasi_toolchain.fetch import wheel_platform_tags
+from wasi_toolchain.store.fetch import wheel_platform_tags
 from wasi_toolchain.host import detect_host
-from wasi_toolchain.locators import PipSource, UrlSource, apt_archive_bases, sources_for
+from wasi_toolchain.pins.locators import PipSource, UrlSource, apt_archive_bases, sources_for
 
 POOL = "debian:pool/main/w/wasi-libc/x.orig.tar.xz"
 

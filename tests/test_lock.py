@@ -6,7 +6,7 @@ import pytest
 
 from helpers import artifact_toml, lock_text
 from wasi_toolchain.errors import HostNotSupported, LockError
-from wasi_toolchain.lock import load_lock, parse_lock
+from wasi_toolchain.pins.toolchain_lock import load_lock, parse_lock
 
 GOOD_SHA = "ab" * 32
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from helpers import LoopbackServer, make_zip, sha256
-from wasi_toolchain import lockgen
-from wasi_toolchain.debian_index import cleartext_body, parse_release
+from wasi_toolchain.lockgen import generate as lockgen
+from wasi_toolchain.lockgen.debian_index import cleartext_body, parse_release
 from wasi_toolchain.errors import LockInputError, UpstreamIndexError
-from wasi_toolchain.lock import Artifact, parse_lock
+from wasi_toolchain.pins.toolchain_lock import Artifact, parse_lock
 
 SUITE = "bookworm"
 LLVM_VERSION = "1:19.1.7-3~deb12u1"

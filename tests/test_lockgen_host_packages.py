@@ -10,7 +10,7 @@ import pytest
 from helpers import LoopbackServer
 from test_lockgen import (RUNTIME, Signers, as_tuples, indexes, input_text, make_pool, release_text, run_lockgen,
                           serve, sha256, signers)  # noqa: F401  (signers is a fixture)
-from wasi_toolchain.lock import parse_lock
+from wasi_toolchain.pins.toolchain_lock import parse_lock
 
 COMPONENT = f"""
 [components.binaryen]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from helpers import LoopbackServer, sha256, store_leftovers, unverified_downloads
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, FetchError, OfflineError
-from wasi_toolchain.fetch import fetch
-from wasi_toolchain.lock import Artifact
-from wasi_toolchain.store import Store
+from wasi_toolchain.store.fetch import fetch
+from wasi_toolchain.pins.toolchain_lock import Artifact
+from wasi_toolchain.store.store import Store
 
 DATA = bytes(range(256)) * 1000
 NAME = "off_1.0_all.deb"

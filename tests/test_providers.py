@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from helpers import run_scons
-from wasi_toolchain import sysroot
-from wasi_toolchain.config import Settings
+from wasi_toolchain.toolchain import sysroot
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import HostNotSupported
-from wasi_toolchain.llvm import BUILTINS_PATHS
-from wasi_toolchain.lock import Lock, load_lock
-from wasi_toolchain.store import MANIFEST, STAMP
+from wasi_toolchain.toolchain.llvm import BUILTINS_PATHS
+from wasi_toolchain.pins.toolchain_lock import Lock, load_lock
+from wasi_toolchain.store.store import MANIFEST, STAMP
 
 
 @pytest.fixture

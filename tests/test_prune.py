@@ -16,11 +16,11 @@ from coldrun import ColdRig
 from helpers import REPO, LoopbackServer, run_scons
 from standin_cold import BUILTINS_NAME, LIBC_NAME, LIBCXX_NAME
 from test_store_commands import offline_env
-from wasi_toolchain import sysroot
-from wasi_toolchain.config import Settings
-from wasi_toolchain.llvm import BUILTINS_PATHS
-from wasi_toolchain.lock import load_lock
-from wasi_toolchain.store import MANIFEST, STAMP, STORE_MARKER, Store
+from wasi_toolchain.toolchain import sysroot
+from wasi_toolchain.settings import Settings
+from wasi_toolchain.toolchain.llvm import BUILTINS_PATHS
+from wasi_toolchain.pins.toolchain_lock import load_lock
+from wasi_toolchain.store.store import MANIFEST, STAMP, STORE_MARKER, Store
 
 
 def files_under(root: Path) -> dict[str, int]:
@@ -267,7 +267,7 @@ def test_after_switching_providers_prune_removes_the_other_providers_entry_and_d
 def test_a_built_wasm_opt_entry_is_kept_and_one_never_built_is_not_made_up(tmp_path: Path) -> None:
     """Size mode's wasm-opt has an entry of its own: a prune keeps it once built, like the component tools, so the
     next size-mode build does not download binaryen again. The same prune keeps the toolchain entry."""
-    from wasi_toolchain import wasm_opt
+    from wasi_toolchain.toolchain import wasm_opt
 
     project = tmp_path / "proj"
     project.mkdir()

@@ -23,7 +23,7 @@ import pytest
 
 from helpers import Fault, ThreadedLoopback, reset_after, stall_after, status, truncate_after
 from wasi_toolchain.errors import ConfigError
-from wasi_toolchain.remote_cache import (MAX_PAYLOAD, RemoteCache, RemoteCacheConfig, entry_key, parse_header,
+from wasi_toolchain.remote_cache.client import (MAX_PAYLOAD, RemoteCache, RemoteCacheConfig, entry_key, parse_header,
                                          parse_url, redact)
 
 @dataclass

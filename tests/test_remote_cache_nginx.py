@@ -18,7 +18,7 @@ from helpers import run_scons
 from nginx import PASSWORD, TOKEN, USER, Nginx
 from standin import RECORDER, calls, fake_entry
 from test_builders import EVERY_OUTPUT, EVERY_TARGET, outputs_in, write_project
-from wasi_toolchain.remote_cache import entry_key
+from wasi_toolchain.remote_cache.client import entry_key
 
 REPORT = "remote cache "
 
@@ -95,7 +95,7 @@ def test_two_machines_share_only_the_server_and_the_second_runs_no_compiler(
 
 def first_line_bytes(nginx: Nginx) -> str:
     """What the uploads sent, from the server's own files (the figure the report line must show)."""
-    from wasi_toolchain.remote_cache import human_bytes
+    from wasi_toolchain.remote_cache.client import human_bytes
 
     return human_bytes(sum(len(body) for body in nginx.entries().values()))
 

@@ -16,12 +16,12 @@ from helpers import LoopbackServer, run_scons
 from standin import calls, fake_entry, fake_size_libc, fake_wasm_opt, output_of
 from test_builders import write_project
 from test_libc_flavours import added_members
-from wasi_toolchain import sysroot
-from wasi_toolchain.config import Settings
+from wasi_toolchain.toolchain import sysroot
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ToolchainError
-from wasi_toolchain.lock import parse_lock
-from wasi_toolchain.recipe import LIB_DIR
-from wasi_toolchain.store import MANIFEST, STAMP
+from wasi_toolchain.pins.toolchain_lock import parse_lock
+from wasi_toolchain.toolchain.entry import LIB_DIR
+from wasi_toolchain.store.store import MANIFEST, STAMP
 
 # The fields of key_inputs() before the -Oz libc existed: a speed entry's key must be computed from exactly these,
 # so that every store built before keeps its entries.

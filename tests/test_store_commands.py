@@ -9,7 +9,7 @@ from pathlib import Path
 from coldrun import ColdRig
 from helpers import REPO, LoopbackServer, store_leftovers
 from standin_cold import BUILTINS_NAME, LIBC_DEB_NAME, LIBC_DEB_POOL, LIBC_NAME, LIBCXX_NAME, WHEEL_TAGS, wheel_name
-from wasi_toolchain.store import MANIFEST, Store
+from wasi_toolchain.store.store import MANIFEST, Store
 
 GUARD = REPO / "tests" / "offline_guard"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wasi_toolchain.store import MANIFEST, STAMP, Store
+from wasi_toolchain.store.store import MANIFEST, STAMP, Store
 
 
 def test_a_build_publishes_the_temp_dir_with_its_manifest_and_stamp(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from wasi_toolchain.errors import StoreError
-from wasi_toolchain.store import Store
+from wasi_toolchain.store.store import Store
 
 
 def test_remove_owned_removes_files_and_trees_and_counts_their_bytes(tmp_path: Path) -> None:

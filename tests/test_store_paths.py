@@ -8,7 +8,7 @@ from pathlib import Path
 
 from coldrun import ColdRig
 from helpers import LoopbackServer, store_leftovers
-from wasi_toolchain.store import STAMP, check_manifest
+from wasi_toolchain.store.store import STAMP, check_manifest
 
 
 def test_a_store_path_with_a_space_and_a_quote_builds_and_verifies(tmp_path: Path, server: LoopbackServer) -> None:

@@ -1,5 +1,5 @@
 """Function names for trap backtraces: reading a module's `name` section, the names file, and the rewrite of
-wasmtime's `<wasm function N>` (wasi_toolchain.symbolize), the stripping that makes the shipped module what -s
+wasmtime's `<wasm function N>` (wasi_toolchain.targets.symbolize), the stripping that makes the shipped module what -s
 gives, and `scons wasi-symbolize`. The modules here are built by the test, byte by byte, or by the stand-in linker."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from helpers import make_project, run_scons
 from standin import fake_entry
-from wasi_toolchain import symbolize
+from wasi_toolchain.targets import symbolize
 
 TRAP = ("error while executing at wasm backtrace:\n"
         "    0:    0x1e1 - <unknown>!<wasm function 8>\n"

@@ -11,8 +11,8 @@ import pytest
 from coldrun import ColdRig
 from helpers import LoopbackServer, sha256
 from wasi_toolchain.errors import StoreError
-from wasi_toolchain.store import MANIFEST, STAMP, STORE_MARKER, Store, write_manifest
-from wasi_toolchain.verify import verify_store
+from wasi_toolchain.store.store import MANIFEST, STAMP, STORE_MARKER, Store, write_manifest
+from wasi_toolchain.store.verify import verify_store
 
 SHA = sha256(b"pinned bytes")
 

@@ -13,11 +13,11 @@ import pytest
 from helpers import run_scons
 from standin import calls, fake_entry, fake_wasm_opt
 from test_builders import write_project
-from wasi_toolchain import sysroot, wasm_opt
-from wasi_toolchain.config import Settings
+from wasi_toolchain.toolchain import sysroot, wasm_opt
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import HostNotSupported, LockError
-from wasi_toolchain.llvm import DebianProvider
-from wasi_toolchain.lock import load_lock, parse_lock
+from wasi_toolchain.toolchain.llvm import DebianProvider
+from wasi_toolchain.pins.toolchain_lock import load_lock, parse_lock
 
 SCONSTRUCT = """\
 env = Environment(tools=['wasi'])

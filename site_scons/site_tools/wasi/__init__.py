@@ -31,11 +31,11 @@ import SCons.Errors
 import SCons.Platform.posix
 import SCons.Subst
 
-from wasi_toolchain import sysroot as _sysroot
-from wasi_toolchain.config import Settings
+from wasi_toolchain.toolchain import sysroot as _sysroot
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, WasiError
-from wasi_toolchain.llvm import get_provider
-from wasi_toolchain.lock import Lock, load_lock
+from wasi_toolchain.toolchain.llvm import get_provider
+from wasi_toolchain.pins.toolchain_lock import Lock, load_lock
 
 from .aliases import define_aliases
 from .commands import add_builders, set_commands
@@ -156,7 +156,7 @@ def generate(env: Any, **kw: Any) -> None:
 def _plan_component_tools(env: Any, lock: Lock, settings: Settings) -> None:
     """Where the component tools (WASI_TARGET='wasm32-wasip2') live. Only planned here (pure, cheap); fetched by
     the first build of a component. A lock or host without them is reported when a component is built."""
-    from wasi_toolchain import component_tools
+    from wasi_toolchain.toolchain import component_tools
 
     try:
         tools = component_tools.plan(lock, settings)

@@ -12,7 +12,7 @@ import SCons.Action
 import SCons.Errors
 import SCons.Script
 
-from wasi_toolchain.config import Settings
+from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import WasiError
 
 from .command_line import prune_options
@@ -28,7 +28,7 @@ _symbolize_defined = False
 
 def _size_libc_wanted(env: Any) -> bool:
     """Whether the environment itself (not one builder call) is in size mode with the source flavour."""
-    from wasi_toolchain import buildvars
+    from wasi_toolchain.targets import buildvars
 
     try:
         size = buildvars.optimize(env.get("WASI_OPTIMIZE", "speed")) == "size"
@@ -66,8 +66,8 @@ def _report(message: str) -> None:
 
 
 def _verify_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    from wasi_toolchain.store import Store
-    from wasi_toolchain.verify import verify_store
+    from wasi_toolchain.store.store import Store
+    from wasi_toolchain.store.verify import verify_store
 
     settings: Settings = env["WASI_SETTINGS"]
     try:
@@ -79,9 +79,9 @@ def _verify_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> in
 
 
 def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    from wasi_toolchain import sysroot
-    from wasi_toolchain.prune import Keep, check_key, needs_of, prune_store
-    from wasi_toolchain.store import Store
+    from wasi_toolchain.toolchain import sysroot
+    from wasi_toolchain.store.prune import Keep, check_key, needs_of, prune_store
+    from wasi_toolchain.store.store import Store
 
     def needs(planned_env: Any) -> frozenset[str]:
         toolchain = planned_env["WASI_TOOLCHAIN"]
@@ -110,8 +110,8 @@ def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
     """The entries of the tools some targets need beside the toolchain, when they are built: the component tools
     (WASI_TARGET='wasm32-wasip2'), wasm-opt (WASI_OPTIMIZE='size', when the lock pins it for the host) and the -Oz
     libc (WASI_OPTIMIZE='size' with the source flavour). Rebuilding them means downloading or building them again."""
-    from wasi_toolchain import component_tools, sysroot, wasm_opt
-    from wasi_toolchain.prune import Keep, needs_of
+    from wasi_toolchain.toolchain import component_tools, sysroot, wasm_opt
+    from wasi_toolchain.store.prune import Keep, needs_of
 
     keys = {k.key for k in kept}
     result = []
@@ -139,7 +139,7 @@ def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
 
 
 def _fetch_all_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    from wasi_toolchain.distdir import fill_distdir
+    from wasi_toolchain.store.distdir import fill_distdir
 
     try:
         filled = fill_distdir(env["WASI_LOCK_DATA"], Path(env["WASI_FETCH_ALL_DIR"]), env["WASI_SETTINGS"],
@@ -170,7 +170,7 @@ def _symbolize_action(target: Sequence[Any], source: Sequence[Any], env: Any) ->
     import sys
 
     from wasi_toolchain.errors import RunError
-    from wasi_toolchain.symbolize import symbolized
+    from wasi_toolchain.targets.symbolize import symbolized
 
     def fail(message: str) -> SCons.Errors.BuildError:
         return SCons.Errors.BuildError(node=target[0], errstr=f"wasi-symbolize: {message}", exitstatus=2)
@@ -194,7 +194,7 @@ def _define_symbolize_alias(env: Any) -> None:
     """`scons wasi-symbolize MODULE [TRAP_FILE]`: the trap text (the file, or stdin) with MODULE's function names.
     MODULE is built first when the SConstruct builds it, so its names file is current. A wrong argument is reported
     by the alias's action, as `scons: *** [wasi-symbolize] …`."""
-    from wasi_toolchain.symbolize import USAGE
+    from wasi_toolchain.targets.symbolize import USAGE
 
     global _symbolize_defined
     arguments = _arguments_after("wasi-symbolize")

@@ -10,7 +10,7 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Scanner
 
-from wasi_toolchain import buildvars
+from wasi_toolchain.targets import buildvars
 
 from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
                     wasm_opt_plan)
@@ -130,7 +130,7 @@ def _wasm_opt_command(target: Any, source: Any, env: Any, for_signature: bool) -
 def _wasm_opt_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
     """-Oz with the features clang 22 enables, and -g to keep the name section when the link kept it: wasm-opt
     renumbers functions, so the names must come from its output."""
-    from wasi_toolchain import wasm_opt
+    from wasi_toolchain.toolchain import wasm_opt
 
     keep_names = _keeps_names(env) or not buildvars.flag("WASI_STRIP", env.get("WASI_STRIP", True))
     return [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, *(["-g"] if keep_names else [])]
@@ -152,7 +152,7 @@ def _split_names(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     the sections -s leaves out, so its bytes are what -s gives."""
     from pathlib import Path
 
-    from wasi_toolchain.symbolize import split_names, write_names
+    from wasi_toolchain.targets.symbolize import split_names, write_names
 
     module, names = Path(str(target[0])), Path(str(target[1]))
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import SCons.Action
 import SCons.Errors
 
-from wasi_toolchain import sysroot as _sysroot
+from wasi_toolchain.toolchain import sysroot as _sysroot
 from wasi_toolchain.errors import WasiError
 
 _ready_nodes: dict[str, Any] = {}
@@ -93,9 +93,9 @@ _wasm_opt_plans: dict[tuple[str, str], Any] = {}
 
 
 def wasm_opt_plan(env: Any) -> Any:
-    """The wasm-opt entry for this environment's lock and store (wasi_toolchain.wasm_opt.plan, once per pair).
+    """The wasm-opt entry for this environment's lock and store (wasi_toolchain.toolchain.wasm_opt.plan, once per pair).
     Raises WasiError (HostNotSupported) on a host the pin does not cover."""
-    from wasi_toolchain import wasm_opt as _wasm_opt
+    from wasi_toolchain.toolchain import wasm_opt as _wasm_opt
 
     lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
     cache_key = (lock.digest, str(settings.cache_dir))
@@ -108,7 +108,7 @@ def wasm_opt_plan(env: Any) -> Any:
 def wasm_opt_node(env: Any) -> Any:
     """The stamp node of the wasm-opt entry, which size-mode programs depend on: built (fetch and unpack) only by
     a build that has such a program."""
-    from wasi_toolchain import wasm_opt as _wasm_opt
+    from wasi_toolchain.toolchain import wasm_opt as _wasm_opt
 
     tool = wasm_opt_plan(env)
     lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
@@ -118,7 +118,7 @@ def wasm_opt_node(env: Any) -> Any:
 def component_tools_node(env: Any) -> Any:
     """The stamp node every component depends on. Raises UserError naming the caller when this lock or host has no
     component tools."""
-    from wasi_toolchain import component_tools
+    from wasi_toolchain.toolchain import component_tools
 
     tools = env["WASI_COMPONENT_TOOLS"]
     if isinstance(tools, WasiError):

@@ -13,7 +13,7 @@ import SCons.Action
 import SCons.Errors
 
 from wasi_toolchain.errors import RunError, WasiError
-from wasi_toolchain.run import (check_dirs, check_environment, check_expect_exit, check_max_memory_mb,
+from wasi_toolchain.targets.run import (check_dirs, check_environment, check_expect_exit, check_max_memory_mb,
                                 check_timeout)
 
 from .nodes import checked
@@ -36,7 +36,7 @@ def _scons_was_interrupted() -> bool:
 
 
 def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
-    from wasi_toolchain.run import run_module
+    from wasi_toolchain.targets.run import run_module
 
     program = Path(str(source[0]))
     argv = [program.name, *[env.subst(str(a)) for a in env["WASI_RUN_ARGS"]]]

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wasi_toolchain.llvm import LlvmProvider, direct_command, wrapper_script
+from wasi_toolchain.toolchain.llvm import LlvmProvider, direct_command, wrapper_script
 
 # The LLVM provider of each toolchain's bin/ (filled by generate()), and whether a wrapper script there is exactly
 # the one that provider writes (read once per process).
@@ -60,11 +60,11 @@ def _is_our_compiler(program: str) -> bool:
 
 def _run_with_hint(argv: list[str], env: Mapping[str, str]) -> int:
     """Run a compile or link with its stderr read through a pipe and passed on as it is; when it fails, add the one
-    line of advice that wasi_toolchain.hints has for its text (`undefined symbol: getpid`, a header the sysroot
+    line of advice that wasi_toolchain.targets.hints has for its text (`undefined symbol: getpid`, a header the sysroot
     lacks). stdout is left alone. A successful command costs one pipe more, nothing else."""
     import subprocess
 
-    from wasi_toolchain.hints import hint_for
+    from wasi_toolchain.targets.hints import hint_for
 
     try:
         process = subprocess.Popen(argv, env=dict(env), close_fds=True, stderr=subprocess.PIPE)

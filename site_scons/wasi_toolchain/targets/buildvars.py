@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from .config import boolean_word
-from .errors import ConfigError
+from ..settings import boolean_word
+from ..errors import ConfigError
 
 ExecModel = Literal["command", "reactor"]
 Optimize = Literal["speed", "size"]

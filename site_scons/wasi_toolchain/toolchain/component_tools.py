@@ -20,11 +20,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .errors import HostNotSupported, ToolchainError
-from .host import detect_host
-from .lock import ComponentToolPins, Lock
-from .store import STAMP, Log, Store, log_to_stderr
+from ..settings import Settings
+from ..errors import HostNotSupported, ToolchainError
+from ..host import detect_host
+from ..pins.toolchain_lock import ComponentToolPins, Lock
+from ..store.store import STAMP, Log, Store, log_to_stderr
 
 RECIPE_VERSION = 1
 ADAPTER_NAME = "wasi_snapshot_preview1.command.wasm"
@@ -82,10 +82,10 @@ def ensure(tools: ComponentTools, lock: Lock, settings: Settings, *, log: Log = 
     """Make sure the entry exists and is complete; fetch and unpack it if not."""
     if tools.is_complete():
         return tools
-    from .archive import unpack
-    from .fetch import fetch
+    from ..store.archive import unpack
+    from ..store.fetch import fetch
     from .llvm import check_starts, glibc_multiarch, loader_tool_spec, wrapper_script
-    from .npm_package import extract_member
+    from ..pins.npm import extract_member
 
     tool_pins = pins(lock)
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)

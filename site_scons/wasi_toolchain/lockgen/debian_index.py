@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import UpstreamIndexError
-from .fetch import CONNECT_TIMEOUT, NET_CHUNK, SourceFailed
+from ..errors import UpstreamIndexError
+from ..store.fetch import CONNECT_TIMEOUT, NET_CHUNK, SourceFailed
 
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 MAX_INRELEASE_BYTES = 16 << 20

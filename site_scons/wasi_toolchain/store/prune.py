@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, StoreLockTimeout
+from ..errors import ConfigError, StoreLockTimeout
 from .store import PARTIAL_PREFIX, STAMP, TEMP_PREFIX, Log, Store, log_to_stderr
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

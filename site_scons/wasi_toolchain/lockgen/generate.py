@@ -44,13 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
+from ..settings import Settings
 from .debian_index import DebianArchive, PoolFile, Verification, upstream_version
-from .errors import LockError, LockInputError, WasiError
-from .host import KNOWN_HOSTS
-from .lock import LOCK_VERSION, PROVIDERS, parse_lock
-from .locators import apt_archive_bases
-from .store import Store
+from ..errors import LockError, LockInputError, WasiError
+from ..host import KNOWN_HOSTS
+from ..pins.toolchain_lock import LOCK_VERSION, PROVIDERS, parse_lock
+from ..pins.locators import apt_archive_bases
+from ..store.store import Store
 from .wheel_index import pin_wheel
 
 INPUT_VERSION = 1
@@ -367,7 +367,7 @@ class Resolver:
 
 
 def _component_tools_lines(resolver: Resolver, tools: WasmToolsInput, adapter: AdapterInput) -> list[str]:
-    from .npm_package import NpmPackage, npm_registry, pin_member
+    from ..pins.npm import NpmPackage, npm_registry, pin_member
 
     lines = ["[wasm-tools]", f"version = {_str(tools.version)}", ""]
     arches = {h.name: h.debian_arch for h in resolver.spec.hosts}

@@ -12,10 +12,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import ToolchainError
-from .lock import Lock
-from .recipe import LIB_DIR, Timings, Toolchain
-from .store import Log
+from ..errors import ToolchainError
+from ..pins.toolchain_lock import Lock
+from .entry import LIB_DIR, Timings, Toolchain
+from ..store.store import Log
 
 INCLUDE_DIR = "include/c++/v1"
 REQUIRED = (f"{INCLUDE_DIR}/__config", f"{INCLUDE_DIR}/__config_site", f"{INCLUDE_DIR}/cxxabi.h",
@@ -23,7 +23,7 @@ REQUIRED = (f"{INCLUDE_DIR}/__config", f"{INCLUDE_DIR}/__config_site", f"{INCLUD
 
 
 def install(staged: Toolchain, lock: Lock, debs: list[Path], log: Log, timings: Timings) -> None:
-    from .archive import unpack
+    from ..store.archive import unpack
 
     log(f"wasi: adding libc++ {lock.libcxx.version} to the sysroot")
     pins = lock.libcxx

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import BuildError
+from ..errors import BuildError
 from .llvm import BUILTINS_PATHS
-from .store import MANIFEST, STAMP
+from ..store.store import MANIFEST, STAMP
 
 LibcFlavour = Literal["debian", "source"]
 LIBC_FLAVOURS: tuple[LibcFlavour, ...] = ("debian", "source")

@@ -25,7 +25,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LocatorError, LockInputError, ToolchainError
+from ..errors import LocatorError, LockInputError, ToolchainError
 
 _LOCATOR = re.compile(r"(?P<name>(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*)@(?P<version>[0-9][A-Za-z0-9.+-]*)")
 _DOCUMENT_LIMIT = 64 << 20  # jco's package document is a few MB; a bound keeps a hostile registry from filling RAM
@@ -124,8 +124,8 @@ class NpmPin:
 def pin_member(package: NpmPackage, member: str, member_sha256: str, registry: str) -> NpmPin:
     """Read the registry's package document, download the tarball it names, check it against the document's
     sha512 integrity, and check ``member``'s sha256 against the input's."""
-    from .debian_index import download
-    from .fetch import SourceFailed
+    from ..lockgen.debian_index import download
+    from ..store.fetch import SourceFailed
 
     try:
         document = json.loads(download(package.document_url(registry), _DOCUMENT_LIMIT))

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 Mode = Literal["read-write", "read-only"]
 MODES: tuple[Mode, ...] = ("read-write", "read-only")

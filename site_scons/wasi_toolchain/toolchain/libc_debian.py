@@ -10,10 +10,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import ToolchainError
-from .lock import Lock
-from .recipe import LIB_DIR, Timings, Toolchain
-from .store import Log
+from ..errors import ToolchainError
+from ..pins.toolchain_lock import Lock
+from .entry import LIB_DIR, Timings, Toolchain
+from ..store.store import Log
 
 PACKAGE_DIRS = ("usr/include/", "usr/lib/")
 # What a usable preview-1 sysroot must have after the copy: a missing one means the pinned package is not the
@@ -24,7 +24,7 @@ REQUIRED = ("include/wasm32-wasi/stdio.h", "include/wasm32-wasi/setjmp.h", f"{LI
 
 
 def install(staged: Toolchain, lock: Lock, package: Path, log: Log, timings: Timings) -> None:
-    from .archive import unpack
+    from ..store.archive import unpack
 
     log(f"wasi: assembling the sysroot from Debian's wasi-libc {lock.wasi_libc_version}")
     scratch = staged.root / "build-libc"

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ArchiveError, DiskFullError
-from .killpoints import kill_point
+from ..errors import ArchiveError, DiskFullError
+from ..killpoints import kill_point
 
 # The real pins are far below these: the ziglang wheel has 14,690 members and unpacks to 341 MB in full.
 MAX_MEMBERS = 200_000

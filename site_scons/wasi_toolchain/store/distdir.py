@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .errors import ConfigError
+from ..settings import Settings
+from ..errors import ConfigError
 from .fetch import Log, RetryPolicy, copy_verified, fetch_to, is_verified, log_to_stderr
-from .lock import Artifact, Lock
+from ..pins.toolchain_lock import Artifact, Lock
 from .store import Store
 
 

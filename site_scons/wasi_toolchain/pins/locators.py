@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .errors import LocatorError
+from ..settings import Settings
+from ..errors import LocatorError
 
 _URL_SCHEMES = ("http://", "https://", "file://")
 _REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*")
@@ -63,7 +63,7 @@ def sources_for(locator: str, settings: Settings, *, apt_root: Path = Path("/"))
             raise LocatorError(f"pypi locator {locator!r}: expected pypi:<name>==<version>")
         return [PipSource(rest, settings.pypi_index)]
     if scheme == "npm":
-        from .npm_package import NpmPackage, npm_registry
+        from .npm import NpmPackage, npm_registry
 
         return [UrlSource(NpmPackage.parse(rest).tarball_url(npm_registry(settings.npm_registry)))]
     if locator.startswith(_URL_SCHEMES):

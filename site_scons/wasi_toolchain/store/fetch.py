@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .errors import DiskFullError, FetchError, LocatorError, OfflineError, StoreError
-from .killpoints import kill_point
-from .lock import Artifact
-from .locators import PipSource, Source, UrlSource, sources_for
+from ..settings import Settings
+from ..errors import DiskFullError, FetchError, LocatorError, OfflineError, StoreError
+from ..killpoints import kill_point
+from ..pins.toolchain_lock import Artifact
+from ..pins.locators import PipSource, Source, UrlSource, sources_for
 from .store import Log, Store, log_to_stderr, remove_tree
 
 CHUNK = 1 << 20

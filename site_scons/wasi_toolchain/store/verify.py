@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StoreLockTimeout
+from ..errors import StoreLockTimeout
 from .fetch import Log, log_to_stderr, sha256_file
-from .lock import Artifact, Lock
+from ..pins.toolchain_lock import Artifact, Lock
 from .store import MANIFEST, PARTIAL_PREFIX, STAMP, TEMP_PREFIX, Store, check_manifest, scan_dir
 
 _SHA256_NAME = re.compile(r"[0-9a-f]{64}")

@@ -36,9 +36,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from .errors import StoreError, StoreLockTimeout
-from .killpoints import kill_point
-from .lock import Artifact
+from ..errors import StoreError, StoreLockTimeout
+from ..killpoints import kill_point
+from ..pins.toolchain_lock import Artifact
 
 STAMP = ".wasi-complete.json"
 MANIFEST = ".wasi-manifest.json"

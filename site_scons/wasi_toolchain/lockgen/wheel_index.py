@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UpstreamIndexError
-from .fetch import sha256_file
-from .store import Store
+from ..errors import UpstreamIndexError
+from ..store.fetch import sha256_file
+from ..store.store import Store
 
 Log = Callable[[str], None]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import HostNotSupported, LockError
-from .host import KNOWN_HOSTS
+from ..errors import HostNotSupported, LockError
+from ..host import KNOWN_HOSTS
 
 # 2: LLVM 22; [wasi-libc] is Debian's binary package and [wasi-libc-source] the orig tarball built from source.
 LOCK_VERSION = 2

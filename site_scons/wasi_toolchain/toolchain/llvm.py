@@ -22,8 +22,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import HostNotSupported, ToolchainError
-from .host import Libc
+from ..errors import HostNotSupported, ToolchainError
+from ..host import Libc
 
 # Where clang looks for the builtins (see `clang --target=… -print-libgcc-file-name`): first the per-target
 # runtime dir, then the older per-OS dir with the arch in the file name; for each spelling of the target.
@@ -200,7 +200,7 @@ class ZiglangProvider(LlvmProvider):
     hosts = ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64")
 
     def unpack(self, files: Sequence[Path], llvm_dir: Path) -> None:
-        from .archive import unpack  # lazy, like every cold-path module: SCons imports this one at start-up
+        from ..store.archive import unpack  # lazy, like every cold-path module: SCons imports this one at start-up
 
         wheels = [f for f in files if f.name.endswith(".whl")]
         if len(wheels) != 1:
@@ -292,7 +292,7 @@ class DebianProvider(LlvmProvider):
                 or name in {f"{self.PREFIX}/bin/{tool}" for tool in self.BINARIES})
 
     def unpack(self, files: Sequence[Path], llvm_dir: Path) -> None:
-        from .archive import unpack
+        from ..store.archive import unpack
 
         debs = [f for f in files if f.name.endswith(".deb")]
         if not debs or len(debs) != len(files):

@@ -22,12 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
-from .errors import HostNotSupported, ToolchainError
-from .host import detect_host
+from ..settings import Settings
+from ..errors import HostNotSupported, ToolchainError
+from ..host import detect_host
 from .llvm import DebianProvider
-from .lock import Lock
-from .store import STAMP, Log, Store, log_to_stderr
+from ..pins.toolchain_lock import Lock
+from ..store.store import STAMP, Log, Store, log_to_stderr
 
 # Bump when what ends up in the entry changes: it is part of the key.
 RECIPE_VERSION = 1
@@ -108,8 +108,8 @@ def ensure(wasm_opt: WasmOpt, lock: Lock, settings: Settings, *, log: Log = log_
     """Fetch, verify and unpack the pinned binaryen and its runtime into the entry, once; check that it starts."""
     if wasm_opt.is_complete():
         return wasm_opt
-    from .archive import unpack
-    from .fetch import fetch
+    from ..store.archive import unpack
+    from ..store.fetch import fetch
 
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
     with store.building_entry(wasm_opt.key, f"preparing wasm-opt {wasm_opt.key}", complete=wasm_opt.is_complete,

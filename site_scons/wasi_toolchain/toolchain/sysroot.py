@@ -14,14 +14,14 @@ import json
 import time
 from pathlib import Path
 
-from .config import Settings
-from .errors import ToolchainError
-from .host import detect_host, detect_libc
-from .killpoints import kill_point
+from ..settings import Settings
+from ..errors import ToolchainError
+from ..host import detect_host, detect_libc
+from ..killpoints import kill_point
 from .llvm import provider_class
-from .lock import Lock
-from .recipe import LIBC_FLAVOURS, TARGET, LibcFlavour, LibcOptimize, Timings, Toolchain, run_tool
-from .store import Log, Store, log_to_stderr, remove_tree
+from ..pins.toolchain_lock import Lock
+from .entry import LIBC_FLAVOURS, TARGET, LibcFlavour, LibcOptimize, Timings, Toolchain, run_tool
+from ..store.store import Log, Store, log_to_stderr, remove_tree
 
 # Only what plan() and a warm ensure() need is imported above: SCons imports this module at every start-up. The
 # cold path's modules (fetch pulls in urllib, http.client, ssl and email; archive pulls in tarfile, zipfile and the
@@ -113,7 +113,7 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         return toolchain
     if toolchain.base is not None:
         return _ensure_size_libc(toolchain, lock, settings, log)
-    from .fetch import fetch
+    from ..store.fetch import fetch
 
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
     with store.building_entry(toolchain.key, f"building the sysroot {toolchain.key}", complete=toolchain.is_complete,
@@ -149,7 +149,7 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
 def _ensure_size_libc(toolchain: Toolchain, lock: Lock, settings: Settings, log: Log) -> Toolchain:
     """The -Oz libc's entry: its base first (whose clang builds it), then the libc at -Oz, the extra symbols and
     libc++ into a sysroot of its own, built and published like any entry (Store.building_entry)."""
-    from .fetch import fetch
+    from ..store.fetch import fetch
 
     assert toolchain.base is not None
     ensure(toolchain.base, lock, settings, log=log)
@@ -178,7 +178,7 @@ def _ensure_size_libc(toolchain: Toolchain, lock: Lock, settings: Settings, log:
 
 def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtins_deb: Path, log: Log,
                   timings: Timings | None = None) -> None:
-    from .archive import unpack
+    from ..store.archive import unpack
     from .llvm import get_provider
 
     timings = timings or Timings()

@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
-from .errors import BuildError, ToolchainError
-from .recipe import LIB_DIR, LibcOptimize, Timings, Toolchain
-from .store import Log, Store
+from ..settings import Settings
+from ..errors import BuildError, ToolchainError
+from .entry import LIB_DIR, LibcOptimize, Timings, Toolchain
+from ..store.store import Log, Store
 
 # wasi-libc Makefile variables. EXTRA_CFLAGS is its default plus --sysroot: its Makefile passes only -isystem for
 # the headers it is building, and without --sysroot clang would also search /include (the empty default sysroot).
@@ -90,7 +90,7 @@ def _private_make_dir(entry_root: Path, tools_root: Path) -> Path:
 
 def _make_wasi_libc(make: str, staged: Toolchain, work: Path, libc_source: Path, settings: Settings, store: Store,
                     log: Log, timings: Timings) -> None:
-    from .archive import unpack
+    from ..store.archive import unpack
 
     build_dir = work / "build"
     with timings.phase("unpack"):

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import RunError
+from ..errors import RunError
 
 DEFAULT_TIMEOUT = 300.0  # seconds; WasiRun(timeout=...) changes it
 MAX_TIMEOUT = 7 * 24 * 3600.0
