@@ -20,7 +20,8 @@ from wasi_toolchain.errors import ConfigError, HostNotSupported, LocatorError, L
 from wasi_toolchain.store.fetch import fetch
 from wasi_toolchain.pins.toolchain_lock import load_lock, parse_lock
 from wasi_toolchain.pins.locators import UrlSource, sources_for
-from wasi_toolchain.pins.npm import NpmPackage, extract_member, npm_registry, pin_member
+from wasi_toolchain.lockgen.npm_pin import pin_member
+from wasi_toolchain.pins.npm import NpmPackage, extract_member, npm_registry
 from wasi_toolchain.targets.run import is_component
 from wasi_toolchain.store.store import Store
 from wasi_toolchain.targets import buildvars

@@ -18,7 +18,9 @@ from helpers import (LoopbackServer, html_page, redirect, reset_after, send_file
                      stall_after, status, store_leftovers, truncate_after, unverified_downloads)
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import FetchError
-from wasi_toolchain.store.fetch import NET_CHUNK, RetryPolicy, fetch
+from wasi_toolchain.net import NET_CHUNK
+from wasi_toolchain.store.fetch import fetch
+from wasi_toolchain.store.http_download import RetryPolicy
 from wasi_toolchain.pins.toolchain_lock import Artifact
 from wasi_toolchain.store.store import Store
 

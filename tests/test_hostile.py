@@ -19,6 +19,8 @@ from helpers import make_deb, make_zip, raw_answer, sha256, store_leftovers, tri
 from test_faults import NAME, PAYLOAD, POOL, Rig, rig, verified  # noqa: F401 - rig is a fixture
 from wasi_toolchain.store import archive as archive_module
 from wasi_toolchain.store import fetch as fetch_module
+from wasi_toolchain.store import http_download as http_download_module
+from wasi_toolchain.store import pip_download as pip_download_module
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import DiskFullError, FetchError
 from wasi_toolchain.store.fetch import fetch
@@ -198,7 +200,7 @@ def _assert_disk_full_message(error: DiskFullError, rig: Rig, directory: Path) -
 def test_a_full_disk_while_downloading_stops_at_once_naming_the_store_and_the_size(
         rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     full = _FullDisk(".partial-")
-    monkeypatch.setattr(fetch_module, "open", full, raising=False)
+    monkeypatch.setattr(http_download_module, "open", full, raising=False)
     with pytest.raises(DiskFullError) as info:
         rig.fetch("ab")
     _assert_disk_full_message(info.value, rig, rig.cache / "downloads" / sha256(PAYLOAD))
@@ -238,7 +240,7 @@ def test_a_full_disk_while_pip_downloads_is_our_error_without_pips_traceback(
         calls.append(command)
         return subprocess.CompletedProcess(command, 2, stdout="", stderr=PIP_DISK_FULL)
 
-    monkeypatch.setattr(fetch_module.subprocess, "run", pip_on_a_full_disk)
+    monkeypatch.setattr(pip_download_module.subprocess, "run", pip_on_a_full_disk)
     cache = tmp_path / "cache"
     settings = Settings.from_environ({"WASI_CACHE_DIR": str(cache)})
     wheel = "ziglang-0.14.1-py3-none-manylinux_2_12_x86_64.whl"

@@ -6,7 +6,7 @@ import pytest
 
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, HostNotSupported, LocatorError
-from wasi_toolchain.store.fetch import wheel_platform_tags
+from wasi_toolchain.store.pip_download import wheel_platform_tags
 from wasi_toolchain.host import detect_host
 from wasi_toolchain.pins.locators import PipSource, UrlSource, apt_archive_bases, sources_for
 

@@ -21,21 +21,19 @@ import re
 import shutil
 import subprocess
 import tempfile
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import UpstreamIndexError
-from ..store.fetch import CONNECT_TIMEOUT, NET_CHUNK, SourceFailed
+from ..log import Log
+from ..net import SourceFailed, bounded_get
 
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 MAX_INRELEASE_BYTES = 16 << 20
 MAX_INDEX_BYTES = 256 << 20  # the decompressed Packages/Sources of one architecture is ~50 MB today
 
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -92,38 +90,6 @@ class PoolFile:
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
-
-
-def download(url: str, limit: int, *, read_timeout: float = 60.0) -> bytes:
-    """All bytes at ``url`` (http, https or file), refusing more than ``limit``. Raises SourceFailed.
-
-    Index files have no pinned hash of their own (InRelease is checked by its signature, the rest against
-    InRelease), so this is a plain bounded GET rather than the store's verified, resumable fetch."""
-    if url.startswith("file://"):
-        path = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
-        try:
-            if path.stat().st_size > limit:
-                raise SourceFailed(f"{path} is larger than {limit} bytes")
-            return path.read_bytes()
-        except OSError as e:
-            raise SourceFailed(f"cannot read {path}: {e.strerror}") from None
-    import requests  # lazy, as in fetch.py
-
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT, read_timeout),
-                          headers={"Accept-Encoding": "identity"}) as response:
-            if response.status_code != 200:
-                raise SourceFailed(f"HTTP {response.status_code} {response.reason or ''}".rstrip())
-            for chunk in response.iter_content(NET_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise SourceFailed(f"sent more than {limit} bytes")
-                chunks.append(chunk)
-    except requests.RequestException as e:
-        raise SourceFailed(f"{type(e).__name__}: {e}") from None
-    return b"".join(chunks)
 
 
 # -- InRelease ----------------------------------------------------------------------------------------------------
@@ -241,7 +207,7 @@ class DebianArchive:
         url = f"{base.rstrip('/')}/dists/{suite}/InRelease"
         try:
             try:
-                data = download(url, MAX_INRELEASE_BYTES)
+                data = bounded_get(url, MAX_INRELEASE_BYTES)
             except SourceFailed as e:
                 raise UpstreamIndexError(f"{url}: {e}") from None
             if self.verification.keyring is not None:
@@ -284,7 +250,7 @@ class DebianArchive:
             raise UpstreamIndexError(f"its InRelease for {suite} lists no {path}") from None
         url = f"{base.rstrip('/')}/dists/{suite}/{path}"
         try:
-            data = download(url, expected_size)
+            data = bounded_get(url, expected_size)
         except SourceFailed as e:
             if "sent more than" in str(e):
                 raise UpstreamIndexError(f"{url} is larger than the {expected_size} bytes its signed InRelease "

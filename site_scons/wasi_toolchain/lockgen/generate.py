@@ -8,26 +8,7 @@ Debian files come from the archive's signed chain (debian_index.py); wheels from
 verification status, so ``--check`` compares like with like on any machine. Before anything is written the text is
 parsed back with the tool's own strict lock parser, so the generator never writes a lock the tool cannot read.
 
-toolchain.in.toml (``input-version = 1``):
-
-    [debian]                suite, component ("main"): where Debian files are looked up
-    [llvm]                  version
-    [llvm.providers.NAME]   kind = "pypi-wheel" (requirement) or "debian-packages" (version, packages; optional
-                            suite, and runtime: "package=version" entries whose files follow the packages')
-    [llvm.hosts.HOST]       providers, default-provider, pip-platforms (pypi-wheel), debian-arch (debian-packages)
-    [components.NAME]       kind = "debian-packages" (version, arch, packages) or "debian-orig" (package, version);
-                            optional `suite` (default: [debian] suite), `index-arch` (read arch "all" packages from
-                            binary-<index-arch>, which lists them too) and `extra` table copied verbatim;
-                            or kind = "debian-host-packages" (version, packages, runtime like a debian provider's),
-                            pinned for each llvm host with a debian-arch as [NAME.hosts.HOST] files. Each becomes the lock's top-level [NAME] table
-                            with `version`, the `extra` keys, then `files`; adding a component is a data change
-                            here (lock.py must know the table to read it).
-    [wasm-tools]            optional, with [wasip1-adapter]: what makes a preview-2 component. version, packages,
-                            hosts (each host's debian-arch is its [llvm.hosts.HOST] one), optional suite and
-                            runtime ("package=version", read from [debian] suite). Written per host.
-    [wasip1-adapter]        package and version of an npm package, member (a file in its tarball) and
-                            member-sha256. The tarball's sha256 and size come from downloading it and checking it
-                            against the registry's sha512 integrity; the member's sha256 is checked too.
+The input, toolchain.in.toml, is described and parsed in input.py.
 """
 
 from __future__ import annotations
@@ -36,277 +17,23 @@ import argparse
 import difflib
 import json
 import os
-import re
 import sys
-import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ..log import Log, log_to_stderr
 from ..settings import Settings
 from .debian_index import DebianArchive, PoolFile, Verification, upstream_version
 from ..errors import LockError, LockInputError, WasiError
-from ..host import KNOWN_HOSTS
-from ..pins.toolchain_lock import LOCK_VERSION, PROVIDERS, parse_lock
+from ..pins.toolchain_lock import LOCK_VERSION, parse_lock
 from ..pins.locators import apt_archive_bases
 from ..store.store import Store
+from .input import AdapterInput, ComponentInput, HostInput, LockInput, ProviderInput, WasmToolsInput, parse_input
 from .wheel_index import pin_wheel
 
-INPUT_VERSION = 1
 COMMAND = "python -m wasi_toolchain.lockgen"
-PROVIDER_KINDS = ("pypi-wheel", "debian-packages")
-COMPONENT_KINDS = ("debian-packages", "debian-orig", "debian-host-packages")
 
-Log = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# -- the input --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ProviderInput:
-    name: str
-    kind: str
-    requirement: str = ""  # pypi-wheel
-    version: str = ""  # debian-packages
-    packages: tuple[str, ...] = ()
-    runtime: tuple[tuple[str, str], ...] = ()  # debian-packages: (package, version), pinned after the packages
-    suite: str = ""  # debian-packages: "" is [debian] suite
-
-
-@dataclass(frozen=True)
-class HostInput:
-    name: str
-    providers: tuple[str, ...]
-    default_provider: str
-    pip_platforms: tuple[str, ...]
-    debian_arch: str
-
-
-@dataclass(frozen=True)
-class ComponentInput:
-    name: str
-    kind: str
-    version: str
-    arch: str = ""  # debian-packages
-    packages: tuple[str, ...] = ()
-    package: str = ""  # debian-orig: the source package
-    extra: tuple[tuple[str, str], ...] = ()
-    suite: str = ""  # "" is [debian] suite
-    index_arch: str = ""  # debian-packages: the binary-<arch> index to read; "" is `arch`
-    runtime: tuple[tuple[str, str], ...] = ()  # debian-host-packages: (package, version), after the packages
-
-
-@dataclass(frozen=True)
-class WasmToolsInput:
-    version: str
-    packages: tuple[str, ...]
-    runtime: tuple[tuple[str, str], ...]
-    hosts: tuple[str, ...]
-    suite: str = ""
-
-
-@dataclass(frozen=True)
-class AdapterInput:
-    package: str
-    version: str
-    member: str
-    member_sha256: str
-
-
-@dataclass(frozen=True)
-class LockInput:
-    path: str
-    suite: str
-    component: str
-    llvm_version: str
-    providers: dict[str, ProviderInput]
-    hosts: tuple[HostInput, ...]
-    components: tuple[ComponentInput, ...]
-    wasm_tools: WasmToolsInput | None = None
-    adapter: AdapterInput | None = None
-
-
-class _Reader:
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, where: str, problem: str) -> LockInputError:
-        return LockInputError(f"invalid generator input {self.path}: {where}: {problem}",
-                              hint="fix toolchain.in.toml (its format is described in wasi_toolchain/lockgen.py)")
-
-    def table(self, value: Any, where: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, "expected a table")
-        missing = sorted(required - value.keys())
-        if missing:
-            raise self.fail(where, f"missing field {missing[0]!r}")
-        unknown = sorted(value.keys() - required - optional)
-        if unknown:
-            raise self.fail(where, f"unknown field {unknown[0]!r}")
-        return value
-
-    def string(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value or value != value.strip():
-            raise self.fail(where, f"expected a non-empty string, got {value!r}")
-        return value
-
-    def strings(self, value: Any, where: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(where, "expected a non-empty list of strings")
-        items = tuple(self.string(v, f"{where}[{i}]") for i, v in enumerate(value))
-        if len(set(items)) != len(items):
-            raise self.fail(where, "lists a value twice")
-        return items
-
-    def choice(self, value: Any, where: str, choices: Sequence[str]) -> str:
-        text = self.string(value, where)
-        if text not in choices:
-            raise self.fail(where, f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-
-def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
-    r = _Reader(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise r.fail("", f"not valid TOML: {e}") from None
-    top = r.table(data, "top level", {"input-version", "debian", "llvm", "components"},
-                  {"wasm-tools", "wasip1-adapter"})
-    if top["input-version"] != INPUT_VERSION:
-        raise r.fail("input-version", f"expected {INPUT_VERSION}, got {top['input-version']!r}")
-    debian = r.table(top["debian"], "debian", {"suite"}, {"component"})
-    llvm = r.table(top["llvm"], "llvm", {"version", "providers", "hosts"})
-
-    providers: dict[str, ProviderInput] = {}
-    for name, value in _items(r, llvm["providers"], "llvm.providers"):
-        where = f"llvm.providers.{name}"
-        r.choice(name, where, PROVIDERS)
-        kind = r.choice(r.table(value, where, {"kind"}, {"requirement", "version", "packages", "runtime", "suite"})
-                        ["kind"], f"{where}.kind", PROVIDER_KINDS)
-        if kind == "pypi-wheel":
-            t = r.table(value, where, {"kind", "requirement"})
-            providers[name] = ProviderInput(name, kind, requirement=r.string(t["requirement"], f"{where}.requirement"))
-        else:
-            t = r.table(value, where, {"kind", "version", "packages"}, {"runtime", "suite"})
-            providers[name] = ProviderInput(
-                name, kind, version=r.string(t["version"], f"{where}.version"),
-                packages=r.strings(t["packages"], f"{where}.packages"),
-                runtime=tuple(_package_version(r, entry, f"{where}.runtime[{i}]")
-                              for i, entry in enumerate(r.strings(t["runtime"], f"{where}.runtime")))
-                if "runtime" in t else (),
-                suite=r.string(t["suite"], f"{where}.suite") if "suite" in t else "")
-
-    hosts: list[HostInput] = []
-    for name, value in _items(r, llvm["hosts"], "llvm.hosts"):
-        where = f"llvm.hosts.{name}"
-        r.choice(name, where, KNOWN_HOSTS)
-        t = r.table(value, where, {"providers", "default-provider"}, {"pip-platforms", "debian-arch"})
-        names = r.strings(t["providers"], f"{where}.providers")
-        for i, provider in enumerate(names):
-            if provider not in providers:
-                raise r.fail(f"{where}.providers[{i}]", f"no [llvm.providers.{provider}] table defines {provider!r}")
-        default = r.choice(t["default-provider"], f"{where}.default-provider", names)
-        kinds = {providers[p].kind for p in names}
-        for field, kind in (("pip-platforms", "pypi-wheel"), ("debian-arch", "debian-packages")):
-            if kind in kinds and field not in t:
-                raise r.fail(where, f"missing field {field!r} (needed by its {kind} provider)")
-        hosts.append(HostInput(
-            name=name, providers=names, default_provider=default,
-            pip_platforms=r.strings(t["pip-platforms"], f"{where}.pip-platforms") if "pip-platforms" in t else (),
-            debian_arch=r.string(t["debian-arch"], f"{where}.debian-arch") if "debian-arch" in t else ""))
-    if not hosts:
-        raise r.fail("llvm.hosts", "expected at least one host")
-
-    components: list[ComponentInput] = []
-    for name, value in _items(r, top["components"], "components"):
-        where = f"components.{name}"
-        if name in ("lock-version", "llvm"):
-            raise r.fail(where, f"{name!r} is reserved by the lock itself")
-        kind = r.choice(r.table(value, where, {"kind"}, {"version", "arch", "packages", "package", "extra", "suite",
-                                                                 "index-arch", "runtime"})
-                        ["kind"], f"{where}.kind", COMPONENT_KINDS)
-        if kind == "debian-packages":
-            t = r.table(value, where, {"kind", "version", "arch", "packages"}, {"extra", "suite", "index-arch"})
-            component = ComponentInput(name, kind, version=r.string(t["version"], f"{where}.version"),
-                                       arch=r.string(t["arch"], f"{where}.arch"),
-                                       packages=r.strings(t["packages"], f"{where}.packages"),
-                                       index_arch=r.string(t["index-arch"], f"{where}.index-arch")
-                                       if "index-arch" in t else "")
-        elif kind == "debian-host-packages":
-            t = r.table(value, where, {"kind", "version", "packages"}, {"runtime", "suite"})
-            component = ComponentInput(
-                name, kind, version=r.string(t["version"], f"{where}.version"),
-                packages=r.strings(t["packages"], f"{where}.packages"),
-                runtime=tuple(_package_version(r, entry, f"{where}.runtime[{i}]")
-                              for i, entry in enumerate(r.strings(t["runtime"], f"{where}.runtime")))
-                if "runtime" in t else ())
-        else:
-            t = r.table(value, where, {"kind", "package", "version"}, {"extra", "suite"})
-            component = ComponentInput(name, kind, version=r.string(t["version"], f"{where}.version"),
-                                       package=r.string(t["package"], f"{where}.package"))
-        extra: list[tuple[str, str]] = []
-        for key, v in _items(r, t.get("extra", {}), f"{where}.extra", allow_empty=True):
-            if key in ("version", "files"):
-                raise r.fail(f"{where}.extra.{key}", "is written by the generator itself")
-            extra.append((key, r.string(v, f"{where}.extra.{key}")))
-        suite = r.string(t["suite"], f"{where}.suite") if "suite" in t else ""
-        components.append(ComponentInput(**{**component.__dict__, "extra": tuple(extra), "suite": suite}))
-        if kind == "debian-host-packages" and not any(h.debian_arch for h in hosts):
-            raise r.fail(where, "a debian-host-packages component needs a host with `debian-arch` in llvm.hosts")
-
-    wasm_tools, adapter = _component_tools_input(r, top, {h.name: h for h in hosts})
-    return LockInput(path=path, suite=r.string(debian["suite"], "debian.suite"),
-                     component=r.string(debian.get("component", "main"), "debian.component"),
-                     llvm_version=r.string(llvm["version"], "llvm.version"), providers=providers,
-                     hosts=tuple(hosts), components=tuple(components), wasm_tools=wasm_tools, adapter=adapter)
-
-
-def _component_tools_input(r: _Reader, top: dict[str, Any], hosts: dict[str, HostInput]
-                           ) -> tuple[WasmToolsInput | None, AdapterInput | None]:
-    if "wasm-tools" not in top and "wasip1-adapter" not in top:
-        return None, None
-    for name in ("wasm-tools", "wasip1-adapter"):
-        if name not in top:
-            raise r.fail(name, "missing: [wasm-tools] and [wasip1-adapter] come together")
-    t = r.table(top["wasm-tools"], "wasm-tools", {"version", "packages", "hosts"}, {"runtime", "suite"})
-    names = r.strings(t["hosts"], "wasm-tools.hosts")
-    for i, host in enumerate(names):
-        if not hosts.get(host) or not hosts[host].debian_arch:
-            raise r.fail(f"wasm-tools.hosts[{i}]", f"{host!r} has no [llvm.hosts.{host}] with a debian-arch")
-    wasm_tools = WasmToolsInput(
-        version=r.string(t["version"], "wasm-tools.version"), packages=r.strings(t["packages"], "wasm-tools.packages"),
-        runtime=tuple(_package_version(r, entry, f"wasm-tools.runtime[{i}]")
-                      for i, entry in enumerate(r.strings(t["runtime"], "wasm-tools.runtime")))
-        if "runtime" in t else (),
-        hosts=names, suite=r.string(t["suite"], "wasm-tools.suite") if "suite" in t else "")
-    a = r.table(top["wasip1-adapter"], "wasip1-adapter", {"package", "version", "member", "member-sha256"})
-    member_sha256 = r.string(a["member-sha256"], "wasip1-adapter.member-sha256")
-    if not re.fullmatch(r"[0-9a-f]{64}", member_sha256):
-        raise r.fail("wasip1-adapter.member-sha256", f"expected 64 lowercase hex characters, got {member_sha256!r}")
-    adapter = AdapterInput(package=r.string(a["package"], "wasip1-adapter.package"),
-                           version=r.string(a["version"], "wasip1-adapter.version"),
-                           member=r.string(a["member"], "wasip1-adapter.member"), member_sha256=member_sha256)
-    return wasm_tools, adapter
-
-
-def _package_version(r: _Reader, entry: str, where: str) -> tuple[str, str]:
-    package, sep, version = entry.partition("=")
-    if not sep or not package or not version or package != package.strip() or version != version.strip():
-        raise r.fail(where, f"expected 'package=version', got {entry!r}")
-    return package, version
-
-
-def _items(r: _Reader, value: Any, where: str, *, allow_empty: bool = False) -> list[tuple[str, Any]]:
-    if not isinstance(value, dict):
-        raise r.fail(where, "expected a table")
-    if not value and not allow_empty:
-        raise r.fail(where, "expected at least one entry")
-    return list(value.items())
 
 
 # -- resolving pins -----------------------------------------------------------------------------------------------
@@ -367,7 +94,8 @@ class Resolver:
 
 
 def _component_tools_lines(resolver: Resolver, tools: WasmToolsInput, adapter: AdapterInput) -> list[str]:
-    from ..pins.npm import NpmPackage, npm_registry, pin_member
+    from ..pins.npm import NpmPackage, npm_registry
+    from .npm_pin import pin_member
 
     lines = ["[wasm-tools]", f"version = {_str(tools.version)}", ""]
     arches = {h.name: h.debian_arch for h in resolver.spec.hosts}
@@ -452,7 +180,7 @@ def render(spec: LockInput, resolver: Resolver) -> str:
     return "\n".join(lines)
 
 
-def generate(spec: LockInput, settings: Settings, verification: Verification, *, log: Log = _stderr,
+def generate(spec: LockInput, settings: Settings, verification: Verification, *, log: Log = log_to_stderr,
              apt_root: Path = Path("/")) -> str:
     """The lock text for ``spec``. Raises WasiError on any failure; nothing is written."""
     bases = tuple(settings.debian_mirrors) or tuple(apt_archive_bases(apt_root))
@@ -502,7 +230,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         verification = Verification.choose(args.keyring, verify=not args.no_verify)
         lock = generate(spec, settings, verification)
     except WasiError as e:
-        _stderr(f"lockgen: error: {e}")
+        log_to_stderr(f"lockgen: error: {e}")
         return 2
     try:
         current = output.read_text(encoding="utf-8")
@@ -510,15 +238,15 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         current = None
     if args.check:
         if current == lock:
-            _stderr(f"lockgen: {output} is up to date")
+            log_to_stderr(f"lockgen: {output} is up to date")
             return 0
         diff = difflib.unified_diff((current or "").splitlines(keepends=True), lock.splitlines(keepends=True),
                                     f"{output} (on disk)", f"{output} (generated)")
         sys.stderr.writelines(list(diff)[:200])
-        _stderr(f"lockgen: {output} is stale; run `{COMMAND}` and commit the result")
+        log_to_stderr(f"lockgen: {output} is stale; run `{COMMAND}` and commit the result")
         return 1
     if current == lock:
-        _stderr(f"lockgen: {output} is up to date; not rewritten")
+        log_to_stderr(f"lockgen: {output} is up to date; not rewritten")
         return 0
     temp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     try:
@@ -526,7 +254,7 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         os.replace(temp, output)
     finally:
         temp.unlink(missing_ok=True)
-    _stderr(f"lockgen: wrote {output}")
+    log_to_stderr(f"lockgen: wrote {output}")
     return 0
 
 

@@ -17,15 +17,15 @@ import subprocess
 import sys
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UpstreamIndexError
-from ..store.fetch import sha256_file
+from ..log import Log
+from ..store.digest import sha256_file
 from ..store.store import Store
 
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,13 @@ registry`` says (the user's own npm configuration, .npmrc included). A package t
 GET of ``<registry>/<name>/-/<base name>-<version>.tgz``, the registry's documented tarball path, and verified by
 the lock's sha256 like every other file; npm itself never runs a script or writes node_modules.
 
-At lock generation (lockgen.py) the registry's package document gives the tarball's address and its ``integrity``
-(sha512); the tarball is downloaded, checked against it, and its sha256 and size go into the lock, together with
-the sha256 of the member, which the generator checks too.
+Pinning a package (the registry's document, its sha512 integrity) is the lock generator's: lockgen/npm_pin.py.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
-import json
 import re
 import shutil
 import subprocess
@@ -25,11 +21,9 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LocatorError, LockInputError, ToolchainError
+from ..errors import LocatorError, ToolchainError
 
 _LOCATOR = re.compile(r"(?P<name>(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*)@(?P<version>[0-9][A-Za-z0-9.+-]*)")
-_DOCUMENT_LIMIT = 64 << 20  # jco's package document is a few MB; a bound keeps a hostile registry from filling RAM
-_TARBALL_LIMIT = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -109,44 +103,3 @@ def read_member(tarball: bytes, member: str, where: str) -> bytes:
         raise ToolchainError(f"{where} is not a readable npm tarball: {e}") from None
     raise ToolchainError(f"{where} has no file {member}",
                          hint="check `member` of [wasip1-adapter] in toolchain.in.toml")
-
-
-# -- lock generation -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NpmPin:
-    name: str
-    size: int
-    sha256: str
-    locator: str
-    member_sha256: str
-
-
-def pin_member(package: NpmPackage, member: str, member_sha256: str, registry: str) -> NpmPin:
-    """Read the registry's package document, download the tarball it names, check it against the document's
-    sha512 integrity, and check ``member``'s sha256 against the input's."""
-    from ..lockgen.debian_index import download
-    from ..store.fetch import SourceFailed
-
-    try:
-        document = json.loads(download(package.document_url(registry), _DOCUMENT_LIMIT))
-        dist = document["versions"][package.version]["dist"]
-        tarball_url, integrity = dist["tarball"], dist["integrity"]
-    except (SourceFailed, ValueError, KeyError, TypeError) as e:
-        raise LockInputError(f"the npm registry's document for {package.name} gives no tarball and integrity for "
-                             f"version {package.version}: {e}",
-                             hint="check the package and version in toolchain.in.toml") from None
-    algorithm, _, expected = integrity.partition("-")
-    if algorithm != "sha512":
-        raise LockInputError(f"{package.locator}: the registry gives a {algorithm} integrity; expected sha512")
-    try:
-        data = download(tarball_url, _TARBALL_LIMIT)
-    except SourceFailed as e:
-        raise LockInputError(f"{package.locator}: cannot download its tarball: {e}") from None
-    if base64.b64encode(hashlib.sha512(data).digest()).decode() != expected:
-        raise LockInputError(f"{package.locator}: the tarball does not match the registry's sha512 integrity")
-    content = read_member(data, member, package.locator)
-    actual = hashlib.sha256(content).hexdigest()
-    if actual != member_sha256:
-        raise LockInputError(f"{package.locator}: {member} has sha256 {actual}; toolchain.in.toml says "
-                             f"{member_sha256}", hint="check the version and member-sha256 in toolchain.in.toml")
-    return NpmPin(package.file_name, len(data), hashlib.sha256(data).hexdigest(), package.locator, actual)

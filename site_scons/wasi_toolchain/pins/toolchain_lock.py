@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import HostNotSupported, LockError
 from ..host import KNOWN_HOSTS
+from .strict_toml import StrictReader, kind
 
 # 2: LLVM 22; [wasi-libc] is Debian's binary package and [wasi-libc-source] the orig tarball built from source.
 LOCK_VERSION = 2
@@ -144,36 +145,14 @@ class Lock:
         return artifacts
 
 
-class _Reader:
-    """Typed accessors over the parsed TOML that raise LockError with a dotted path."""
+class _Reader(StrictReader):
+    """The strict reader, raising LockError with a dotted path; plus the lock's own kinds of value."""
 
     def __init__(self, lock_path: str) -> None:
         self.lock_path = lock_path
 
     def fail(self, where: str, problem: str) -> LockError:
         return LockError(self.lock_path, where, problem)
-
-    def table(self, value: Any, where: str, *, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected a table, got {_kind(value)}")
-        missing = sorted(required - value.keys())
-        if missing:
-            raise self.fail(where, f"missing field {_join(where, missing[0])!r}")
-        unknown = sorted(value.keys() - required - optional)
-        if unknown:
-            raise self.fail(where, f"unknown field {_join(where, unknown[0])!r}")
-        return value
-
-    def mapping(self, value: Any, where: str) -> dict[str, Any]:
-        """A table whose keys are data (host names, provider names), not a fixed schema."""
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected a table, got {_kind(value)}")
-        return value
-
-    def string(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(where, f"expected a non-empty string, got {_kind(value)}")
-        return value
 
     def artifact(self, value: Any, where: str) -> Artifact:
         t = self.table(value, where, required={"name", "sha256", "size", "locators"})
@@ -188,7 +167,7 @@ class _Reader:
             raise self.fail(f"{where}.size", f"expected a non-negative integer, got {size!r}")
         locators = t["locators"]
         if not isinstance(locators, list) or not locators:
-            raise self.fail(f"{where}.locators", f"expected a non-empty list of strings, got {_kind(locators)}")
+            raise self.fail(f"{where}.locators", f"expected a non-empty list of strings, got {kind(locators)}")
         for i, locator in enumerate(locators):
             self.locator(locator, f"{where}.locators[{i}]")
         return Artifact(name=name, sha256=sha256, size=size, locators=tuple(locators), where=where)
@@ -212,22 +191,10 @@ class _Reader:
 
     def files(self, value: Any, where: str, *, exactly_one: bool = False) -> tuple[Artifact, ...]:
         if not isinstance(value, list) or not value:
-            raise self.fail(where, f"expected a non-empty list of artifacts, got {_kind(value)}")
+            raise self.fail(where, f"expected a non-empty list of artifacts, got {kind(value)}")
         if exactly_one and len(value) != 1:
             raise self.fail(where, f"expected exactly one artifact, got {len(value)}")
         return tuple(self.artifact(item, f"{where}[{i}]") for i, item in enumerate(value))
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
 
 
 def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:

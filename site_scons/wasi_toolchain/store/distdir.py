@@ -12,7 +12,10 @@ from pathlib import Path
 
 from ..settings import Settings
 from ..errors import ConfigError
-from .fetch import Log, RetryPolicy, copy_verified, fetch_to, is_verified, log_to_stderr
+from .digest import is_verified
+from .fetch import copy_verified, fetch_to
+from .http_download import RetryPolicy
+from ..log import Log, log_to_stderr
 from ..pins.toolchain_lock import Artifact, Lock
 from .store import Store
 

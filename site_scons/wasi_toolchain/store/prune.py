@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, StoreLockTimeout
-from .store import PARTIAL_PREFIX, STAMP, TEMP_PREFIX, Log, Store, log_to_stderr
+from .store import PARTIAL_PREFIX, STAMP, TEMP_PREFIX, Store
+from ..log import Log, log_to_stderr
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # plan() names a key "<provider>-<host>-<24 hex digits>"; anything else given to --wasi-keep is a mistake that

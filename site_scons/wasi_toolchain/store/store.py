@@ -26,19 +26,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import hashlib
 import json
 import os
 import shutil
 import stat
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from ..errors import StoreError, StoreLockTimeout
 from ..killpoints import kill_point
+from ..log import Log
 from ..pins.toolchain_lock import Artifact
+from .digest import sha256_file
 
 STAMP = ".wasi-complete.json"
 MANIFEST = ".wasi-manifest.json"
@@ -51,13 +51,6 @@ MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
 # The SCons CacheDir that a build with only a remote cache (--remote-cache) uses as its first level.
 SCONS_CACHEDIR = "scons-cachedir"
 STORE_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR})
-
-Log = Callable[[str], None]
-
-
-def log_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
 
 class Store:
     def __init__(self, root: Path, *, lock_timeout: float = 1800.0) -> None:
@@ -361,7 +354,7 @@ def tree_manifest(root: Path) -> dict[str, str]:
             if path.is_symlink():
                 manifest[relative] = f"symlink:{os.readlink(path)}"
             elif path.is_file():
-                manifest[relative] = f"sha256:{_sha256(path)}"
+                manifest[relative] = f"sha256:{sha256_file(path)[0]}"
     return manifest
 
 
@@ -385,14 +378,6 @@ def check_manifest(root: Path) -> list[str]:
     problems += [f"{name}: expected {recorded[name]}, got {actual[name]}"
                  for name in sorted(recorded.keys() & actual.keys()) if recorded[name] != actual[name]]
     return problems
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def scan_dir(path: Path) -> list[os.DirEntry[str]]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import StoreLockTimeout
-from .fetch import Log, log_to_stderr, sha256_file
+from .digest import sha256_file
+from ..log import Log, log_to_stderr
 from ..pins.toolchain_lock import Artifact, Lock
 from .store import MANIFEST, PARTIAL_PREFIX, STAMP, TEMP_PREFIX, Store, check_manifest, scan_dir
 

@@ -24,7 +24,8 @@ from ..settings import Settings
 from ..errors import HostNotSupported, ToolchainError
 from ..host import detect_host
 from ..pins.toolchain_lock import ComponentToolPins, Lock
-from ..store.store import STAMP, Log, Store, log_to_stderr
+from ..store.store import STAMP, Store
+from ..log import Log, log_to_stderr
 
 RECIPE_VERSION = 1
 ADAPTER_NAME = "wasi_snapshot_preview1.command.wasm"

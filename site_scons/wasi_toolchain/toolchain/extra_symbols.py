@@ -6,7 +6,7 @@ An archive member is linked only when something refers to it, so a module that n
 from __future__ import annotations
 
 from .entry import LIB_DIR, TARGET, LibcFlavour, Timings, Toolchain, run_tool
-from ..store.store import Log
+from ..log import Log
 
 # Debian's builtins are compiled with -fstack-protector-strong, so members such as __divmoddi4 and __udivmodti4
 # refer to these two. Debian's wasi-libc defines them; the 2022 source does not. A fixed guard value keeps the

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import ToolchainError
 from ..pins.toolchain_lock import Lock
 from .entry import LIB_DIR, Timings, Toolchain
-from ..store.store import Log
+from ..log import Log
 
 PACKAGE_DIRS = ("usr/include/", "usr/lib/")
 # What a usable preview-1 sysroot must have after the copy: a missing one means the pinned package is not the

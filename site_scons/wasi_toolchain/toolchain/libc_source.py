@@ -18,7 +18,8 @@ from pathlib import Path
 from ..settings import Settings
 from ..errors import BuildError, ToolchainError
 from .entry import LIB_DIR, LibcOptimize, Timings, Toolchain
-from ..store.store import Log, Store
+from ..store.store import Store
+from ..log import Log
 
 # wasi-libc Makefile variables. EXTRA_CFLAGS is its default plus --sysroot: its Makefile passes only -isystem for
 # the headers it is building, and without --sysroot clang would also search /include (the empty default sysroot).

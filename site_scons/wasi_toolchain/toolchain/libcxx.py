@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ToolchainError
 from ..pins.toolchain_lock import Lock
 from .entry import LIB_DIR, Timings, Toolchain
-from ..store.store import Log
+from ..log import Log
 
 INCLUDE_DIR = "include/c++/v1"
 REQUIRED = (f"{INCLUDE_DIR}/__config", f"{INCLUDE_DIR}/__config_site", f"{INCLUDE_DIR}/cxxabi.h",

@@ -21,7 +21,8 @@ from ..killpoints import kill_point
 from .llvm import provider_class
 from ..pins.toolchain_lock import Lock
 from .entry import LIBC_FLAVOURS, TARGET, LibcFlavour, LibcOptimize, Timings, Toolchain, run_tool
-from ..store.store import Log, Store, log_to_stderr, remove_tree
+from ..store.store import Store, remove_tree
+from ..log import Log, log_to_stderr
 
 # Only what plan() and a warm ensure() need is imported above: SCons imports this module at every start-up. The
 # cold path's modules (fetch pulls in urllib, http.client, ssl and email; archive pulls in tarfile, zipfile and the

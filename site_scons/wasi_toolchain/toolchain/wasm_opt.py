@@ -27,7 +27,8 @@ from ..errors import HostNotSupported, ToolchainError
 from ..host import detect_host
 from .llvm import DebianProvider
 from ..pins.toolchain_lock import Lock
-from ..store.store import STAMP, Log, Store, log_to_stderr
+from ..store.store import STAMP, Store
+from ..log import Log, log_to_stderr
 
 # Bump when what ends up in the entry changes: it is part of the key.
 RECIPE_VERSION = 1
