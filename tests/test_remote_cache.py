@@ -23,8 +23,9 @@ import pytest
 
 from helpers import Fault, ThreadedLoopback, reset_after, stall_after, status, truncate_after
 from wasi_toolchain.errors import ConfigError
-from wasi_toolchain.remote_cache.client import (MAX_PAYLOAD, RemoteCache, RemoteCacheConfig, entry_key, parse_header,
-                                         parse_url, redact)
+from wasi_toolchain.remote_cache.client import RemoteCache
+from wasi_toolchain.remote_cache.config import RemoteCacheConfig, parse_url, redact
+from wasi_toolchain.remote_cache.envelope import MAX_PAYLOAD, entry_key, parse_header
 
 @dataclass
 class CacheServer(ThreadedLoopback):

@@ -18,7 +18,7 @@ from helpers import run_scons
 from nginx import PASSWORD, TOKEN, USER, Nginx
 from standin import RECORDER, calls, fake_entry
 from test_builders import EVERY_OUTPUT, EVERY_TARGET, outputs_in, write_project
-from wasi_toolchain.remote_cache.client import entry_key
+from wasi_toolchain.remote_cache.envelope import entry_key
 
 REPORT = "remote cache "
 

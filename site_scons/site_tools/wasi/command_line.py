@@ -76,7 +76,7 @@ def apply_cache_options(env: Any, settings: Settings) -> None:
     url, mode = _option("wasi_remote_cache"), _option("wasi_remote_cache_mode")
     if url or mode or any(name.startswith("WASI_REMOTE_CACHE") for name in os.environ):
         # Imported only when asked for: its dataclasses and regex would cost every warm start a few ms.
-        from wasi_toolchain.remote_cache.client import RemoteCacheConfig
+        from wasi_toolchain.remote_cache.config import RemoteCacheConfig
 
         remote = RemoteCacheConfig.from_settings(url, mode)
     if remote is not None and not settings.offline:  # WASI_OFFLINE=1 opens no socket, so no remote cache either

@@ -4,7 +4,7 @@ SCons (>= 4.2) takes the class through ``env.CacheDir(path, custom_class)``. The
 level: a target is looked up there first, a remote hit is written there (verified, through a temp file and a
 rename) and then retrieved from it as from any CacheDir, and a built target is pushed there and then uploaded.
 SCons calls ``retrieve`` and ``push`` from its job threads, so with ``-jN`` up to N requests run at once, each
-thread with its own connection pool (see ``wasi_toolchain.remote_cache.client``, where all the logic is).
+thread with its own connection pool (see ``wasi_toolchain.remote_cache``, where all the logic is).
 
 One ``RemoteCache`` serves the whole process (every environment that loads the tool); at exit it prints the report
 line, if the build asked it anything.
@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import SCons.Action
 import SCons.CacheDir
 
-from wasi_toolchain.remote_cache.client import RemoteCache, RemoteCacheConfig
+from wasi_toolchain.remote_cache.client import RemoteCache
+from wasi_toolchain.remote_cache.config import RemoteCacheConfig
 from wasi_toolchain.store.store import SCONS_CACHEDIR
 
 LOCAL_LEVEL = SCONS_CACHEDIR  # under WASI_CACHE_DIR, when only a remote cache is given

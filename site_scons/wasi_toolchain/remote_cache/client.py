@@ -11,14 +11,7 @@ serves unchanged, so the same URL works against both. Hashing the signature give
 wants whatever ``hash_format`` SCons uses, and the format tag sends a client speaking another envelope version to
 other keys instead of to bodies it cannot read.
 
-**Envelope.** Every body is one header line and then the payload (the target's bytes)::
-
-    scons-wasi-cache 1 sha256=<64 hex> length=<bytes> mode=<644|755>\\n<payload>
-
-The digest travels in the same body as the bytes it describes: one GET per hit, and no window in which a sidecar
-and its payload disagree (a PUT replaces both at once, which two files on a WebDAV server cannot). A body whose
-header is malformed, or whose payload is longer, shorter or other than the header says, is a miss: it is written to
-a temp file beside the destination while it is hashed, and only a verified file is renamed into place.
+**Envelope.** One header line and then the payload; see envelope.py.
 
 **Faults.** Nothing here raises into the build. A refused connection, a timeout (connect, or the whole request), a
 5xx, a body cut short or too slow is an error: the caller builds the target itself. The first error prints one
@@ -34,206 +27,26 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import stat
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any
 
-from ..errors import ConfigError
+from ..net import NET_CHUNK, innermost, new_session
+from .config import RemoteCacheConfig
+from .envelope import MAX_HEADER, BadEntry, _EnvelopeBody, entry_key, header_for, parse_header
 
-Mode = Literal["read-write", "read-only"]
-MODES: tuple[Mode, ...] = ("read-write", "read-only")
-
-FORMAT_TAG = b"scons-wasi remote cache entry, envelope 1\0"
-MAGIC = b"scons-wasi-cache 1"
-MAX_HEADER = 256  # bytes, newline included; a real header is about 110
-MAX_PAYLOAD = 1 << 30  # 1 GiB: nginx's client_max_body_size in the README's config; a bigger claim is hostile
-NET_CHUNK = 64 << 10
-DEFAULT_TIMEOUT = 30.0  # seconds for a whole request
-CONNECT_TIMEOUT = 3.0  # seconds to connect, at most; a black-holed server costs this much per request
-DEFAULT_ERROR_BUDGET = 3
 USER_AGENT = "scons-wasi-remote-cache/1"
-_HEADER = re.compile(rb"scons-wasi-cache 1 sha256=([0-9a-f]{64}) length=([0-9]{1,12}) mode=(644|755)\n\Z")
 
 Warn = Callable[[str], None]
 
 
 def _warn_to_stderr(message: str) -> None:
     print(f"scons: warning: {message}", file=sys.stderr, flush=True)
-
-
-# -- configuration ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RemoteCacheConfig:
-    """Where the cache is and how to talk to it. ``base_url`` never holds credentials; ``repr`` never shows them."""
-
-    base_url: str  # scheme://host[:port][/prefix], no user info, no trailing slash
-    mode: Mode = "read-write"
-    token: str | None = field(default=None, repr=False)
-    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    connect_timeout: float = CONNECT_TIMEOUT
-    error_budget: int = DEFAULT_ERROR_BUDGET
-
-    @classmethod
-    def from_settings(cls, url_option: str | None, mode_option: str | None,
-                      environ: Mapping[str, str] | None = None) -> RemoteCacheConfig | None:
-        """The options win over WASI_REMOTE_CACHE and WASI_REMOTE_CACHE_MODE; None when no remote is configured."""
-        env = os.environ if environ is None else environ
-        url_source, url = ("--remote-cache", url_option) if url_option else \
-            ("WASI_REMOTE_CACHE", env.get("WASI_REMOTE_CACHE", ""))
-        mode_source, mode_value = ("--remote-cache-mode", mode_option) if mode_option else \
-            ("WASI_REMOTE_CACHE_MODE", env.get("WASI_REMOTE_CACHE_MODE", ""))
-        mode = parse_mode(mode_source, mode_value)
-        token = parse_token(env.get("WASI_REMOTE_CACHE_TOKEN", ""))
-        timeout = _positive_seconds("WASI_REMOTE_CACHE_TIMEOUT", env.get("WASI_REMOTE_CACHE_TIMEOUT", ""))
-        if not url.strip():
-            return None
-        base_url, basic_auth = parse_url(url_source, url)
-        return cls(base_url=base_url, mode=mode, token=token, basic_auth=basic_auth, timeout=timeout,
-                   connect_timeout=min(CONNECT_TIMEOUT, timeout))
-
-
-def parse_url(source: str, value: str) -> tuple[str, tuple[str, str] | None]:
-    """The base URL without user info, and the (user, password) it carried, if any."""
-    value = value.strip()
-    try:
-        parts = urllib.parse.urlsplit(value)
-        port = parts.port  # raises for a port that is not a number
-    except ValueError:
-        parts, port = None, None
-    shown = redact(value)
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{source}: expected an http:// or https:// URL of the cache, got {shown!r}",
-                          hint=f"set {source} to e.g. http://cache.example:8080/scons")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{source}: expected a base URL without ?query or #fragment, got {shown!r}",
-                          hint="entries are read and written at <URL>/ac/<key>; give credentials through "
-                               "WASI_REMOTE_CACHE_TOKEN, ~/.netrc or user:password@ in the URL")
-    basic_auth = None
-    if parts.username is not None or parts.password is not None:
-        basic_auth = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or ""))
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    netloc = host if port is None else f"{host}:{port}"
-    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    return base, basic_auth
-
-
-def parse_mode(source: str, value: str) -> Mode:
-    word = value.strip().lower() or "read-write"
-    for mode in MODES:
-        if word == mode:
-            return mode
-    raise ConfigError(f"{source}: expected 'read-write' or 'read-only', got {value.strip()!r}",
-                      hint="use read-only for builds you do not trust to write to the cache (pull requests)")
-
-
-def parse_token(value: str) -> str | None:
-    token = value.strip()
-    if not token:
-        return None
-    if any(c.isspace() or not c.isprintable() for c in token):
-        # A newline would let the token inject headers; the message never shows the value.
-        raise ConfigError("WASI_REMOTE_CACHE_TOKEN: expected one word of printable characters; the value has "
-                          "spaces or control characters (not shown)",
-                          hint="set WASI_REMOTE_CACHE_TOKEN to the bare token, without 'Bearer '")
-    return token
-
-
-def _positive_seconds(name: str, value: str) -> float:
-    if not value.strip():
-        return DEFAULT_TIMEOUT
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not number > 0:
-        raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}",
-                          hint=f"unset {name} or fix it")
-    return number
-
-
-def redact(url: str) -> str:
-    """``url`` without user info, query or fragment: what any message may show of a cache URL."""
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-        netloc = parts.netloc.rpartition("@")[2]
-        marker = "***@" if "@" in parts.netloc else ""
-        return urllib.parse.urlunsplit((parts.scheme, marker + netloc, parts.path, "", ""))
-    except ValueError:
-        return "<an unparsable URL>"
-
-
-# -- keys and the envelope -------------------------------------------------------------------------------------
-def entry_key(signature: str) -> str:
-    """bazel-remote's action-cache key for a SCons cache signature: 64 lowercase hex characters."""
-    return hashlib.sha256(FORMAT_TAG + signature.encode("ascii")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Header:
-    sha256: str
-    length: int
-    executable: bool
-
-    def encode(self) -> bytes:
-        return b"%s sha256=%s length=%d mode=%s\n" % (MAGIC, self.sha256.encode(), self.length,
-                                                       b"755" if self.executable else b"644")
-
-
-class BadEntry(Exception):
-    """A body that is not a verified entry: it is a miss, never used."""
-
-
-def parse_header(line: bytes) -> Header:
-    match = _HEADER.match(line)
-    if match is None:
-        shown = line[:60].decode("ascii", "replace")
-        raise BadEntry(f"the body does not start with a scons-wasi-cache 1 header (got {shown!r})")
-    length = int(match.group(2))
-    if length > MAX_PAYLOAD:
-        raise BadEntry(f"the header claims {length} bytes, more than the {MAX_PAYLOAD} an entry may have")
-    return Header(match.group(1).decode(), length, match.group(3) == b"755")
-
-
-def header_for(path: Path) -> Header:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-        size = os.fstat(f.fileno()).st_size
-    return Header(digest.hexdigest(), size, bool(os.stat(path).st_mode & stat.S_IXUSR))
-
-
-class _EnvelopeBody:
-    """The header then the file, read in blocks (requests sends a file-like with a length without buffering it)."""
-
-    def __init__(self, header: bytes, path: Path) -> None:
-        self._header = header
-        self._file: BinaryIO = open(path, "rb")
-        self._length = len(header) + os.fstat(self._file.fileno()).st_size
-        self.sent = 0
-
-    def __len__(self) -> int:
-        return self._length
-
-    def read(self, size: int = -1) -> bytes:
-        if self._header:
-            block, self._header = self._header, b""
-        else:
-            block = self._file.read(size if size and size > 0 else 1 << 20)
-        self.sent += len(block)
-        return block
-
-    def close(self) -> None:
-        self._file.close()
 
 
 # -- counters --------------------------------------------------------------------------------------------------
@@ -355,10 +168,7 @@ class RemoteCache:
     def _new_session(self) -> Any:
         import requests  # imported on first use: a build without a remote cache never loads it
 
-        session = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
-        session.headers["Accept-Encoding"] = "identity"  # the envelope is hashed as stored; no transfer encodings
-        session.max_redirects = 5
+        session = new_session(max_redirects=5, headers={"User-Agent": USER_AGENT})
         if self.config.token:
             session.auth = _BearerAuth(self.config.token)
         elif self.config.basic_auth:
@@ -563,20 +373,7 @@ def _describe(error: BaseException, config: RemoteCacheConfig) -> str:
         return f"no connection within {config.connect_timeout:g} s"
     if isinstance(error, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
         return f"no data for {config.timeout:g} s"
-    inner: BaseException = error
-    seen = 0
-    while seen < 10:
-        seen += 1
-        nested = getattr(inner, "reason", None)
-        args = [a for a in getattr(inner, "args", ()) if isinstance(a, BaseException)]
-        if isinstance(nested, BaseException):
-            inner = nested
-        elif args:
-            inner = args[-1]
-        elif inner.__context__ is not None and not isinstance(inner, OSError):
-            inner = inner.__context__
-        else:
-            break
+    inner = innermost(error, follow_context=True)
     if isinstance(inner, ConnectionRefusedError):
         return "connection refused"
     if isinstance(inner, OSError) and inner.strerror:
