@@ -10,8 +10,8 @@ import pytest
 
 from helpers import ar_archive, make_zip
 from wasi_toolchain.errors import HostNotSupported, ToolchainError
-from wasi_toolchain.toolchain.llvm import (BUILTINS_PATHS, DebianProvider, ZiglangProvider, direct_command, provider_class,
-                                 wrapper_script)
+from wasi_toolchain.toolchain.launch import direct_command, wrapper_script
+from wasi_toolchain.toolchain.llvm import BUILTINS_PATHS, DebianProvider, ZiglangProvider, provider_class
 
 # A stand-in zig that reports what it was started with: its arguments and its whole environment.
 FAKE_ZIG = b"""#!/bin/sh

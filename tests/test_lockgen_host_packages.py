@@ -1,5 +1,5 @@
 """The lock generator's per-host component kind (`debian-host-packages`, used for binaryen's wasm-opt): pinned for
-every llvm host with a debian-arch, from the signed chain served on loopback, and read back by lock.py."""
+every llvm host with a debian-arch, from the signed chain served on loopback, and read back by pins/toolchain_lock.py."""
 
 from __future__ import annotations
 

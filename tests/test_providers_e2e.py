@@ -136,7 +136,8 @@ def test_the_debian_entry_links_without_fuse_ld_and_has_a_real_nm(builds: dict[s
 def test_the_debian_tools_load_no_host_library(builds: dict[str, Build], store: Path, tmp_path: Path) -> None:
     """Every shared object the loader maps for clang, wasm-ld and llvm-ar comes from the entry (the pinned trixie
     packages), whatever this host's glibc: glibc's own loader reports each one it initialises (LD_DEBUG=libs)."""
-    from wasi_toolchain.toolchain.llvm import DebianProvider, direct_command
+    from wasi_toolchain.toolchain.launch import direct_command
+    from wasi_toolchain.toolchain.llvm import DebianProvider
 
     entry = (store / "sysroots" / builds["debian"].key).resolve()
     tools = DebianProvider(detect_host()).tools()

@@ -163,7 +163,7 @@ def _boolean(name: str, value: str) -> bool:
 
 def _directory_or_none(value: str) -> Path | None:
     """Not checked for existence here: the warm path must not fail because a directory it will not read is gone.
-    fetch.py reports a missing WASI_DISTDIR as one of the places it looked."""
+    store/fetch.py reports a missing WASI_DISTDIR as one of the places it looked."""
     value = value.strip()
     return Path(value).expanduser().absolute() if value else None
 

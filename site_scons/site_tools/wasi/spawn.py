@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wasi_toolchain.toolchain.llvm import LlvmProvider, direct_command, wrapper_script
+from wasi_toolchain.toolchain.launch import direct_command, wrapper_script
+from wasi_toolchain.toolchain.llvm import LlvmProvider
 
 # The LLVM provider of each toolchain's bin/ (filled by generate()), and whether a wrapper script there is exactly
 # the one that provider writes (read once per process).

@@ -11,7 +11,7 @@
                             or kind = "debian-host-packages" (version, packages, runtime like a debian provider's),
                             pinned for each llvm host with a debian-arch as [NAME.hosts.HOST] files. Each becomes the lock's top-level [NAME] table
                             with `version`, the `extra` keys, then `files`; adding a component is a data change
-                            here (lock.py must know the table to read it).
+                            here (pins/toolchain_lock.py must know the table to read it).
     [wasm-tools]            optional, with [wasip1-adapter]: what makes a preview-2 component. version, packages,
                             hosts (each host's debian-arch is its [llvm.hosts.HOST] one), optional suite and
                             runtime ("package=version", read from [debian] suite). Written per host.

@@ -4,7 +4,7 @@
 - ``pypi:<name>==<version>``: fetched by running pip itself, so the user's pip configuration (index, proxy,
   certificates, credentials) applies unchanged; WASI_PYPI_INDEX, if set, becomes ``--index-url``;
 - ``npm:<name>@<version>``: the package tarball under WASI_NPM_REGISTRY, else ``npm config get registry``
-  (npm_package.py);
+  (npm.py);
 - ``https://``, ``http://`` and ``file://``: used as they are.
 """
 

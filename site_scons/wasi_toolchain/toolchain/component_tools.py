@@ -85,7 +85,7 @@ def ensure(tools: ComponentTools, lock: Lock, settings: Settings, *, log: Log = 
         return tools
     from ..store.archive import unpack
     from ..store.fetch import fetch
-    from .llvm import check_starts, glibc_multiarch, loader_tool_spec, wrapper_script
+    from .launch import check_starts, glibc_multiarch, loader_tool_spec, wrapper_script
     from ..pins.npm import extract_member
 
     tool_pins = pins(lock)

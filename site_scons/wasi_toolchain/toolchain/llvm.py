@@ -7,23 +7,20 @@ Every provider produces, relative to the entry root:
     resource/    a private clang resource dir: include/ (clang's headers) and the compiler-rt builtins at every
                  path clang searches for wasm32-wasi, wasm32-wasip1 and wasm32-wasip2
 
-The wrappers are the one place where the compiler's environment is controlled: they ``exec`` the real tool under
-``env -i`` with PATH set to bin/ only, so neither a host clang nor a host ``wasm-opt`` can be picked up (clang
-runs any wasm-opt it finds on PATH when optimising; only clang 20 and later have --no-wasm-opt). They locate the
-entry from their own path, so an entry can be built in a temp dir and moved into place.
+The wrappers, and starting a tool without them, are launch.py's.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import HostNotSupported, ToolchainError
 from ..host import Libc
+from .launch import (GLIBC_LOADER, GLIBC_MULTIARCH, TOP, ToolSpec, check_starts, glibc_loader, loader_tool_spec,
+                     missing_tool_script, wrapper_script)
 
 # Where clang looks for the builtins (see `clang --target=… -print-libgcc-file-name`): first the per-target
 # runtime dir, then the older per-OS dir with the arch in the file name; for each spelling of the target.
@@ -36,99 +33,6 @@ BUILTINS_PATHS = (
     "lib/wasip2/libclang_rt.builtins-wasm32.a",
 )
 TOOLS = ("clang", "wasm-ld", "llvm-ar", "llvm-ranlib", "llvm-nm")
-# Exported to the compiler unless the caller sets it: __DATE__/__TIME__ follow it, so output does not depend on
-# the day of the build.
-DEFAULT_SOURCE_DATE_EPOCH = "0"
-
-_WRAPPER_HEAD = """\
-#!/bin/sh
-# Written by scons-wasi. Runs a pinned LLVM tool with a controlled environment.
-case "$0" in */*) bin=${0%/*} ;; *) bin=. ;; esac
-case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
-top="$bin/.."
-"""
-
-
-# A tool as data: the words of its command ("{top}" stands for the entry root as the wrapper finds it, <bin>/..)
-# and the environment variables it gets besides PATH and SOURCE_DATE_EPOCH. Both the wrapper scripts and
-# direct_command() are made from it, so what a wrapper runs and what the SCons tool runs without the wrapper cannot
-# drift apart. None: a tool the provider does not ship.
-ToolSpec = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
-_TOP = "{top}"
-
-
-def _sh(word: str) -> str:
-    """A word of a ToolSpec in sh: "{top}" becomes "$top", quoted (the entry's path may hold spaces)."""
-    return f'"{word.replace(_TOP, "$top")}"' if _TOP in word else word
-
-
-def wrapper_script(spec: ToolSpec) -> str:
-    """A wrapper that execs the tool with only PATH (its own bin/), SOURCE_DATE_EPOCH and the spec's variables."""
-    words, extra_env = spec
-    env_words = " ".join(["PATH=\"$bin\"", 'SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-%s}"' % DEFAULT_SOURCE_DATE_EPOCH,
-                          *(f"{name}={_sh(value)}" for name, value in extra_env)])
-    return f'{_WRAPPER_HEAD}exec /usr/bin/env -i {env_words} {" ".join(map(_sh, words))} "$@"\n'
-
-
-def direct_command(spec: ToolSpec, wrapper: str, caller_env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-    """What the wrapper script at the absolute path ``wrapper`` execs when started with ``caller_env``: the words
-    before the caller's arguments, and the whole environment. Starting that directly saves the two processes a
-    wrapper costs (sh and env, about 2 ms of CPU per command) and gives the tool the same arguments and
-    environment."""
-    words, extra_env = spec
-    bin_dir = wrapper.rpartition("/")[0]
-    top = f"{bin_dir}/.."
-    env = {"PATH": bin_dir, "SOURCE_DATE_EPOCH": caller_env.get("SOURCE_DATE_EPOCH") or DEFAULT_SOURCE_DATE_EPOCH}
-    env.update((name, value.replace(_TOP, top)) for name, value in extra_env)
-    return [word.replace(_TOP, top) for word in words], env
-
-
-def missing_tool_script(tool: str, provider: str) -> str:
-    return (f"#!/bin/sh\necho '{tool}: not available with the {provider} LLVM provider "
-            f"(it ships no {tool})' >&2\nexit 1\n")
-
-
-# -- running Debian trixie binaries on any glibc Linux, through the pinned glibc's own loader ----------------------
-# Shared by the debian LLVM provider and the component tools (component_tools.py): both unpack trixie packages
-# plus their pinned runtime (libc6, libgcc-s1, …) under one directory of a store entry and start each binary as
-# ``<dir>/usr/lib/<multiarch>/ld-linux-….so --library-path <lib dirs> <binary>``.
-GLIBC_MULTIARCH = {"linux-x86_64": "x86_64-linux-gnu", "linux-aarch64": "aarch64-linux-gnu"}
-GLIBC_LOADER = {"linux-x86_64": "ld-linux-x86-64.so.2", "linux-aarch64": "ld-linux-aarch64.so.1"}
-
-
-def glibc_multiarch(host: str) -> str:
-    try:
-        return GLIBC_MULTIARCH[host]
-    except KeyError:
-        raise HostNotSupported(f"no Debian binaries are pinned for {host}; they are for "
-                               f"{', '.join(GLIBC_MULTIARCH)}") from None
-
-
-def glibc_loader(host: str, unpacked: str) -> str:
-    """The pinned glibc's loader, relative to the entry root, for packages unpacked into ``<entry>/<unpacked>``."""
-    return f"{unpacked}/usr/lib/{glibc_multiarch(host)}/{GLIBC_LOADER[host]}"
-
-
-def loader_tool_spec(host: str, unpacked: str, binary: str, library_dirs: Sequence[str] = (), *args: str) -> ToolSpec:
-    """A ToolSpec that starts ``<entry>/<unpacked>/<binary>`` through the pinned loader, with the pinned glibc's
-    library dir, then ``library_dirs`` (relative to ``<unpacked>``), as its only library path."""
-    paths = [f"usr/lib/{glibc_multiarch(host)}", *library_dirs]
-    return (f"{_TOP}/{glibc_loader(host, unpacked)}", "--library-path",
-            ":".join(f"{_TOP}/{unpacked}/{path}" for path in paths), f"{_TOP}/{unpacked}/{binary}", *args), ()
-
-
-def check_starts(tool: Path, what: str, *, hint: str) -> None:
-    """Raise ToolchainError if ``tool --version`` fails: a pinned binary that needs a library no pinned package
-    provides says so here, not at its first real use."""
-    result = subprocess.run([str(tool), "--version"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if result.returncode != 0:
-        missing = sorted(set(re.findall(r"error while loading shared libraries: ([^:]+):", result.stderr)))
-        problem = (f"needs {', '.join(missing)}, which no pinned package provides" if missing else
-                   f"exited with {result.returncode}: {result.stderr.strip()[-500:]}")
-        raise ToolchainError(f"{what} from the pinned packages does not start through their own loader: it {problem}",
-                             hint=hint)
-
-
 class LlvmProvider(ABC):
     name: str
     # Only the hosts a provider's binaries can run on; the lock says which of them are pinned.
@@ -225,9 +129,9 @@ class ZiglangProvider(LlvmProvider):
         return "llvm/ziglang/lib/include"
 
     def tools(self) -> dict[str, ToolSpec | None]:
-        zig = f"{_TOP}/llvm/ziglang/zig"
+        zig = f"{TOP}/llvm/ziglang/zig"
         return {
-            "clang": ((f"{_TOP}/libexec/clang", "clang", "-resource-dir", f"{_TOP}/resource"), ()),
+            "clang": ((f"{TOP}/libexec/clang", "clang", "-resource-dir", f"{TOP}/resource"), ()),
             "wasm-ld": ((zig, "wasm-ld"), ()),
             "llvm-ar": ((zig, "ar"), ()),
             "llvm-ranlib": ((zig, "ranlib"), ()),
@@ -320,7 +224,7 @@ class DebianProvider(LlvmProvider):
         # --no-default-config: clang 16+ reads <triple>-clang.cfg / clang.cfg from its own bin dir and from
         # configured system and user dirs; an installed build must not pick up flags from the host.
         tools = {
-            "clang": tool("clang", "--no-default-config", "-fintegrated-cc1", "-resource-dir", f"{_TOP}/resource"),
+            "clang": tool("clang", "--no-default-config", "-fintegrated-cc1", "-resource-dir", f"{TOP}/resource"),
             "wasm-ld": tool("lld", "-flavor", "wasm"),
             "llvm-ar": tool("llvm-ar"),
             "llvm-ranlib": tool("llvm-ranlib"),

@@ -3,7 +3,7 @@
 ``plan()`` is pure and cheap (it reads nothing but the already-parsed lock), so SCons can put the key and paths
 into every command line at start-up. ``ensure()`` does the cold work once per key, behind a store lock, and
 publishes the entry atomically; a warm call only checks the stamp file. The steps are one module each (see
-recipe.py); this one orders them.
+entry.py); this one orders them.
 """
 
 from __future__ import annotations

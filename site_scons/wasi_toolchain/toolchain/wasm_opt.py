@@ -25,7 +25,7 @@ from pathlib import Path
 from ..settings import Settings
 from ..errors import HostNotSupported, ToolchainError
 from ..host import detect_host
-from .llvm import DebianProvider
+from .launch import GLIBC_LOADER, GLIBC_MULTIARCH
 from ..pins.toolchain_lock import Lock
 from ..store.store import STAMP, Store
 from ..log import Log, log_to_stderr
@@ -50,7 +50,7 @@ class WasmOpt:
 
     @property
     def multiarch(self) -> str:
-        return DebianProvider.MULTIARCH[self.host]
+        return GLIBC_MULTIARCH[self.host]
 
     @property
     def library_dir(self) -> Path:
@@ -58,7 +58,7 @@ class WasmOpt:
 
     @property
     def loader(self) -> Path:
-        return self.library_dir / DebianProvider.LOADER[self.host]
+        return self.library_dir / GLIBC_LOADER[self.host]
 
     def command(self) -> list[str]:
         """The argv prefix that runs wasm-opt: through the pinned glibc's loader, as DebianProvider runs clang."""
@@ -81,10 +81,10 @@ def plan(lock: Lock, settings: Settings, *, host: str | None = None) -> WasmOpt:
     """Key and paths of the wasm-opt entry for ``host`` (default: this machine). Pure; raises HostNotSupported
     when the lock pins no wasm-opt for the host."""
     host = host or detect_host()
-    if host not in DebianProvider.MULTIARCH:
+    if host not in GLIBC_MULTIARCH:
         raise HostNotSupported(
             f"WASI_OPTIMIZE='size' needs wasm-opt, and the pinned one (Debian's binaryen {lock.binaryen_version}) "
-            f"runs on {', '.join(DebianProvider.MULTIARCH)} only; this host is {host}",
+            f"runs on {', '.join(GLIBC_MULTIARCH)} only; this host is {host}",
             hint="use WASI_OPTIMIZE='speed' on this host, or build size-mode modules on a Linux host")
     inputs = key_inputs(lock, host)
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
