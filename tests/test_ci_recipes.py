@@ -1,6 +1,6 @@
-"""The CI recipes in README's "CI" section, played as written against the stand-in toolchain (tests/standin_cold.py).
+"""The CI recipes of docs/ci.md, played as written against the stand-in toolchain (tests/standin_cold.py).
 
-Each recipe's YAML is read from README.md and run by a small interpreter of the few things it uses (GitHub's
+Each recipe's YAML is read from docs/ci.md and run by a small interpreter of the few things it uses (GitHub's
 `${{ }}` expressions, `$GITHUB_OUTPUT`/`$GITHUB_ENV`, `actions/cache` restore and post-job save; GitLab's variables,
 caches and script). Two jobs run:
 
@@ -40,15 +40,14 @@ env.WasiProgram('build/hello', ['src/hello.c'], LIBS=['util'], LIBPATH=['build/l
 """
 
 
-def readme_recipes() -> dict[str, dict]:
-    """The YAML blocks of README's "CI" section: {"github": …, "gitlab": …}."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## CI\n", 1)[1].split("\n## ", 1)[0]
+def documented_recipes() -> dict[str, dict]:
+    """The YAML blocks of docs/ci.md, the page the README links for CI: {"github": …, "gitlab": …}."""
+    text = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
     recipes = {}
-    for block in re.findall(r"```yaml\n(.*?)```", section, flags=re.S):
+    for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S):
         document = yaml.safe_load(block)
         recipes["github" if "jobs" in document else "gitlab"] = document
-    assert sorted(recipes) == ["github", "gitlab"], "README's CI section must hold both recipes"
+    assert sorted(recipes) == ["github", "gitlab"], "docs/ci.md must hold both recipes"
     return recipes
 
 
@@ -236,7 +235,7 @@ class GitLabJob:
 def play(recipe: str, tmp_path: Path, server: LoopbackServer) -> None:
     cold = ColdRig.create(tmp_path / "pins", server, libc="debian")  # what a user's CI builds: the default flavour
     rig = Rig(cold, tmp_path)
-    document = readme_recipes()[recipe]
+    document = documented_recipes()[recipe]
     job_of = {"github": lambda d: (GitHubJob, d["jobs"]["build"]), "gitlab": lambda d: (GitLabJob, d["build"])}
     kind, job = job_of[recipe](document)
 

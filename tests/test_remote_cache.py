@@ -96,7 +96,7 @@ def entry_path(signature: str, prefix: str = "/cache") -> str:
 
 
 def envelope(payload: bytes, *, sha: str | None = None, length: int | None = None, mode: str = "644") -> bytes:
-    """An entry as the README describes it, built here independently of the client."""
+    """An entry as docs/remote-cache.md describes it, built here independently of the client."""
     digest = sha or hashlib.sha256(payload).hexdigest()
     return f"scons-wasi-cache 1 sha256={digest} length={len(payload) if length is None else length} " \
            f"mode={mode}\n".encode() + payload
