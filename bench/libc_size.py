@@ -27,20 +27,11 @@ from wasi_toolchain.store.store import STAMP
 
 MODES = {"speed": {}, "size-o2libc": {"WASI_OPTIMIZE": "size", "_WASI_LINKSYSROOT": "--sysroot=$WASI_SYSROOT"},
          "size": {"WASI_OPTIMIZE": "size"}}
-SCONSTRUCT = """\
-MODES = {modes!r}
-env = Environment(tools=[('wasi', {{'libc': 'source'}})])
-for mode, settings in MODES.items():
-    e = env.Clone(WASI_OBJSUFFIX=f'.{{mode}}.o', **settings)
-    e.WasiProgram(f'build/{{mode}}/first', ['samples/first.c'])
-    e.WasiProgram(f'build/{{mode}}/builtins', ['samples/builtins.c'], WASI_LIBS=['c-printscan-long-double'])
-    e.WasiProgram(f'build/{{mode}}/primes', ['samples/apps/primes.c', 'samples/common/args.c',
-                  'samples/mathlib/gcd.c', 'samples/mathlib/primes.c'], CPPPATH=['samples/mathlib', 'samples/common'])
-    e.WasiProgram(f'build/{{mode}}/wordfreq', ['samples/cxx/wordfreq.cpp', 'samples/cxx/table.cc'])
-    e.WasiProgram(f'build/{{mode}}/threadlocal', ['samples/cxx/threadlocal.cpp'])
-"""
 # The runnable samples the 2022 source libc builds (it has no setjmp, so no recover).
 NAMES = [name for name in RUNS if name != "recover"]
+SCONSTRUCT = """\
+SConscript('samples/modes.SConscript', exports={{'MODES': {modes!r}, 'LIBC': 'source', 'SAMPLES': {names!r}}})
+"""
 SIZE_TOOLCHAIN = "env = Environment(tools=[('wasi', {'libc': 'source'})], WASI_OPTIMIZE='size')\n"
 
 
@@ -75,7 +66,7 @@ def main() -> None:
     speed_make = json.loads((speed_entry / STAMP).read_text())["timings"]["sysroot build"]
 
     project = copy_project(root / "p")
-    (project / "SConstruct").write_text(SCONSTRUCT.format(modes=MODES))
+    (project / "SConstruct").write_text(SCONSTRUCT.format(modes=MODES, names=NAMES))
     run(scons_command("-Q", "."), cwd=project, env=env)
     rows, totals = [], {mode: 0 for mode in MODES}
     for name in NAMES:

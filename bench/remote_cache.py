@@ -1,5 +1,5 @@
 """The 200-file project of bench/full_build.py, shared through a remote cache: a real nginx WebDAV server on a
-loopback port (the one tests/nginx.py starts).
+loopback port (the one tests/support/nginx.py starts).
 
 Five builds of a fresh copy of the checkout, each at a new path with an empty local cache level, `scons -j2`:
 
@@ -32,7 +32,7 @@ from common import REPO, fmt_seconds, machine_line, markdown_table, median, run,
 from full_build import count_runs, generate
 
 sys.path.insert(0, str(REPO / "tests"))
-from nginx import Nginx, nginx_binary  # noqa: E402  (the tests' nginx: a generated config on a free port)
+from support.nginx import Nginx, nginx_binary  # noqa: E402  (the tests' nginx: a generated config on a free port)
 
 
 def main() -> None:

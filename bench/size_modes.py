@@ -31,21 +31,13 @@ MODES = {"speed": {}, "oz-only": {"WASI_CCFLAGS": ["-Oz"], "WASI_LINKFLAGS": ["-
 # (build/speed-wasm-opt/), to tell what wasm-opt does from what -Oz does.
 SPEED_WASM_OPT = "speed-wasm-opt"
 COLUMNS = ("speed", SPEED_WASM_OPT, "oz-only", "size")
-SCONSTRUCT = """\
-MODES = {modes!r}
-env = Environment(tools=['wasi'])
-for mode, settings in MODES.items():
-    e = env.Clone(WASI_OBJSUFFIX=f'.{{mode}}.o', **settings)
-    e.WasiProgram(f'build/{{mode}}/first', ['samples/first.c'])
-    e.WasiProgram(f'build/{{mode}}/builtins', ['samples/builtins.c'], WASI_LIBS=['c-printscan-long-double'])
-    e.WasiProgram(f'build/{{mode}}/primes', ['samples/apps/primes.c', 'samples/common/args.c',
-                  'samples/mathlib/gcd.c', 'samples/mathlib/primes.c'], CPPPATH=['samples/mathlib', 'samples/common'])
-    e.WasiProgram(f'build/{{mode}}/wordfreq', ['samples/cxx/wordfreq.cpp', 'samples/cxx/table.cc'])
-    e.WasiProgram(f'build/{{mode}}/threadlocal', ['samples/cxx/threadlocal.cpp'])
-    e.WasiProgram(f'build/{{mode}}/recover', ['samples/setjmp/recover.c'])
-{zlib}"""
 RUNS = {"first": ["first.wasm", "from", "scons"], "builtins": ["builtins.wasm"], "primes": ["primes.wasm", "50"],
         "wordfreq": ["wordfreq.wasm", "3"], "threadlocal": ["threadlocal.wasm"], "recover": ["recover.wasm"]}
+SCONSTRUCT = """\
+envs = SConscript('samples/modes.SConscript', exports={{'MODES': {modes!r}, 'LIBC': 'debian',
+                                                         'SAMPLES': {names!r}}})
+for mode, e in envs.items():
+{zlib}"""
 # minigzip's input: a few hundred KB of mixed text (zlib_workload.mixed_text).
 TEXT_SIZE = 400_000
 
@@ -86,7 +78,7 @@ def main() -> None:
     settings = Settings.from_environ({**os.environ, "WASI_CACHE_DIR": cache})
     project = copy_project(Path(tempfile.mkdtemp(prefix="bench-size-modes-")) / "p")
     tree = zlib_workload.unpack_source(zlib_workload.fetch_source(settings), project)
-    (project / "SConstruct").write_text(SCONSTRUCT.format(modes=MODES, zlib=zlib_workload.SCONSTRUCT_LINES))
+    (project / "SConstruct").write_text(SCONSTRUCT.format(modes=MODES, names=list(RUNS), zlib=zlib_workload.SCONSTRUCT_LINES))
     run(scons_command("-Q", "."), cwd=project, env={"WASI_CACHE_DIR": cache})
     speed_with_wasm_opt(project, settings, [*RUNS, *zlib_workload.PROGRAMS])
     workdir = project / "runs"

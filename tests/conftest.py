@@ -18,15 +18,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
 
-from helpers import LoopbackServer, run_scons  # noqa: E402
-from nginx import Nginx, nginx_binary  # noqa: E402
+from support.helpers import LoopbackServer, run_scons  # noqa: E402
+from support.nginx import Nginx, nginx_binary  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: fetches the real pins through the machine's registries (network)")
 
 
-GUARD_DIR = Path(__file__).resolve().parent / "offline_guard"
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The naming rule: end-to-end tests live in tests/test_e2e_*.py (or test_e2e.py) and nowhere else, so a file
+    name says whether it needs the network and the real pins."""
+    for item in items:
+        name = item.path.name
+        if item.get_closest_marker("e2e") and not name.startswith("test_e2e"):
+            raise pytest.UsageError(f"{item.nodeid} is marked e2e but lives in {name}; move it to a test_e2e_*.py file")
+
+
+GUARD_DIR = Path(__file__).resolve().parent / "support" / "offline_guard"
 _guard_spec = importlib.util.spec_from_file_location("offline_guard", GUARD_DIR / "sitecustomize.py")
 assert _guard_spec is not None and _guard_spec.loader is not None
 _guard = importlib.util.module_from_spec(_guard_spec)
@@ -49,7 +58,7 @@ sys.addaudithook(_in_process_loopback_guard)
 def loopback_only(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Offline tests reach nothing but loopback, in this process and in every Python process they start (scons,
-    pip: tests/offline_guard is put on PYTHONPATH). A test that tried is failed, even if the code under test caught
+    pip: tests/support/offline_guard is put on PYTHONPATH). A test that tried is failed, even if the code under test caught
     the refusal."""
     if request.node.get_closest_marker("e2e"):
         yield
@@ -149,7 +158,7 @@ def source_flavour(real: tuple[RealProject, subprocess.CompletedProcess[str], fl
     import os
     import signal
 
-    from helpers import REPO, store_leftovers
+    from support.helpers import REPO, store_leftovers
 
     project, _, _ = real
     root = tmp_path_factory.mktemp("source-checkout")

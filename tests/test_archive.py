@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ar_archive, make_deb, make_tar, make_zip
+from support.helpers import ar_archive, make_deb, make_tar, make_zip
 from wasi_toolchain.store.archive import MAX_UNPACKED_BYTES, Limits, unpack
 from wasi_toolchain.errors import ArchiveError
 

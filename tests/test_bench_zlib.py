@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import zlib_workload  # noqa: E402
-from helpers import LoopbackServer  # noqa: E402
+from support.helpers import LoopbackServer  # noqa: E402
 from zlib_workload import Expected, Run, example_differences, problems  # noqa: E402
 
 from wasi_toolchain.settings import Settings  # noqa: E402

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from helpers import make_project, run_scons
-from standin import by_output, calls, fake_entry, output_of
+from support.helpers import make_project, run_scons
+from support.standin import by_output, calls, fake_entry, output_of
 from wasi_toolchain.pins.toolchain_lock import load_lock
 
 # clang >= 20's switches for setjmp/longjmp through Wasm exception handling, without the legacy `try`.

@@ -1,4 +1,4 @@
-"""The CI recipes of docs/ci.md, played as written against the stand-in toolchain (tests/standin_cold.py).
+"""The CI recipes of docs/ci.md, played as written against the stand-in toolchain (tests/support/standin_cold.py).
 
 Each recipe's YAML is read from docs/ci.md and run by a small interpreter of the few things it uses (GitHub's
 `${{ }}` expressions, `$GITHUB_OUTPUT`/`$GITHUB_ENV`, `actions/cache` restore and post-job save; GitLab's variables,
@@ -6,7 +6,7 @@ caches and script). Two jobs run:
 
 1. a cold job in one clone, whose cache saves only the recipe's paths;
 2. a second job in a fresh clone at another path, with another WASI_CACHE_DIR path, that restores them. It must run
-   offline (the recipe sets WASI_OFFLINE=1; the audit-hook guard in tests/offline_guard refuses sockets and pip),
+   offline (the recipe sets WASI_OFFLINE=1; the audit-hook guard in tests/support/offline_guard refuses sockets and pip),
    build no toolchain, download nothing, and give byte-identical outputs.
 
 What each job printed is asserted as a CI log would show it. Setup steps (checkout, setup-python, pip install of
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from coldrun import ColdRig
-from helpers import REPO, LoopbackServer
+from support.coldrun import ColdRig
+from support.helpers import REPO, LoopbackServer
 
-GUARD = REPO / "tests" / "offline_guard"
+GUARD = REPO / "tests" / "support" / "offline_guard"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 SCONSTRUCT = """\

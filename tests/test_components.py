@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LoopbackServer, run_scons, sha256
+from support.helpers import LoopbackServer, run_scons, sha256
 from wasi_toolchain.toolchain import component_tools, sysroot
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, HostNotSupported, LocatorError, LockError, LockInputError, ToolchainError

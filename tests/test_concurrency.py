@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from coldrun import ColdRig
-from helpers import LoopbackServer, sha256, store_leftovers
+from support.coldrun import ColdRig
+from support.helpers import LoopbackServer, sha256, store_leftovers
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import StoreLockTimeout
 from wasi_toolchain.store.fetch import fetch

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
-from wasm_sections import sections
+from support.helpers import run_scons
+from support.wasm_sections import sections
 from wasi_toolchain.targets.run import run_module
 
 pytestmark = pytest.mark.e2e

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from helpers import run_scons
-from wasm_sections import sections
+from support.helpers import run_scons
+from support.wasm_sections import sections
 from wasi_toolchain.errors import RunError
 from wasi_toolchain.targets.run import run_module
 

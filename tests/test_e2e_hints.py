@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_project, run_scons
+from support.helpers import make_project, run_scons
 from wasi_toolchain.targets.hints import PREFIX
 
 SCONSTRUCT = """\

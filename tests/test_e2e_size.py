@@ -12,21 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
+from support.helpers import run_scons
 from wasi_toolchain.targets.run import run_module
 
 SCONSTRUCT = """\
-env = Environment(tools=['wasi'])
-for mode, settings in (('speed', {}), ('size', {'WASI_OPTIMIZE': 'size'})):
-    e = env.Clone(WASI_OBJSUFFIX=f'.{mode}.o', **settings)
-    e.WasiProgram(f'build/{mode}/first', ['samples/first.c'])
-    e.WasiProgram(f'build/{mode}/builtins', ['samples/builtins.c'], WASI_LIBS=['c-printscan-long-double'])
-    e.WasiProgram(f'build/{mode}/primes', ['samples/apps/primes.c', 'samples/common/args.c',
-                  'samples/mathlib/gcd.c', 'samples/mathlib/primes.c'],
-                  CPPPATH=['samples/mathlib', 'samples/common'])
-    e.WasiProgram(f'build/{mode}/wordfreq', ['samples/cxx/wordfreq.cpp', 'samples/cxx/table.cc'])
-    e.WasiProgram(f'build/{mode}/threadlocal', ['samples/cxx/threadlocal.cpp'])
-    e.WasiProgram(f'build/{mode}/recover', ['samples/setjmp/recover.c'])
+SConscript('samples/modes.SConscript', exports={
+    'MODES': {'speed': {}, 'size': {'WASI_OPTIMIZE': 'size'}}, 'LIBC': 'debian',
+    'SAMPLES': ['first', 'builtins', 'primes', 'wordfreq', 'threadlocal', 'recover']})
 """
 RUNS = {"first": ["first.wasm", "from", "scons"], "builtins": ["builtins.wasm"], "primes": ["primes.wasm", "50"],
         "wordfreq": ["wordfreq.wasm", "3"], "threadlocal": ["threadlocal.wasm"], "recover": ["recover.wasm"]}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
+from support.helpers import run_scons
 from test_e2e_size import build, checkout, run_output
 from wasi_toolchain.toolchain.entry import LIB_DIR
 
@@ -21,22 +21,14 @@ pytestmark = pytest.mark.e2e
 
 # 'o2libc': size mode (clang -Oz, wasm-opt -Oz) linked with the -O2 libc, what size mode gave the source flavour
 # before the -Oz libc: the link's --sysroot is put back to the environment's own ($WASI_SYSROOT).
-SCONSTRUCT = """\
-env = Environment(tools=[('wasi', {'libc': 'source'})])
-modes = (('speed', {}), ('size', {'WASI_OPTIMIZE': 'size'}),
-         ('o2libc', {'WASI_OPTIMIZE': 'size', '_WASI_LINKSYSROOT': '--sysroot=$WASI_SYSROOT'}))
-for mode, settings in modes:
-    e = env.Clone(WASI_OBJSUFFIX=f'.{mode}.o', **settings)
-    e.WasiProgram(f'build/{mode}/first', ['samples/first.c'])
-    e.WasiProgram(f'build/{mode}/builtins', ['samples/builtins.c'], WASI_LIBS=['c-printscan-long-double'])
-    e.WasiProgram(f'build/{mode}/primes', ['samples/apps/primes.c', 'samples/common/args.c',
-                  'samples/mathlib/gcd.c', 'samples/mathlib/primes.c'],
-                  CPPPATH=['samples/mathlib', 'samples/common'])
-    e.WasiProgram(f'build/{mode}/wordfreq', ['samples/cxx/wordfreq.cpp', 'samples/cxx/table.cc'])
-    e.WasiProgram(f'build/{mode}/threadlocal', ['samples/cxx/threadlocal.cpp'])
-"""
 # test_e2e_size.py's samples but recover.c: the 2022 source libc has no setjmp.
 NAMES = ("first", "builtins", "primes", "wordfreq", "threadlocal")
+SCONSTRUCT = f"""\
+SConscript('samples/modes.SConscript', exports={{
+    'MODES': {{'speed': {{}}, 'size': {{'WASI_OPTIMIZE': 'size'}},
+              'o2libc': {{'WASI_OPTIMIZE': 'size', '_WASI_LINKSYSROOT': '--sysroot=$WASI_SYSROOT'}}}},
+    'LIBC': 'source', 'SAMPLES': {list(NAMES)!r}}})
+"""
 
 
 def linked_copy(store: Path, to: Path) -> Path:

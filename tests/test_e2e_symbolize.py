@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, make_project, run_scons
-from wasm_sections import sections
+from support.helpers import REPO, make_project, run_scons
+from support.wasm_sections import sections
 
 TRAP_C = r"""#include <stdio.h>
 __attribute__((noinline)) static int robust_open(volatile int *p) { if (*p == 0) __builtin_trap(); return *p; }

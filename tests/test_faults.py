@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (LoopbackServer, html_page, redirect, reset_after, send_file, sequence, sha256,
+from support.helpers import (LoopbackServer, html_page, redirect, reset_after, send_file, sequence, sha256,
                      stall_after, status, store_leftovers, truncate_after, unverified_downloads)
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import FetchError

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LoopbackServer, make_zip, sha256
+from support.helpers import LoopbackServer, make_zip, sha256
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import FetchError
 from wasi_toolchain.store.fetch import fetch

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
-from standin import fail_when, fake_entry
+from support.helpers import run_scons
+from support.standin import fail_when, fake_entry
 from test_builders import write_project
 from wasi_toolchain.targets import buildvars
 from wasi_toolchain.targets.hints import PREFIX, hint_for, table

@@ -1,7 +1,7 @@
 """Hostile mirrors and a hostile disk (issue 11, items 1-4): malformed headers, trickling answers, a FIFO in
 WASI_DISTDIR, and a full disk while fetching, while pip downloads, and while unpacking.
 
-Each hostile answer is written byte for byte by the loopback server (tests/helpers.py: raw_answer, trickle). A full
+Each hostile answer is written byte for byte by the loopback server (tests/support/helpers.py: raw_answer, trickle). A full
 disk is simulated by raising OSError(ENOSPC) where the bytes are written.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_deb, make_zip, raw_answer, sha256, store_leftovers, trickle
+from support.helpers import make_deb, make_zip, raw_answer, sha256, store_leftovers, trickle
 from test_faults import NAME, PAYLOAD, POOL, Rig, rig, verified  # noqa: F401 - rig is a fixture
 from wasi_toolchain.store import archive as archive_module
 from wasi_toolchain.store import fetch as fetch_module

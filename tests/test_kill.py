@@ -2,7 +2,7 @@
 succeeds and leaves nothing behind.
 
 The points are chosen with test-only kill points (WASI_TEST_KILL_AT, see wasi_toolchain/killpoints.py), plus one
-kill from outside while make runs. The pins are the stand-in toolchain from tests/standin_cold.py served over loopback,
+kill from outside while make runs. The pins are the stand-in toolchain from tests/support/standin_cold.py served over loopback,
 so every run is offline and takes a second or two.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from coldrun import ColdRig
-from helpers import LoopbackServer, store_leftovers
+from support.coldrun import ColdRig
+from support.helpers import LoopbackServer, store_leftovers
 
 # (kill point, what the store must show right after the kill). The stand-in's builtins and wasi-libc downloads are
 # one network chunk each, so chunk #10 is the wheel's eighth; fetch.verified/published count the three downloads.

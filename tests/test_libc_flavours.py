@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from coldrun import ColdRig
-from helpers import LoopbackServer, run_scons
-from standin_cold import write_project
+from support.coldrun import ColdRig
+from support.helpers import LoopbackServer, run_scons
+from support.standin_cold import write_project
 from wasi_toolchain.toolchain import sysroot
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ToolchainError

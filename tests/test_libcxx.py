@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, lock_text, make_deb
+from support.helpers import LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, lock_text, make_deb
 from wasi_toolchain.toolchain import libcxx as libcxx_recipe
 from wasi_toolchain.toolchain import sysroot
 from wasi_toolchain.settings import Settings

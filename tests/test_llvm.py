@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ar_archive, make_zip
+from support.helpers import ar_archive, make_zip
 from wasi_toolchain.errors import HostNotSupported, ToolchainError
 from wasi_toolchain.toolchain.launch import direct_command, wrapper_script
 from wasi_toolchain.toolchain.llvm import BUILTINS_PATHS, DebianProvider, ZiglangProvider, provider_class

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import artifact_toml, lock_text
+from support.helpers import artifact_toml, lock_text
 from wasi_toolchain.errors import HostNotSupported, LockError
 from wasi_toolchain.pins.toolchain_lock import load_lock, parse_lock
 
@@ -174,7 +174,7 @@ def test_each_kind_of_bad_lock_is_one_clear_lock_error(case: str, mutate, where:
 @pytest.mark.parametrize("case, mutate, where, problem", BAD_LOCKS[::3], ids=[c[0] for c in BAD_LOCKS[::3]])
 def test_bad_locks_reach_the_user_through_scons_without_a_traceback(tmp_path: Path, case: str, mutate,  # type: ignore[no-untyped-def]
                                                                     where: str, problem: str) -> None:
-    from helpers import run_scons
+    from support.helpers import run_scons
 
     (tmp_path / "SConstruct").write_text("env = Environment(tools=['wasi'])\n")
     (tmp_path / "toolchain.lock").write_bytes(_bytes(mutate(good_lock())))

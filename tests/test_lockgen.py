@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LoopbackServer, make_zip, sha256
+from support.helpers import LoopbackServer, make_zip, sha256
 from wasi_toolchain.lockgen import generate as lockgen
 from wasi_toolchain.lockgen.debian_index import cleartext_body, parse_release
 from wasi_toolchain.errors import LockInputError, UpstreamIndexError

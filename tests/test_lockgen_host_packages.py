@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LoopbackServer
+from support.helpers import LoopbackServer
 from test_lockgen import (RUNTIME, Signers, as_tuples, indexes, input_text, make_pool, release_text, run_lockgen,
                           serve, sha256, signers)  # noqa: F401  (signers is a fixture)
 from wasi_toolchain.pins.toolchain_lock import parse_lock

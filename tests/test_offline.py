@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LoopbackServer, sha256, store_leftovers, unverified_downloads
+from support.helpers import LoopbackServer, sha256, store_leftovers, unverified_downloads
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, FetchError, OfflineError
 from wasi_toolchain.store.fetch import fetch

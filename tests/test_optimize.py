@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
-from standin import by_output, calls, fake_entry, fake_wasm_opt
+from support.helpers import run_scons
+from support.standin import by_output, calls, fake_entry, fake_wasm_opt
 from test_builders import write_project
 from wasi_toolchain.targets import buildvars
 from wasi_toolchain.errors import ConfigError

@@ -1,7 +1,7 @@
 """Choosing the LLVM provider: the lock's default per host, WASI_LLVM_PROVIDER, the tool's provider= keyword and
 construction variable; the sysroot key follows the choice, and the build uses that provider's entry.
 
-The SCons runs use stand-in entries whose tools record their argv; tests/test_providers_e2e.py builds for real.
+The SCons runs use stand-in entries whose tools record their argv; tests/test_e2e_providers.py builds for real.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
+from support.helpers import run_scons
 from wasi_toolchain.toolchain import sysroot
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import HostNotSupported

@@ -1,4 +1,4 @@
-"""`scons wasi-prune`, offline: against the stand-in toolchain built cold (tests/standin_cold.py), and against
+"""`scons wasi-prune`, offline: against the stand-in toolchain built cold (tests/support/standin_cold.py), and against
 stand-in entries of both LLVM providers of this repository's lock."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from coldrun import ColdRig
-from helpers import REPO, LoopbackServer, run_scons
-from standin_cold import BUILTINS_NAME, LIBC_NAME, LIBCXX_NAME
+from support.coldrun import ColdRig
+from support.helpers import REPO, LoopbackServer, run_scons
+from support.standin_cold import BUILTINS_NAME, LIBC_NAME, LIBCXX_NAME
 from test_store_commands import offline_env
 from wasi_toolchain.toolchain import sysroot
 from wasi_toolchain.settings import Settings

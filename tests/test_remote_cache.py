@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Fault, ThreadedLoopback, reset_after, stall_after, status, truncate_after
+from support.helpers import Fault, ThreadedLoopback, reset_after, stall_after, status, truncate_after
 from wasi_toolchain.errors import ConfigError
 from wasi_toolchain.remote_cache.client import RemoteCache
 from wasi_toolchain.remote_cache.config import RemoteCacheConfig, parse_url, redact

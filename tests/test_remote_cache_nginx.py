@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
-from nginx import PASSWORD, TOKEN, USER, Nginx
-from standin import RECORDER, calls, fake_entry
+from support.helpers import run_scons
+from support.nginx import PASSWORD, TOKEN, USER, Nginx
+from support.standin import RECORDER, calls, fake_entry
 from test_builders import EVERY_OUTPUT, EVERY_TARGET, outputs_in, write_project
 from wasi_toolchain.remote_cache.envelope import entry_key
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from helpers import REPO, run_scons
+from support.helpers import REPO, run_scons
 
 SPIN = '(module (memory (export "memory") 1) (func (export "_start") (loop (br 0))))'
 # Grows by 16 pages (1 MiB) until memory.grow fails, then exits with the size reached in units of 64 MiB.

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from coldrun import ColdRig
-from helpers import LoopbackServer, run_scons
-from standin import calls, fake_entry, fake_size_libc, fake_wasm_opt, output_of
+from support.coldrun import ColdRig
+from support.helpers import LoopbackServer, run_scons
+from support.standin import calls, fake_entry, fake_size_libc, fake_wasm_opt, output_of
 from test_builders import write_project
 from test_libc_flavours import added_members
 from wasi_toolchain.toolchain import sysroot

@@ -6,16 +6,16 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from coldrun import ColdRig
-from helpers import REPO, LoopbackServer, store_leftovers
-from standin_cold import BUILTINS_NAME, LIBC_DEB_NAME, LIBC_DEB_POOL, LIBC_NAME, LIBCXX_NAME, WHEEL_TAGS, wheel_name
+from support.coldrun import ColdRig
+from support.helpers import REPO, LoopbackServer, store_leftovers
+from support.standin_cold import BUILTINS_NAME, LIBC_DEB_NAME, LIBC_DEB_POOL, LIBC_NAME, LIBCXX_NAME, WHEEL_TAGS, wheel_name
 from wasi_toolchain.store.store import MANIFEST, Store
 
-GUARD = REPO / "tests" / "offline_guard"
+GUARD = REPO / "tests" / "support" / "offline_guard"
 
 
 def offline_env(rig: ColdRig, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """WASI_OFFLINE=1 plus the audit-hook guard (tests/offline_guard) that refuses sockets and pip."""
+    """WASI_OFFLINE=1 plus the audit-hook guard (tests/support/offline_guard) that refuses sockets and pip."""
     notes = tmp_path / "offline-guard.log"
     notes.touch()
     return {"WASI_OFFLINE": "1", "PYTHONPATH": str(GUARD), "WASI_TEST_OFFLINE_GUARD": str(notes), **extra}

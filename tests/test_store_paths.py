@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from coldrun import ColdRig
-from helpers import LoopbackServer, store_leftovers
+from support.coldrun import ColdRig
+from support.helpers import LoopbackServer, store_leftovers
 from wasi_toolchain.store.store import STAMP, check_manifest
 
 

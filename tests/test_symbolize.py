@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_project, run_scons
-from standin import fake_entry
+from support.helpers import make_project, run_scons
+from support.standin import fake_entry
 from wasi_toolchain.targets import symbolize
 
 TRAP = ("error while executing at wasm backtrace:\n"

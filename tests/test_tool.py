@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BUILTINS_MEMBER, LoopbackServer, artifact_toml, lock_text, make_deb, run_scons, sha256
-from standin import calls, fake_entry, output_of
+from support.helpers import BUILTINS_MEMBER, LoopbackServer, artifact_toml, lock_text, make_deb, run_scons, sha256
+from support.standin import calls, fake_entry, output_of
 
 
 @pytest.fixture

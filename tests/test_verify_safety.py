@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from coldrun import ColdRig
-from helpers import LoopbackServer, sha256
+from support.coldrun import ColdRig
+from support.helpers import LoopbackServer, sha256
 from wasi_toolchain.errors import StoreError
 from wasi_toolchain.store.store import MANIFEST, STAMP, STORE_MARKER, Store, write_manifest
 from wasi_toolchain.store.verify import verify_store
@@ -214,7 +214,7 @@ def test_write_manifest_is_what_verify_checks(tmp_path: Path) -> None:
 
 def test_a_build_treats_an_entry_without_its_manifest_as_incomplete(tmp_path: Path, repo: Path) -> None:
     """Not only wasi-verify: the next build sees it too, and rebuilds the entry instead of trusting it."""
-    from standin import fake_entry
+    from support.standin import fake_entry
 
     project = tmp_path / "project"
     project.mkdir()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_scons
-from standin import calls, fake_entry, fake_wasm_opt
+from support.helpers import run_scons
+from support.standin import calls, fake_entry, fake_wasm_opt
 from test_builders import write_project
 from wasi_toolchain.toolchain import sysroot, wasm_opt
 from wasi_toolchain.settings import Settings

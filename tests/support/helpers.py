@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # A fault gets the request handler and writes any response it likes -- or returns False to fall through to the
 # plain file response. The handler's ``body`` is the file served at that path (None if there is none).

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import REPO, LoopbackServer, store_leftovers, unverified_downloads
-from standin_cold import Standin, make_standin, scons_environment, serve_debian, simple_index, write_project
+from .helpers import REPO, LoopbackServer, store_leftovers, unverified_downloads
+from .standin_cold import Standin, make_standin, scons_environment, serve_debian, simple_index, write_project
 from wasi_toolchain.store.store import STAMP, check_manifest
 
 

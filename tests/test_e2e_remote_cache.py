@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nginx import Nginx
+from support.nginx import Nginx
 from test_e2e_builders import checkout, copy_store, tripwire_tools
 
 pytestmark = pytest.mark.e2e

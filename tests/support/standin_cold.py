@@ -24,7 +24,7 @@ from pathlib import Path
 
 import tarfile
 
-from helpers import (BUILTINS_MEMBER, LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, make_deb, make_tar, make_zip,
+from .helpers import (BUILTINS_MEMBER, LIBCXX_HEADERS, LIBCXX_LIBRARIES, artifact_toml, make_deb, make_tar, make_zip,
                      sha256)
 from wasi_toolchain.host import KNOWN_HOSTS, detect_host
 
@@ -176,7 +176,7 @@ def make_standin(workdir: Path, *, llvm_locator: str, pause: float = 0.3) -> Sta
         name = wheel_name(known)
         files[name] = standin_wheel(known, full=known == host)
         llvm[known] = artifact_toml(name, files[name], [llvm_locator.format(name=name)])
-    from helpers import lock_text
+    from .helpers import lock_text
 
     lock = lock_text(llvm=llvm,
                      builtins=artifact_toml(BUILTINS_NAME, files[BUILTINS_NAME], [f"debian:{BUILTINS_POOL}"]),

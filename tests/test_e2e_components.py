@@ -17,7 +17,7 @@ import pytest
 import wasmtime
 from wasmtime import component as wasmtime_component
 
-from helpers import run_scons
+from support.helpers import run_scons
 from wasi_toolchain.errors import RunError
 from wasi_toolchain.host import detect_host, detect_libc
 from wasi_toolchain.targets.run import run_module

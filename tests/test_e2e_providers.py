@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, run_scons
+from support.helpers import REPO, run_scons
 from test_e2e import expected_builtins_output
 from wasi_toolchain.lockgen.debian_index import DEFAULT_KEYRING
 from wasi_toolchain.host import detect_host, detect_libc
