@@ -16,7 +16,7 @@ from wasi_toolchain.errors import RunError, WasiError
 from wasi_toolchain.targets.run import (check_dirs, check_environment, check_expect_exit, check_max_memory_mb,
                                 check_timeout)
 
-from .nodes import checked
+from .nodes import caller, checked
 
 
 def _scons_was_interrupted() -> bool:
@@ -42,7 +42,8 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     argv = [program.name, *[env.subst(str(a)) for a in env["WASI_RUN_ARGS"]]]
     expected = env["WASI_RUN_EXPECT_EXIT"]
     try:
-        code = run_module(program, argv, env=env["WASI_RUN_ENV"], dirs=env["WASI_RUN_DIRS"],
+        dirs = _existing_dirs(env["WASI_RUN_DIRS"], env["WASI_RUN_CALLER"], str(target[0]))
+        code = run_module(program, argv, env=env["WASI_RUN_ENV"], dirs=dirs,
                           stdin=env["WASI_RUN_STDIN"], timeout=env["WASI_RUN_TIMEOUT"],
                           max_memory_mb=env["WASI_RUN_MAX_MEMORY_MB"], should_stop=_scons_was_interrupted)
     except WasiError as e:
@@ -60,22 +61,39 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
 _RUN_ACTION = SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR")
 
 
-def _host_dirs(build_env: Any, dirs: Mapping[str, str]) -> dict[str, str]:
-    """Absolute host directories. Each must exist now, or be one the build puts targets in (made before the run)."""
-    absolute = {}
+# A preopened directory: its absolute host path, its guest path, and the host path as the SConstruct wrote it.
+PreopenDir = tuple[str, str, str]
+
+
+def _host_dirs(build_env: Any, dirs: Mapping[str, str]) -> list[PreopenDir]:
+    """Each host directory as SCons resolves it (relative to the calling SConscript). Whether it exists is known
+    only when the alias runs: the build, or a script before `scons run-…`, may make it (_existing_dirs checks it
+    then). Only a path the SConstruct itself declares as a file (a target or source of the build) is refused now."""
+    resolved = []
     for host, guest in dirs.items():
         try:
-            node = build_env.Dir(host)
-        except TypeError:  # SCons knows it as a file
-            raise RunError(f"WasiRun dirs: {host!r} ({build_env.File(host).abspath}, to preopen as {guest}): a "
-                           f"file, not a directory", hint="create it, or name an existing directory in dirs=") from None
-        declared = [name for name in getattr(node, "entries", {}) if name not in (".", "..")]
-        if not os.path.isdir(node.abspath) and not declared:
-            what = "a file, not a directory" if os.path.exists(node.abspath) else "no such directory"
-            raise RunError(f"WasiRun dirs: {host!r} ({node.abspath}, to preopen as {guest}): {what}",
-                           hint="create it, or name an existing directory in dirs=")
-        absolute[node.abspath] = guest
-    return absolute
+            path = build_env.Dir(host).abspath
+        except TypeError:  # SCons knows it as a file: declared as one, or a file on disk now
+            node = build_env.File(host)
+            if node.has_builder():
+                raise RunError(f"WasiRun dirs: {host!r} ({node.abspath}, to preopen as {guest}): a file the build "
+                               f"makes, not a directory",
+                               hint="name a directory in dirs=, e.g. the one the file is built in") from None
+            path = node.abspath  # a file on disk now; the run may find a directory there, else says so
+        resolved.append((path, guest, host))
+    return resolved
+
+
+def _existing_dirs(dirs: Sequence[PreopenDir], where: str, alias: str) -> dict[str, str]:
+    """The preopens as run_module takes them, once each host directory is there; RunError naming the WasiRun line
+    (``where``, recorded when the SConstruct declared it) for one that is not."""
+    for path, guest, host in dirs:
+        if not os.path.isdir(path):
+            what = "a file, not a directory" if os.path.exists(path) else "no such directory"
+            raise RunError(f"{where}: WasiRun dirs: {host!r} ({path}, to preopen as {guest}): {what}",
+                           hint=f"create it before the run (the build may put a target in it, or a step before "
+                                f"`scons {alias}` make it), or fix dirs= in that WasiRun call")
+    return {path: guest for path, guest, _ in dirs}
 
 
 def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] = (),
@@ -102,7 +120,7 @@ def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] 
     run = build_env.Alias(
         alias, [program, *([stdin_node] if stdin_node else [])],
         _RUN_ACTION,
-        WASI_RUN_ARGS=list(args), WASI_RUN_ENV=variables, WASI_RUN_DIRS=run_dirs,
+        WASI_RUN_ARGS=list(args), WASI_RUN_ENV=variables, WASI_RUN_DIRS=run_dirs, WASI_RUN_CALLER=caller(),
         WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=expected,
         WASI_RUN_TIMEOUT=seconds, WASI_RUN_MAX_MEMORY_MB=memory,
         **overrides)
