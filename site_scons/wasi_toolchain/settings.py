@@ -39,6 +39,10 @@ class Settings:
     offline: bool = False  # WASI_OFFLINE: never open a socket or run pip; only the store, WASI_DISTDIR and file://
     distdir: Path | None = None  # WASI_DISTDIR: pre-downloaded files, matched by name, checked before the network
     fetch_timeout: float = 60.0  # WASI_FETCH_TIMEOUT: seconds a download may stall before it counts as failed
+    # WASI_FETCH_HEADER_TIMEOUT: seconds from a request to the first byte of its answer, and to its last header line.
+    # A server past it is left for the next source at once, and asked again (bounded by WASI_FETCH_TIMEOUT) only
+    # when no other source delivers.
+    fetch_header_timeout: float = 5.0
     fetch_retries: int = 3  # WASI_FETCH_RETRIES: retries per URL after a connection error, timeout, 5xx or 429
     # WASI_FETCH_MIN_RATE / WASI_FETCH_GRACE: after the first fetch_grace seconds of an HTTP attempt, the attempt is
     # abandoned (and the next URL tried) whenever it has averaged fewer than fetch_min_rate bytes/s since it began.
@@ -63,6 +67,8 @@ class Settings:
             distdir=_directory_or_none(env.get("WASI_DISTDIR", "")),
             fetch_timeout=_positive_float("WASI_FETCH_TIMEOUT", env.get("WASI_FETCH_TIMEOUT", ""), default=60.0,
                                           maximum=MAX_FETCH_TIMEOUT),
+            fetch_header_timeout=_positive_float("WASI_FETCH_HEADER_TIMEOUT", env.get("WASI_FETCH_HEADER_TIMEOUT", ""),
+                                                 default=5.0, maximum=MAX_FETCH_TIMEOUT),
             fetch_retries=_count("WASI_FETCH_RETRIES", env.get("WASI_FETCH_RETRIES", ""), default=3,
                                  maximum=MAX_FETCH_RETRIES),
             fetch_min_rate=_rate("WASI_FETCH_MIN_RATE", env.get("WASI_FETCH_MIN_RATE", ""), default=10_000.0),

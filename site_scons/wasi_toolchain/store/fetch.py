@@ -38,7 +38,7 @@ from ..pins.locators import PipSource, Source, UrlSource, sources_for
 from ..pins.toolchain_lock import Artifact
 from ..settings import Settings
 from .digest import CHUNK, is_verified, megabytes, mismatch, sha256_file
-from .http_download import RetryPolicy, fetch_http
+from .http_download import RetryPolicy, SlowAnswer, fetch_http
 from .pip_download import DISK_FULL, fetch_with_pip
 from .store import Store
 from ..log import Log, log_to_stderr
@@ -104,6 +104,7 @@ def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settin
 
     locator_errors: list[LocatorError] = []
     network_attempts = 0
+    slow: list[UrlSource] = []  # sources whose answer did not come within the header bound: asked again last
     for locator in artifact.locators:
         try:
             sources = sources_for(locator, settings, apt_root=apt_root)
@@ -111,7 +112,7 @@ def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settin
             locator_errors.append(e)
             attempts.append((locator, e.message))
             continue
-        for source in sources:
+        for source in sorted(sources, key=_known_slow):  # stable: the configured order, slow servers last
             if settings.offline and not _is_local(source):
                 attempts.append((source.describe(), "not tried: WASI_OFFLINE=1"))
                 continue
@@ -126,8 +127,23 @@ def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settin
                     fetch_http(source.url, artifact, partial, settings, retry, log)
                 _publish(partial, final)
                 return
+            except SlowAnswer as e:
+                attempts.append((source.describe(), str(e)))
+                if isinstance(source, UrlSource):
+                    slow.append(source)
+                    _SLOW_SERVERS.add(_server(source.url))
             except SourceFailed as e:
                 attempts.append((source.describe(), str(e)))
+    # Every other source failed too: a server slow to answer may still deliver, given the time a silent one gets.
+    for source in slow if settings.fetch_header_timeout < settings.fetch_timeout else ():
+        log(f"wasi: no other source delivered {artifact.name}; asking {source.url} again, waiting up to "
+            f"{settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT) for its answer")
+        try:
+            fetch_http(source.url, artifact, partial, settings, retry, log, patient=True)
+            _publish(partial, final)
+            return
+        except SourceFailed as e:
+            attempts.append((f"{source.describe()}, again", str(e)))
 
     if settings.offline:
         attempts.insert(0, ("the store", f"no verified copy at {final}"))
@@ -160,6 +176,20 @@ def _local_write_error(error: OSError, artifact: Artifact, final: Path, store: S
                  "again")
     return StoreError(f"cannot write {artifact.name} into {where}{store_note}: {error.strerror or error}",
                       hint="check that the directory is writable, or point WASI_CACHE_DIR elsewhere")
+
+
+# Servers (scheme://host:port) that did not answer within WASI_FETCH_HEADER_TIMEOUT in this process: the later
+# files of the same build ask them after the other mirrors, so one slow mirror costs a build its bound once.
+_SLOW_SERVERS: set[str] = set()
+
+
+def _server(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _known_slow(source: Source) -> bool:
+    return isinstance(source, UrlSource) and _server(source.url) in _SLOW_SERVERS
 
 
 def _is_local(source: Source) -> bool:

@@ -1,5 +1,5 @@
 """Downloading one pinned file over HTTP(S): retries with capped backoff (honouring ``Retry-After``), resume with a
-``Range`` request, and the rate guard that cuts off a mirror that trickles. Sessions, timeouts and error wording
+``Range`` request, and the guard that cuts off a mirror that trickles or is slow to answer. Sessions, timeouts and error wording
 come from ``net``; what to do with the bytes (publish, the next mirror) is fetch.py's.
 """
 
@@ -59,7 +59,10 @@ class _Retry(Exception):
 
 
 def fetch_http(url: str, artifact: Artifact, partial: Path, settings: Settings, retry: RetryPolicy,
-                log: Log) -> None:
+               log: Log, *, patient: bool = False) -> None:
+    """Download ``url`` into ``partial``. Each request's answer (its first byte and its header block) is due within
+    WASI_FETCH_HEADER_TIMEOUT, or within WASI_FETCH_TIMEOUT when ``patient`` (the last try of a slow source); past
+    that, SlowAnswer."""
     kept = partial.stat().st_size if partial.is_file() else 0
     resuming = f", resuming an interrupted download at byte {kept}" if 0 < kept < artifact.size else ""
     log(f"wasi: fetching {artifact.name} ({megabytes(artifact.size)}) from {url}{resuming}")
@@ -69,7 +72,7 @@ def fetch_http(url: str, artifact: Artifact, partial: Path, settings: Settings, 
         try:
             # A session per attempt: its connections are made under that attempt's rate guard.
             with new_session(adapter=_guarded_adapter_class()()) as session:
-                with _RateGuard(settings) as guard:
+                with _RateGuard(settings, patient=patient) as guard:
                     resumed, actual = _http_attempt(session, url, artifact, partial, settings, log, guard)
         except _Retry as e:
             failures += 1
@@ -123,6 +126,9 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
     except (ValueError, LookupError, http.client.HTTPException) as e:
         # e.g. a redirect whose Location holds byte 0xFF: requests fails decoding it (UnicodeDecodeError).
         raise guard.failure() or SourceFailed(f"an answer this tool cannot parse ({describe_exception(e)})") from None
+    if (cut := guard.failure()) is not None:  # cut off mid-headers: what arrived may parse as an empty answer
+        response.close()
+        raise cut
     with response:
         status = response.status_code
         reason = f"HTTP {status} {response.reason or ''}".rstrip()
@@ -189,7 +195,7 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
                 out.write(chunk)
                 kill_point("fetch.chunk")
         if size < artifact.size:
-            raise _Retry(f"the body ended after {size} of {artifact.size} bytes")
+            raise guard.failure() or _Retry(f"the body ended after {size} of {artifact.size} bytes")
         return offset > 0, digest.hexdigest()
 
 
@@ -208,30 +214,45 @@ def _retry_after(value: str | None) -> float | None:
         raise ValueError(f"not a number of seconds or an HTTP date: {value!r}") from e
 
 
+class SlowAnswer(SourceFailed):
+    """The server did not send the first byte of its answer, or the whole header block, within the header bound.
+    The next source is tried at once, and this one only after every other has failed (see _obtain)."""
+
+
 class _RateGuard:
-    """Ends an HTTP attempt that is hopeless although never silent (a mirror sending 1 byte a second, even in its
-    headers): after ``settings.fetch_grace`` seconds, if the attempt has averaged fewer than
-    ``settings.fetch_min_rate`` bytes/s since it began, the attempt's sockets are shut down from a watcher thread,
-    which ends any blocking read at once. The failure then moves on to the next URL.
+    """Ends an HTTP attempt that is hopeless although never silent, from a watcher thread that shuts the attempt's
+    sockets down (which ends any blocking read at once); the failure then moves on to the next URL:
+
+    - its answer: from each request sent, the first byte within ``header_timeout`` seconds, and the whole header
+      block too (a mirror that sends its status line, then a header byte every few seconds, never trips a read
+      timeout; nor does the rate bound below count header bytes);
+    - its rate: after ``settings.fetch_grace`` seconds, it must have averaged ``settings.fetch_min_rate`` bytes/s
+      since it began.
 
     ``received`` counts body bytes as the reads return them, which is up to one read (NET_CHUNK) late; that much is
     allowed as slack so a mirror just above the rate is never cut off.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, patient: bool = False) -> None:
         self.min_rate = settings.fetch_min_rate
         self.grace = settings.fetch_grace
+        # Patient (a slow server's last chance): the header block within WASI_FETCH_TIMEOUT, and the first byte
+        # left to the read timeout, which is the same bound.
+        self.patient = patient
+        self.header_timeout = settings.fetch_timeout if patient else settings.fetch_header_timeout
+        self._header_setting = "WASI_FETCH_TIMEOUT" if patient else "WASI_FETCH_HEADER_TIMEOUT"
         self.received = 0
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._failure: SourceFailed | None = None
         self._started = time.monotonic()
+        self._awaiting: float | None = None  # when the request whose answer is awaited was sent
+        self._first_byte = False
 
     def __enter__(self) -> _RateGuard:
         _guard_of_this_thread.guard = self
-        if self.min_rate > 0:
-            threading.Thread(target=self._watch, name="wasi-fetch-rate-guard", daemon=True).start()
+        threading.Thread(target=self._watch, name="wasi-fetch-rate-guard", daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -245,22 +266,44 @@ class _RateGuard:
             if self._failure is not None:
                 self._shut(sock)
 
+    def awaiting_answer(self) -> None:
+        """A request was sent: its answer's first byte and header block are due within the header bound."""
+        self._first_byte = False
+        self._awaiting = time.monotonic()
+
+    def first_byte(self) -> None:
+        self._first_byte = True
+
+    def answered(self) -> None:
+        """The header block is in (or the request failed otherwise)."""
+        self._awaiting = None
+
     def failure(self) -> SourceFailed | None:
         return self._failure
 
     def _watch(self) -> None:
-        poll = min(0.5, max(0.02, self.grace / 5))
+        poll = min(0.5, max(0.02, min(self.grace, self.header_timeout) / 10))
         while not self._stopped.wait(poll):
-            elapsed = time.monotonic() - self._started
-            if elapsed >= self.grace and self.received + NET_CHUNK < self.min_rate * elapsed:
-                with self._lock:
-                    self._failure = SourceFailed(
-                        f"too slow: {self.received} bytes in {elapsed:.1f} s, under the {self.min_rate:g} bytes/s "
-                        f"that WASI_FETCH_MIN_RATE asks for after the first {self.grace:g} s (WASI_FETCH_GRACE); "
-                        f"cut off")
-                    for sock in self._sockets:
-                        self._shut(sock)
+            now = time.monotonic()
+            awaiting, elapsed = self._awaiting, now - self._started
+            if awaiting is not None and now - awaiting >= self.header_timeout and (self._first_byte or
+                                                                                 not self.patient):
+                what = "its headers were not all in" if self._first_byte else "no answer"
+                self._fail(SlowAnswer(f"{what} within {self.header_timeout:g} s of the request "
+                                      f"({self._header_setting}); cut off"))
                 return
+            if self.min_rate > 0 and elapsed >= self.grace and self.received + NET_CHUNK < self.min_rate * elapsed:
+                self._fail(SourceFailed(
+                    f"too slow: {self.received} bytes in {elapsed:.1f} s, under the {self.min_rate:g} bytes/s "
+                    f"that WASI_FETCH_MIN_RATE asks for after the first {self.grace:g} s (WASI_FETCH_GRACE); "
+                    f"cut off"))
+                return
+
+    def _fail(self, failure: SourceFailed) -> None:
+        with self._lock:
+            self._failure = failure
+            for sock in self._sockets:
+                self._shut(sock)
 
     @staticmethod
     def _shut(sock: socket.socket) -> None:
@@ -275,25 +318,48 @@ _guard_of_this_thread = threading.local()
 
 @functools.lru_cache(maxsize=None)
 def _guarded_adapter_class() -> Any:
-    """A requests HTTPAdapter whose connections register their sockets with the calling thread's _RateGuard."""
+    """A requests HTTPAdapter whose connections register their sockets with the calling thread's _RateGuard, and
+    tell it when an answer is awaited, when its first byte came, and when its headers are in."""
+    import http.client
+
     import requests.adapters
     import urllib3.connection
     import urllib3.connectionpool
 
-    def register(sock: socket.socket | None) -> None:
-        guard = getattr(_guard_of_this_thread, "guard", None)
-        if guard is not None and sock is not None:
-            guard.watch(sock)
+    def guard() -> _RateGuard | None:
+        return getattr(_guard_of_this_thread, "guard", None)
 
-    class GuardedHTTPConnection(urllib3.connection.HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            register(self.sock)
+    class TimedResponse(http.client.HTTPResponse):
+        def begin(self) -> None:
+            if self.headers is None and (watcher := guard()) is not None:
+                self.fp.peek(1)  # returns once the first byte is in (or the connection ended)
+                watcher.first_byte()
+            super().begin()
 
-    class GuardedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    class Guarded:
+        sock: socket.socket | None
+        response_class = TimedResponse
+
         def connect(self) -> None:
-            super().connect()
-            register(self.sock)
+            super().connect()  # type: ignore[misc]
+            if (watcher := guard()) is not None and self.sock is not None:
+                watcher.watch(self.sock)
+
+        def getresponse(self) -> Any:
+            watcher = guard()
+            if watcher is None:
+                return super().getresponse()  # type: ignore[misc]
+            watcher.awaiting_answer()
+            try:
+                return super().getresponse()  # type: ignore[misc]
+            finally:
+                watcher.answered()
+
+    class GuardedHTTPConnection(Guarded, urllib3.connection.HTTPConnection):
+        pass
+
+    class GuardedHTTPSConnection(Guarded, urllib3.connection.HTTPSConnection):
+        pass
 
     class GuardedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection
