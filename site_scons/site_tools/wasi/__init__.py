@@ -22,14 +22,12 @@ class behind ``--remote-cache``).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import SCons.Errors
 import SCons.Platform.posix
-import SCons.Subst
 
 from wasi_toolchain.toolchain import sysroot as _sysroot
 from wasi_toolchain.settings import Settings
@@ -38,7 +36,7 @@ from wasi_toolchain.toolchain.llvm import get_provider
 from wasi_toolchain.pins.toolchain_lock import Lock, load_lock
 
 from .aliases import define_aliases
-from .commands import add_builders, set_commands
+from .commands import add_builders, one_word, set_commands, shell_escape
 from .command_line import add_options, apply_cache_options, apply_options
 from .nodes import caller
 from .spawn import direct_spawn, providers_by_bin
@@ -68,16 +66,6 @@ def _lock_path(env: Any) -> str:
     except TypeError:  # SCons: "Tried to lookup Dir '…' as a File"
         raise ConfigError(f"WASI_LOCK: {env['WASI_LOCK']!r} is a directory; expected the lock file",
                           hint="set WASI_LOCK to the lock file, e.g. '#toolchain.lock', or leave it unset") from None
-
-
-_PLAIN_PATH = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
-
-
-def _one_word(path: str) -> Any:
-    """A store path as one word of a command line. SCons splits a string variable at whitespace wherever it is
-    substituted ("$WASI_BINDIR/clang"); a Literal stays one word and is quoted for the shell. Plain paths stay plain
-    strings, so the usual command lines are unchanged."""
-    return path if _PLAIN_PATH.fullmatch(path) else SCons.Subst.Literal(path)
 
 
 def _settings(env: Any, kw: Mapping[str, Any]) -> Settings:
@@ -141,11 +129,13 @@ def generate(env: Any, **kw: Any) -> None:
     env["WASI_LIBC_FLAVOUR"] = toolchain.libc  # as resolved (keyword, WASI_LIBC, default): for SConstructs to read
     # Machine-specific absolute paths: used in commands only inside $( $).
     env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
-    env["WASI_BINDIR"] = _one_word(str(toolchain.bin_dir))
+    env["WASI_BINDIR"] = one_word(str(toolchain.bin_dir))
     providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host))
     if env.get("SPAWN") is SCons.Platform.posix.subprocess_spawn:  # SCons's own; a SPAWN of yours is left alone
         env["SPAWN"] = direct_spawn(env["SPAWN"])
-    env["WASI_SYSROOT"] = _one_word(str(toolchain.sysroot))
+    if env.get("ESCAPE") is SCons.Platform.posix.escape:  # likewise: SCons's own, which leaves ` unescaped
+        env["ESCAPE"] = shell_escape
+    env["WASI_SYSROOT"] = one_word(str(toolchain.sysroot))
     env["WASI_TOPDIR"] = env.Dir("#").abspath
     _plan_component_tools(env, lock, settings)
     set_commands(env)
@@ -164,8 +154,9 @@ def _plan_component_tools(env: Any, lock: Lock, settings: Settings) -> None:
         env["WASI_COMPONENT_TOOLS"] = e
         return
     env["WASI_COMPONENT_TOOLS"] = tools
-    env["WASI_WASM_TOOLS"] = _one_word(str(tools.wasm_tools))
-    env["WASI_P2_ADAPTER"] = _one_word(str(tools.adapter))
+    env["WASI_WASM_TOOLS"] = one_word(str(tools.wasm_tools))
+    env["WASI_P2_ADAPTER"] = one_word(str(tools.adapter))
+    env["_WASI_ADAPTFLAG"] = one_word(f"wasi_snapshot_preview1={tools.adapter}")
 
 
 def exists(env: Any) -> bool:

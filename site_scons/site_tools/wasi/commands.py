@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,12 +10,36 @@ import SCons.Action
 import SCons.Builder
 import SCons.Errors
 import SCons.Scanner
+import SCons.Subst
 
 from wasi_toolchain.targets import buildvars
 
 from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
                     wasm_opt_plan)
 from .running import WasiRun
+
+# Words sh takes as they are. A path with anything else (a space, a quote, $, `, \, a newline) is made a literal
+# word, which SCons escapes with $ESCAPE (shell_escape).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+# What a backslash escapes inside "…" in POSIX sh.
+_SH_DOUBLE_QUOTED_SPECIAL = re.compile(r'([\\"$`])')
+
+
+def one_word(path: str) -> Any:
+    """A word holding a machine-specific path (the store, the checkout) as one word of a command line, whatever the
+    path holds. SCons splits a string variable at whitespace wherever it is substituted; a Literal stays one word,
+    and SCons escapes it for the shell with $ESCAPE. Only a whole word keeps that: text SCons joins to a Literal
+    ("$WASI_BINDIR/clang") makes a word that is quoted only when it holds a space, so a quote, $ or ` in it reached
+    sh as syntax. Hence every such word is built whole, here. Plain paths stay plain strings, so the usual command
+    lines are unchanged."""
+    return path if _PLAIN_PATH.fullmatch(path) else SCons.Subst.Literal(path)
+
+
+def shell_escape(word: str) -> str:
+    """``word`` quoted for POSIX sh, as $ESCAPE: in "…", with \\ " $ and ` escaped. SCons's own (Platform/posix.py,
+    escape) leaves ` alone, so a path holding a backquote ran a command substitution."""
+    return '"' + _SH_DOUBLE_QUOTED_SPECIAL.sub(r"\\\1", word) + '"'
+
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
 TOOLCHAIN_PREFIX = "/wasi-toolchain"
@@ -72,8 +97,8 @@ def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> lis
     So a signature, which leaves out what is inside $( $), does not need it computed."""
     if for_signature:
         return []
-    return [f"-ffile-prefix-map={env['WASI_TOPDIR']}=.",
-            f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"]
+    return [one_word(f"-ffile-prefix-map={env['WASI_TOPDIR']}=."),
+            one_word(f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}")]
 
 
 def _link_sysroot(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
@@ -84,8 +109,8 @@ def _link_sysroot(target: Any, source: Any, env: Any, for_signature: bool) -> An
     if for_signature:
         return ""
     if _size_mode(env) and env["WASI_TOOLCHAIN"].libc == "source":
-        return [f"--sysroot={link_toolchain(env, size_mode=True).sysroot}"]  # a list: a path with a space stays one
-    return "--sysroot=$WASI_SYSROOT"
+        return [one_word(f"--sysroot={link_toolchain(env, size_mode=True).sysroot}")]
+    return "$_WASI_SYSROOTFLAG"
 
 
 def _target_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
@@ -124,7 +149,7 @@ def _size_mode(env: Any) -> bool:
 
 def _wasm_opt_command(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
     """The pinned wasm-opt, started through its own glibc loader: store paths, used only inside $( $)."""
-    return [] if for_signature else wasm_opt_plan(env).command()
+    return [] if for_signature else [one_word(word) for word in wasm_opt_plan(env).command()]
 
 
 def _wasm_opt_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
@@ -298,8 +323,11 @@ def _record_compilation_db_entry(target: Sequence[Any], source: Sequence[Any], e
 def set_commands(env: Any) -> None:
     """The command lines. Everything machine-specific is inside $( $); sources and targets are SCons nodes, which
     render relative to the top directory (where SCons runs commands)."""
-    env["WASI_CC"] = "$WASI_BINDIR/clang"
-    env["WASI_AR"] = "$WASI_BINDIR/llvm-ar"
+    toolchain = env["WASI_TOOLCHAIN"]
+    env["WASI_CC"] = one_word(f"{toolchain.bin_dir}/clang")
+    env["WASI_AR"] = one_word(f"{toolchain.bin_dir}/llvm-ar")
+    env["_WASI_SYSROOTFLAG"] = one_word(f"--sysroot={toolchain.sysroot}")
+    env["_WASI_FUSELDFLAG"] = one_word(f"-fuse-ld={toolchain.bin_dir}/wasm-ld")
     env["_WASI_PREFIXMAPS"] = _prefix_maps
     env["_WASI_OPTFLAG"] = _optimize_flag
     env["_WASI_STRIPFLAG"] = _strip_flag
@@ -319,21 +347,21 @@ def set_commands(env: Any) -> None:
     env["_WASI_LIBDIRFLAGS"] = _library_dir_flags
     env["_WASI_LIBFLAGS"] = _library_flags
     env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
-    compile_head = ("$( $WASI_CC $) $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) "
+    compile_head = ("$( $WASI_CC $) $_WASI_TARGETFLAG $( $_WASI_SYSROOTFLAG $_WASI_PREFIXMAPS $) "
                     "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $WASI_CCFLAGS")
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
     env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
     env["_WASI_LINKSYSROOT"] = _link_sysroot
     env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( $_WASI_LINKSYSROOT "
-                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS "
+                           "$_WASI_FUSELDFLAG $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS "
                            "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
                            "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")
     env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
     # WASI_TARGET='wasm32-wasip2': the linked core module becomes a component in place (wasm-tools reads its whole
     # input before writing). The adapter satisfies the preview-1 imports of the wasip2 libc (component_tools.py).
     env["WASI_COMPONENTCOM"] = ("$( $WASI_WASM_TOOLS $) component new $TARGET "
-                                "$( --adapt wasi_snapshot_preview1=$WASI_P2_ADAPTER $) -o $TARGET")
+                                "$( --adapt $_WASI_ADAPTFLAG $) -o $TARGET")
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.
     env["WASI_ARCOM"] = "$( $WASI_AR $) rcsD $TARGET $SOURCES"
 

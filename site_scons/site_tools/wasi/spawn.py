@@ -16,10 +16,12 @@ from wasi_toolchain.toolchain.llvm import LlvmProvider
 # the one that provider writes (read once per process).
 providers_by_bin: dict[str, LlvmProvider] = {}
 _wrapper_is_ours: dict[str, bool] = {}
-# Words that sh takes as they are, and "…" as SCons puts around a word with a space (quote_spaces), with nothing
-# inside that sh would expand or unescape.
+# Words that sh takes as they are, and "…" as SCons puts around a word with a space (quote_spaces) or as $ESCAPE
+# (commands.shell_escape) writes a literal word: nothing inside that sh would expand, and a backslash only before
+# one of \ " $ `, which sh unescapes.
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
-_QUOTED_WORD = re.compile(r'"([^"\\$`]*)"')
+_QUOTED_WORD = re.compile(r'"((?:[^"\\$`]|\\[\\"$`])*)"', re.DOTALL)
+_ESCAPED = re.compile(r'\\([\\"$`])')
 
 
 def direct_spawn(spawn: Any) -> Any:
@@ -89,7 +91,7 @@ def _unquoted(args: Sequence[str]) -> list[str] | None:
         if _PLAIN_WORD.fullmatch(arg):
             words.append(arg)
         elif quoted := _QUOTED_WORD.fullmatch(arg):
-            words.append(quoted.group(1))
+            words.append(_ESCAPED.sub(r"\1", quoted.group(1)))
         else:
             return None
     return words

@@ -10,6 +10,7 @@ entry from their own path, so an entry can be built in a temp dir and moved into
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,8 +39,10 @@ TOP = "{top}"  # in a ToolSpec word: the entry root, as the wrapper finds it
 
 
 def _sh(word: str) -> str:
-    """A word of a ToolSpec in sh: "{top}" becomes "$top", quoted (the entry's path may hold spaces)."""
-    return f'"{word.replace(TOP, "$top")}"' if TOP in word else word
+    """A word of a ToolSpec in sh: "{top}" becomes "$top", in "…" (the entry's path may hold anything: sh does not
+    expand what a variable holds); any other word quoted as sh needs it, which leaves the usual ones (clang,
+    -resource-dir) as they are."""
+    return f'"{word.replace(TOP, "$top")}"' if TOP in word else shlex.quote(word)
 
 
 def wrapper_script(spec: ToolSpec) -> str:
