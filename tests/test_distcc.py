@@ -96,6 +96,16 @@ def test_the_compile_environment(tmp_path: Path) -> None:
     assert env["DISTCC_HOSTS"] == "h/2" and env["DISTCC_FALLBACK"] == "0" and env["DISTCC_DIR"] == str(tmp_path / "state")
     lenient = configure("h/2", None, {"DISTCC_DIR": str(tmp_path / "state"), "PATH": os.environ["PATH"]})
     assert lenient is not None and lenient.command_environment()["DISTCC_FALLBACK"] == "1"
+    # ssh hosts: ssh finds its keys and agent through the user's environment, which SCons does not pass on.
+    user = {"DISTCC_DIR": str(tmp_path / "state"), "PATH": os.environ["PATH"], "HOME": "/home/u",
+            "SSH_AUTH_SOCK": "/run/agent", "DISTCC_SSH": "ssh -q", "TERM": "xterm"}
+    over_ssh = configure("@w1/4 w2/4", None, user)
+    assert over_ssh is not None
+    assert {k: v for k, v in over_ssh.command_environment().items() if not k.startswith("DISTCC_")} == {
+        "HOME": "/home/u", "SSH_AUTH_SOCK": "/run/agent"}
+    assert over_ssh.command_environment()["DISTCC_SSH"] == "ssh -q"
+    tcp_only = configure("w1/4", None, user)
+    assert tcp_only is not None and "HOME" not in tcp_only.command_environment()
 
 
 @needs_distcc

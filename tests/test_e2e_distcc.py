@@ -255,3 +255,40 @@ def test_a_build_completes_on_the_other_worker_when_one_dies(rig: Rig) -> None:
     finally:
         for worker in workers:
             worker.stop()
+
+
+# ssh hosts, with ssh played by a script that runs the command here (DISTCC_SSH): distcc starts the worker's
+# launcher as it would over ssh, `<launcher> --inetd --enable-tcp-insecure`, one per connection.
+FAKE_SSH = """#!/bin/sh
+echo "$*" >> {log}
+while [ $# -gt 0 ]; do case "$1" in -l|-p|-o) shift 2 ;; -*) shift ;; *) break ;; esac; done
+shift
+exec "$@"
+"""
+
+
+def test_ssh_hosts_use_the_launcher_the_worker_command_writes(rig: Rig) -> None:
+    store = link_store(rig.real_store, rig.base / "ssh-store")
+    worker_checkout = make_project(rig.base / "ssh-worker", {"SConstruct": "Environment(tools=['wasi'])\n"})
+    prepared = run_scons(worker_checkout, "-Q", "wasi-distcc-worker", "--wasi-ssh", env={"WASI_CACHE_DIR": str(store)})
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    launcher = store / "distcc" / "distccd-ssh"
+    assert f"@HOST/LIMIT:{launcher}" in prepared.stdout and os.access(launcher, os.X_OK)
+    for entry in (store / "sysroots").iterdir():
+        shutil.rmtree(entry / "sysroot")
+        shutil.rmtree(entry / "resource")
+    ssh_log = rig.base / "ssh.log"
+    fake_ssh = rig.base / "fake-ssh"
+    fake_ssh.write_text(FAKE_SSH.format(log=ssh_log))
+    fake_ssh.chmod(0o755)
+    root = rig.checkout("over-ssh")
+    result = rig.scons(root, "-j2", hosts=f"@127.0.0.1/2:{launcher}", DISTCC_SSH=str(fake_ssh))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not rig.guard_log.exists()
+    assert len(ssh_log.read_text().splitlines()) == COMPILES
+    assert all(line.endswith(f"{launcher} --inetd --enable-tcp-insecure") for line in ssh_log.read_text().splitlines())
+    assert outputs(root) == outputs(rig.local)
+    # Without --wasi-ssh's options, the worker command still refuses to mix them.
+    mixed = run_scons(worker_checkout, "-Q", "wasi-distcc-worker", "--wasi-ssh", "--wasi-allow=127.0.0.1",
+                      env={"WASI_CACHE_DIR": str(store)})
+    assert mixed.returncode == 2 and "--wasi-ssh runs no daemon" in mixed.stderr

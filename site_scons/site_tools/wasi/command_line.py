@@ -48,7 +48,9 @@ def add_options() -> None:
             ("--wasi-jobs", "wasi_jobs", {"metavar": "N"},
              "wasi-distcc-worker: at most N compiles at once (default: distccd's, the CPUs + 2)"),
             ("--wasi-log", "wasi_log", {"metavar": "FILE"},
-             "wasi-distcc-worker: append distccd's log here, one COMPILE_OK line per job (default: stderr)")):
+             "wasi-distcc-worker: append distccd's log here, one COMPILE_OK line per job (default: stderr)"),
+            ("--wasi-ssh", "wasi_ssh", {"action": "store_true", "default": False},
+             "wasi-distcc-worker: prepare this machine for ssh hosts (@host:<store>/distcc/distccd-ssh) and exit")):
         if not parser.has_option(name):
             SCons.Script.AddOption(name, dest=dest, help=text, **{"default": None, **kw})
             _options_added.add(dest)
@@ -71,9 +73,10 @@ def prune_options() -> tuple[list[str], bool]:
     return keys, bool(_option("wasi_dry_run"))
 
 
-def worker_options() -> tuple[str | None, list[str], str | None, str | None]:
-    """--wasi-listen, --wasi-allow (every one given), --wasi-jobs and --wasi-log, as given (None: not given)."""
-    return (_option("wasi_listen"), list(_option("wasi_allow") or []), _option("wasi_jobs"), _option("wasi_log"))
+def worker_options() -> tuple[str | None, list[str], str | None, str | None, bool]:
+    """--wasi-listen, --wasi-allow (every one given), --wasi-jobs, --wasi-log (None: not given) and --wasi-ssh."""
+    return (_option("wasi_listen"), list(_option("wasi_allow") or []), _option("wasi_jobs"), _option("wasi_log"),
+            bool(_option("wasi_ssh")))
 
 
 def _option(dest: str) -> Any:

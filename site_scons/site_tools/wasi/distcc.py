@@ -110,9 +110,10 @@ def define_distcc_aliases(env: Any) -> None:
         _defined.add(WORKER_ALIAS)
         from wasi_toolchain.distributed.worker import worker_options as checked_options
 
-        listen, allow, jobs, log = worker_options()
+        listen, allow, jobs, log, ssh_only = worker_options()
         try:
-            options = checked_options(listen, allow, jobs, log, base=Path(SCons.Script.GetLaunchDir()))
+            options = checked_options(listen, allow, jobs, log, base=Path(SCons.Script.GetLaunchDir()),
+                                      ssh_only=ssh_only)
         except WasiError as e:
             raise SCons.Errors.UserError(str(e)) from None
         SCons.Script.SetOption("num_jobs", 1)  # the worker runs in the main thread, which alone gets signals
@@ -141,6 +142,11 @@ def _worker_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> in
         cmdlist = worker.cmdlist_path(store.root)
         with store.locked("distcc-cmdlist", "adding a toolchain to distcc's compiler list"):
             compilers = worker.add_compilers(cmdlist, [toolchain.clang])
+            launcher = worker.write_ssh_launcher(store.root, distccd)
+        if options.ssh_only:
+            print(f"wasi: {toolchain.key} is ready for ssh clients ({len(compilers)} toolchain(s) in {cmdlist}); "
+                  f"they name this machine as @HOST/LIMIT:{launcher} in WASI_DISTCC_HOSTS", flush=True)
+            return 0
         print(f"wasi: distcc worker for {toolchain.key} on {options.listen}, admitting {', '.join(options.allow)}; "
               f"{len(compilers)} toolchain(s) in {cmdlist}; SIGTERM or Ctrl-C stops it", flush=True)
         returncode = worker.run_distccd(worker.distccd_command(distccd, options),

@@ -33,6 +33,7 @@ _OWN_LINE = re.compile(r"^distcc\[\d+\] ")
 _FELL_BACK = ("running locally instead", "retrying locally")
 _NOT_DISTRIBUTED = "failed to distribute and fallbacks are disabled"
 _NO_HOST_LEFT = "no host was left to try (each had failed just before, and distcc backs off from a failed host)"
+_SSH_ENVIRONMENT = ("HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK", "DISTCC_SSH")
 # DISTCC_VERBOSE's line before each try: "exec on HOST[/LIMIT][,OPTIONS]: COMMAND".
 _EXEC_ON = re.compile(r"\bexec on (\S+):\s")
 
@@ -44,6 +45,7 @@ class DistccClient:
     strict: bool  # no local fallback: a compile no host takes fails the build
     distcc: str  # the distcc client, an absolute path
     state_dir: str  # DISTCC_DIR: distcc's host locks and back-off marks
+    passed_on: tuple[tuple[str, str], ...] = ()  # for ssh hosts: what ssh needs from the user's environment
 
     @property
     def remote_hosts(self) -> tuple[DistccHost, ...]:
@@ -60,7 +62,7 @@ class DistccClient:
         except OSError as e:
             raise DistributedError(f"cannot create DISTCC_DIR {self.state_dir}: {e.strerror}",
                                    hint="set DISTCC_DIR to a writable directory") from None
-        return {"DISTCC_HOSTS": self.hosts_text, "DISTCC_DIR": self.state_dir,
+        return {**dict(self.passed_on), "DISTCC_HOSTS": self.hosts_text, "DISTCC_DIR": self.state_dir,
                 "DISTCC_FALLBACK": "0" if self.strict else "1", "DISTCC_SKIP_LOCAL_RETRY": "1",
                 "DISTCC_VERBOSE": "1"}
 
@@ -79,7 +81,10 @@ def configure(hosts_value: object, strict_value: object, environ: Mapping[str, s
     strict = _flag(environ.get(STRICT_VARIABLE, "") if strict_value is None else strict_value)
     strict = strict or environ.get("DISTCC_FALLBACK", "").strip() == "0"  # distcc's own word for it
     state_dir = environ.get("DISTCC_DIR") or os.path.join(os.path.expanduser("~"), ".distcc")
-    return DistccClient(text, hosts, strict, find_program("distcc", environ), os.path.abspath(state_dir))
+    # ssh finds its configuration, keys and agent through these; DISTCC_SSH is distcc's choice of ssh command.
+    passed_on = tuple((name, environ[name]) for name in _SSH_ENVIRONMENT
+                      if name in environ and any(h.kind == "ssh" for h in hosts))
+    return DistccClient(text, hosts, strict, find_program("distcc", environ), os.path.abspath(state_dir), passed_on)
 
 
 def _flag(value: object) -> bool:

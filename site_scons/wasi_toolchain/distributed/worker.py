@@ -12,8 +12,9 @@ run adds its lock's entry and keeps the others': one worker serves several locks
 entry added by a later run at once.
 
 distcc has no authentication: anyone the --allow list admits can run the listed compilers here. So there is no
-default for --wasi-allow, and ssh hosts (``@worker`` in WASI_DISTCC_HOSTS, which need no daemon at all) are the
-answer for untrusted networks.
+default for --wasi-allow, and ssh hosts are the answer for untrusted networks: ``--wasi-ssh`` prepares the store
+and writes ``<store>/distcc/distccd-ssh``, distccd with the list, which a client names as
+``@worker/4:<that path>`` in WASI_DISTCC_HOSTS; ssh starts it per connection and no daemon listens.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ from ..settings import MAX_JOBS
 
 CMDLIST = Path("distcc") / "cmdlist"  # under the store root
 CMDLIST_NUMWORDS = 3  # <key>/bin/clang
-_USAGE = "scons wasi-distcc-worker --wasi-listen=ADDR:PORT --wasi-allow=CIDR [--wasi-jobs=N] [--wasi-log=FILE]"
+SSH_LAUNCHER = Path("distcc") / "distccd-ssh"  # under the store root
+_USAGE = ("scons wasi-distcc-worker --wasi-listen=ADDR:PORT --wasi-allow=CIDR [--wasi-jobs=N] [--wasi-log=FILE], or "
+          "scons wasi-distcc-worker --wasi-ssh")
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    address: str  # the IP address distccd listens on
+    address: str  # the IP address distccd listens on ("" with ssh_only)
     port: int
     allow: tuple[str, ...]  # networks distccd accepts clients from, as given (validated)
     jobs: int | None  # None: distccd's default (the CPUs + 2)
     log: Path | None  # distccd's log; None: this process's stderr
+    ssh_only: bool = False  # --wasi-ssh: prepare the store for ssh clients, run no daemon
 
     @property
     def listen(self) -> str:
@@ -50,15 +54,20 @@ class WorkerOptions:
 
 
 def worker_options(listen: str | None, allow: Sequence[str], jobs: str | None, log: str | None,
-                   *, base: Path) -> WorkerOptions:
+                   *, base: Path, ssh_only: bool = False) -> WorkerOptions:
     """The worker's options, checked; DistributedError for a missing or bad one (paths relative to ``base``)."""
+    if ssh_only:
+        if listen or allow or jobs or log:
+            raise DistributedError("--wasi-ssh runs no daemon, so --wasi-listen, --wasi-allow, --wasi-jobs and "
+                                   "--wasi-log do not apply to it", hint="give either --wasi-ssh or those options")
+        return WorkerOptions("", 0, (), None, None, ssh_only=True)
     if not allow:
         raise DistributedError(
             "wasi-distcc-worker refuses to start without --wasi-allow: distcc has no authentication, so every "
             "address a worker admits can run its compilers",
             hint="allow only your build machines, e.g. --wasi-allow=192.168.1.0/24 (repeatable); on an untrusted "
-                 "network, use ssh hosts instead (@worker in WASI_DISTCC_HOSTS: no daemon, ssh's own "
-                 f"authentication): {_USAGE}")
+                 "network, use ssh hosts instead: `scons wasi-distcc-worker --wasi-ssh` prepares this machine for "
+                 "them (@worker in WASI_DISTCC_HOSTS: no daemon, ssh's own authentication)")
     networks = []
     for value in allow:
         try:
@@ -120,6 +129,29 @@ def add_compilers(cmdlist: Path, compilers: Sequence[Path]) -> list[str]:
     finally:
         temp.unlink(missing_ok=True)
     return lines
+
+
+def write_ssh_launcher(store_root: Path, distccd: str) -> Path:
+    """``<store>/distcc/distccd-ssh``: distccd with this store's compiler list, for ssh hosts. A client's
+    ``@worker/4:<this path>`` makes distcc start it over ssh (``--inetd --enable-tcp-insecure``) instead of a bare
+    distccd, which would run the client's compiler path as it is (a store at the same path, and no key check)."""
+    import shlex
+
+    launcher = store_root / SSH_LAUNCHER
+    text = (f"#!/bin/sh\n# Written by scons-wasi (scons wasi-distcc-worker): distccd with this store's compiler "
+            f"list, for ssh hosts.\nDISTCC_CMDLIST={shlex.quote(str(cmdlist_path(store_root)))} "
+            f"DISTCC_CMDLIST_NUMWORDS={CMDLIST_NUMWORDS} exec {shlex.quote(distccd)} \"$@\"\n")
+    temp = launcher.with_name(f".tmp-{launcher.name}-{os.getpid()}")
+    try:
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(text, encoding="utf-8")
+        temp.chmod(0o755)
+        os.replace(temp, launcher)
+    except OSError as e:
+        raise DistributedError(f"cannot write the ssh launcher {launcher}: {e.strerror}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+    return launcher
 
 
 def check_readable_by_others(path: Path) -> None:
