@@ -233,3 +233,21 @@ def test_compiles_start_with_distcc_links_and_the_compilation_database_do_not(tm
     assert built.returncode == 0, built.stderr
     entries = json.loads((project / "compile_commands.json").read_text())
     assert len(entries) == 2 and all(e["command"].startswith(f"{toolchain.bin_dir}/clang ") for e in entries), entries
+
+
+@needs_distcc
+def test_a_clone_can_compile_here_but_not_change_the_host_list(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", {
+        "SConstruct": "env = Environment(tools=['wasi'], WASI_CCCOMSTR='', WASI_LINKCOMSTR='')\n"
+                      "env.Clone(WASI_DISTCC_HOSTS='').WasiObject('here.o', 'a.c')\n"
+                      "env.Clone(WASI_DISTCC_HOSTS='127.0.0.1:2/2').WasiObject('other.o', 'a.c')\n",
+        "a.c": "int a(void) { return 1; }\n"})
+    cache = tmp_path / "store"
+    toolchain, _ = fake_entry(project, cache)
+    env = {"WASI_CACHE_DIR": str(cache), "WASI_DISTCC_HOSTS": "127.0.0.1:1/2", "DISTCC_DIR": str(tmp_path / "d")}
+    here = run_scons(project, "-Q", "-n", "here.o", env=env, timeout=60)
+    assert here.returncode == 0 and here.stdout.startswith(f"{toolchain.bin_dir}/clang "), here.stdout + here.stderr
+    other = run_scons(project, "-Q", "-n", "other.o", env=env, timeout=60)
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert ("scons: *** [other.o] WASI_DISTCC_HOSTS was changed after the tool was loaded ('127.0.0.1:1/2', now "
+            "'127.0.0.1:2/2'); one build uses one host list") in other.stderr

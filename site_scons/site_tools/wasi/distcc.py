@@ -44,18 +44,19 @@ def distcc_launcher(target: Any, source: Any, env: Any, for_signature: bool) -> 
     """The distcc client before the compiler, or nothing. Only used inside $( $): never in a signature, so the
     same targets are up to date whichever way they were built. A Clone or builder call with
     WASI_DISTCC_HOSTS='' compiles here."""
-    client: DistccClient | None = env.get("WASI_DISTCC_CLIENT")
-    if for_signature or client is None:
+    if for_signature:
         return ""
+    client: DistccClient | None = env.get("WASI_DISTCC_CLIENT")
     hosts = env.get(HOSTS_VARIABLE)
-    if hosts is not None and hosts != client.hosts_text:
+    loaded = client.hosts_text if client is not None else ""
+    if hosts is not None and hosts != loaded:
         if not str(hosts).strip():
             return ""
         raise SCons.Errors.UserError(
-            f"{HOSTS_VARIABLE} was changed after the tool was loaded ({client.hosts_text!r}, now {hosts!r}); one build "
-            f"uses one host list\n  next step: set it in Environment(..., {HOSTS_VARIABLE}=…) or in the environment, "
-            f"or set it to '' on a Clone to compile those targets here")
-    return "$WASI_DISTCC"
+            f"{HOSTS_VARIABLE} was changed after the tool was loaded ({loaded!r}, now {hosts!r}); one build uses one "
+            f"host list\n  next step: set it in Environment(..., {HOSTS_VARIABLE}=…) or in the environment, or set "
+            f"it to '' on a Clone to compile those targets here")
+    return "" if client is None else "$WASI_DISTCC"
 
 
 def _distributed_spawn(spawn: Any, client: DistccClient) -> Any:
@@ -154,9 +155,12 @@ def _worker_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> in
     except WasiError as e:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=2) from None
     if returncode != 0:
-        where = f"; its log: {options.log}" if options.log else ""
-        raise SCons.Errors.BuildError(node=target[0], errstr=f"distccd exited with {returncode}{where} (is "
-                                                             f"{options.listen} in use?)", exitstatus=2)
+        said = ""
+        if options.log is not None:  # otherwise its lines are just above, on stderr
+            errors = [line for line in options.log.read_text(errors="replace").splitlines() if "ERROR" in line]
+            said = f": {errors[-1].split('ERROR: ', 1)[-1]} (its log: {options.log})" if errors else ""
+        raise SCons.Errors.BuildError(node=target[0], errstr=f"distccd exited with {returncode}{said}",
+                                      exitstatus=2)
     return 0
 
 

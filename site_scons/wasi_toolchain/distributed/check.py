@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..errors import DistributedError
 from .client import describe_failure
 from .hosts import DistccHost
 
@@ -52,8 +53,6 @@ def check_hosts(hosts: Sequence[DistccHost], distcc: str, compiler: str, compile
         local = subprocess.run([compiler, *compile_flags, "-c", "-o", "local.o", "probe.c"], cwd=work,
                                env=dict(env), capture_output=True, text=True)
         if local.returncode != 0:
-            from ..errors import DistributedError
-
             raise DistributedError(f"the probe does not compile here ({compiler} exited with {local.returncode}): "
                                    f"{local.stderr.strip()[-500:]}", hint="run `scons wasi-toolchain` first")
         expected = (work / "local.o").read_bytes()
@@ -86,10 +85,11 @@ def _probe(host: DistccHost, index: int, work: Path, expected: bytes, distcc: st
         return HostReport(host, "ok", f"ok, {elapsed * 1000:.0f} ms round trip")
     lines = result.stderr.splitlines()
     text = result.stderr
-    fix = worker_command_hint(host)
     if "server provided no answer" in text:
+        # distccd reads its compiler list when its processes start: a running worker must be started again.
         return HostReport(host, "no-toolchain", f"has no toolchain for this lock ({key}); on {host.address}, in a "
-                                                f"checkout of this lock, run: {fix}")
+                                                f"checkout of this lock, (re)start the worker: "
+                                                f"{worker_command_hint(host)}")
     if any(word in text for word in ("Connection refused", "failed to resolve host", "timed out", "No route to host",
                                       "Network is unreachable", "Connection reset by peer", "ssh:")):
         return HostReport(host, "unreachable", f"unreachable: {describe_failure(lines)}")

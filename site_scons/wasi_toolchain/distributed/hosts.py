@@ -13,6 +13,7 @@ preprocesses locally (https://github.com/distcc/distcc/issues/454). Plain mode n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,7 +59,7 @@ def parse_hosts(text: str, *, source: str = "WASI_DISTCC_HOSTS") -> tuple[Distcc
     """The hosts of a distcc host list, in order. Raises ConfigError naming ``source`` and the word at fault."""
     words = " ".join(line.split("#", 1)[0] for line in text.splitlines()).split()
     hosts = tuple(h for h in (_parse_word(word, source) for word in words) if h is not None)
-    if not any(h.kind != "local" or h.address == "localhost" for h in hosts):
+    if not hosts:
         raise ConfigError(f"{source}: {text.strip()!r} names no host to compile on",
                           hint=f"list distcc hosts, e.g. {source}='worker1:3632/4 worker2:3632/4', or unset {source} "
                                f"to compile here")
@@ -98,26 +99,29 @@ def _parse_word(word: str, source: str) -> DistccHost | None:
     return DistccHost(word, "tcp", match["host"], number, _limit(match["limit"], bad))
 
 
-def _number(text: str, what: str, bad: object) -> int:
+_Bad = Callable[[str], ConfigError]  # the error for the word being parsed, given the problem
+
+
+def _number(text: str, what: str, bad: _Bad) -> int:
     if not text.isdigit():
-        raise bad(f"{what} must be a whole number, got {text!r}")  # type: ignore[operator]
+        raise bad(f"{what} must be a whole number, got {text!r}")
     return int(text)
 
 
-def _limit(text: str | None, bad: object) -> int | None:
+def _limit(text: str | None, bad: _Bad) -> int | None:
     if text is None:
         return None
     number = _number(text, "the job limit after /", bad)
     if not 1 <= number <= MAX_LIMIT:
-        raise bad(f"the job limit after / must be 1 to {MAX_LIMIT}, got {text}")  # type: ignore[operator]
+        raise bad(f"the job limit after / must be 1 to {MAX_LIMIT}, got {text}")
     return number
 
 
-def _options(text: str, bad: object) -> None:
+def _options(text: str, bad: _Bad) -> None:
     for option in filter(None, text.split(",")):
         if option == "cpp":
-            raise bad("',cpp' is distcc's pump mode, which is broken in distcc 3.4 (its include server fails and "  # type: ignore[operator]
+            raise bad("',cpp' is distcc's pump mode, which is broken in distcc 3.4 (its include server fails and "
                       "the client silently preprocesses here: https://github.com/distcc/distcc/issues/454); plain "
                       "mode needs nothing on the workers but the compiler, so drop ',cpp'")
         if option.split("=", 1)[0] not in _OPTION_WORDS:
-            raise bad(f"unknown option ',{option}'; distcc knows ',lzo' and ',auth[=NAME]'")  # type: ignore[operator]
+            raise bad(f"unknown option ',{option}'; distcc knows ',lzo' and ',auth[=NAME]'")
