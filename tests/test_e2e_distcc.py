@@ -292,3 +292,45 @@ def test_ssh_hosts_use_the_launcher_the_worker_command_writes(rig: Rig) -> None:
     mixed = run_scons(worker_checkout, "-Q", "wasi-distcc-worker", "--wasi-ssh", "--wasi-allow=127.0.0.1",
                       env={"WASI_CACHE_DIR": str(store)})
     assert mixed.returncode == 2 and "--wasi-ssh runs no daemon" in mixed.stderr
+
+
+# -- the Debian provider: clang started through the pinned glibc loader by bin/clang, one executable for distcc ------
+def _debian_runs_here() -> bool:
+    from wasi_toolchain.host import detect_host, detect_libc
+
+    try:
+        return detect_host() in ("linux-x86_64", "linux-aarch64") and detect_libc() == "glibc"
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _debian_runs_here(), reason="Debian's LLVM runs on glibc Linux only")
+def test_the_debian_provider_end_to_end(rig: Rig) -> None:
+    debian = {"WASI_LLVM_PROVIDER": "debian"}
+    store = rig.base / "debian-store"
+    link_store(rig.real_store, store)  # the entries, whose downloads it shares...
+    shutil.copytree(rig.real_store / "downloads", store / "downloads", copy_function=os.link)  # ...and those
+    local = rig.checkout("debian-local")
+    built = run_scons(local, "-Q", env={"WASI_CACHE_DIR": str(store), **debian})
+    assert built.returncode == 0, built.stdout + built.stderr
+    client_store = link_store(store, rig.base / "debian-client-store")
+    guard_compiler(client_store, rig.guard_log)
+    worker = start_worker(rig.base, "debian-worker", link_store(store, rig.base / "debian-worker-store"),
+                          extra_env=debian)
+    try:
+        for entry in (worker.store / "sysroots").iterdir():
+            if entry.name.startswith("debian-"):
+                shutil.rmtree(entry / "sysroot")
+                shutil.rmtree(entry / "resource")
+        root = rig.checkout("debian-distributed")
+        result = rig.scons(root, "-j2", hosts=f"{worker.host}/2", store=client_store, **debian)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not rig.guard_log.exists()
+        assert len(worker.compiled()) == COMPILES
+        assert all("/sysroots/debian-" in line for line in worker.compiled())
+        assert outputs(root) == outputs(local)
+        # The ziglang lock's clients are refused there: another key.
+        check = rig.scons(rig.local, "wasi-distcc-check", hosts=f"{worker.host}/2", store=rig.real_store)
+        assert check.returncode != 0 and "has no toolchain for this lock (ziglang-" in check.stdout, check.stdout
+    finally:
+        worker.stop()
