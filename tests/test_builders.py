@@ -181,9 +181,9 @@ env.WasiProgram('out/forced-c', ['cxx/part.cc'], WASI_LINK_CXX=0, WASI_OBJSUFFIX
     result = scons(project, cache, ".")
     assert result.returncode == 0, result.stderr
     argv = by_output(log)
-    assert argv["cxx/main.wasi.o"][4:] == [*SETJMP_FLAGS, "-O2", "-fno-exceptions", "-std=c++20", "-c", "-o",
+    assert argv["cxx/main.wasi.o"][5:] == [*SETJMP_FLAGS, "-O2", "-fno-exceptions", "-std=c++20", "-c", "-o",
                                            "cxx/main.wasi.o", "cxx/main.cpp"]
-    assert argv["cxx/lib.wasi.o"][8:11] == ["-O2", "-fno-exceptions", "-c"]
+    assert argv["cxx/lib.wasi.o"][9:12] == ["-O2", "-fno-exceptions", "-c"]
     assert "-fno-exceptions" not in argv["app/one.wasi.o"]
     assert argv["out/cxx.wasm"][0] == "--driver-mode=g++"
     assert argv["out/c-with-cxx-lib.wasm"][0] == "--driver-mode=g++"  # found through LIBS/LIBPATH
@@ -203,7 +203,7 @@ env.WasiProgram('out/cxx', ['cxx/main.cpp'])
     assert scons(project, cache, ".").returncode == 0
     argv = by_output(log_of(cache))
     for compiled in ("lib/add.wasi.o", "cxx/main.wasi.o"):  # C and C++ alike
-        assert argv[compiled][4:8] == SETJMP_FLAGS
+        assert argv[compiled][5:9] == SETJMP_FLAGS
     assert argv["out/on.wasm"][-1] == "-lsetjmp" and argv["out/cxx.wasm"][-1] == "-lsetjmp"
     assert not set(SETJMP_FLAGS + ["-lsetjmp"]) & set(argv["lib/mul.wasi.o"] + argv["out/off.wasm"])
 

@@ -45,8 +45,8 @@ def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
     entry = str(toolchain.root)
     assert recorded["clang", "src/a.wasi.o"] == [
         "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-ffile-prefix-map={project}=.",
-        f"-ffile-prefix-map={entry}=/wasi-toolchain", "-mllvm", "-wasm-enable-sjlj", "-mllvm",
-        "-wasm-use-legacy-eh=false", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
+        f"-ffile-prefix-map={entry}=/wasi-toolchain", "-fdebug-compilation-dir=.", "-mllvm", "-wasm-enable-sjlj",
+        "-mllvm", "-wasm-use-legacy-eh=false", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
     # Names kept (the default): the link leaves out debug info only; the name section is split off afterwards.
     assert recorded["clang", "out/prog.wasm"] == [
         "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2",
@@ -56,7 +56,7 @@ def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
     assert b"standin" in shipped and b"\x04name" not in shipped
     assert recorded["clang", "out/nameless.wasm"][4] == "-s"
     assert not (project / "out/nameless.wasm.names").exists()
-    assert recorded["clang", "src/util.wasi.o"][8:11] == ["-O2", "-Oz", "-c"]  # the user's own -O comes last
+    assert recorded["clang", "src/util.wasi.o"][9:12] == ["-O2", "-Oz", "-c"]  # the user's own -O comes last
     assert not {"-s", "-Wl,--strip-debug"} & set(recorded["clang", "out/debug.wasm"])
     assert b"\x04name" in (project / "out/debug.wasm").read_bytes()  # unstripped: the module keeps its names too
     assert (project / "out/debug.wasm.names").read_text() == "0 standin_clang\n"

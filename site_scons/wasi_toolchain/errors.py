@@ -115,3 +115,8 @@ class LockInputError(WasiError):
 class UpstreamIndexError(WasiError):
     """The lock generator could not get a trustworthy answer from a package index: a signature or a hash in the
     chain does not verify, or the pinned version is not there."""
+
+
+class DistributedError(WasiError):
+    """Distributed compilation cannot go on: distcc is not installed, a worker option is missing or wrong, or no
+    host took a compile that may not run here (WASI_DISTCC_STRICT=1)."""

@@ -15,8 +15,8 @@ of signatures and so lets a CacheDir serve other checkouts and machines.
 
 The glue is split by concern: ``command_line`` (the tool's scons options), ``nodes`` (the toolchain node and argument
 checks), ``commands`` (command lines and builders), ``running`` (WasiRun), ``aliases`` (wasi-toolchain,
-wasi-cache-key and the store commands), ``spawn`` (starting the pinned tools directly) and ``remote`` (the CacheDir
-class behind ``--remote-cache``).
+wasi-cache-key and the store commands), ``spawn`` (starting the pinned tools directly), ``remote`` (the CacheDir
+class behind ``--remote-cache``) and ``distcc`` (compiles through distcc, and its worker and check commands).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from wasi_toolchain.pins.toolchain_lock import Lock, load_lock
 from .aliases import define_aliases
 from .commands import add_builders, one_word, set_commands, shell_escape
 from .command_line import add_options, apply_cache_options, apply_options
+from .distcc import define_distcc_aliases, use_distcc
 from .nodes import caller
 from .spawn import direct_spawn, providers_by_bin
 
@@ -139,8 +140,13 @@ def generate(env: Any, **kw: Any) -> None:
     env["WASI_TOPDIR"] = env.Dir("#").abspath
     _plan_component_tools(env, lock, settings)
     set_commands(env)
+    try:
+        use_distcc(env)
+    except WasiError as e:
+        raise _user_error(e) from None
     add_builders(env)
     define_aliases(env)
+    define_distcc_aliases(env)
 
 
 def _plan_component_tools(env: Any, lock: Lock, settings: Settings) -> None:

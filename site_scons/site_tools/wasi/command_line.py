@@ -39,6 +39,21 @@ def add_options() -> None:
                                help="read-write (default) or read-only: download hits but never upload, for "
                                     "untrusted builds; or set WASI_REMOTE_CACHE_MODE")
         _options_added.add("wasi_remote_cache_mode")
+    # `scons wasi-distcc-worker` options (site_tools/wasi/distcc.py checks them).
+    for name, dest, kw, text in (
+            ("--wasi-listen", "wasi_listen", {"metavar": "ADDR:PORT"},
+             "wasi-distcc-worker: the address and port distccd listens on"),
+            ("--wasi-allow", "wasi_allow", {"metavar": "CIDR", "action": "append", "default": []},
+             "wasi-distcc-worker: a client network to admit (repeatable; required: distcc has no authentication)"),
+            ("--wasi-jobs", "wasi_jobs", {"metavar": "N"},
+             "wasi-distcc-worker: at most N compiles at once (default: distccd's, the CPUs + 2)"),
+            ("--wasi-log", "wasi_log", {"metavar": "FILE"},
+             "wasi-distcc-worker: append distccd's log here, one COMPILE_OK line per job (default: stderr)"),
+            ("--wasi-ssh", "wasi_ssh", {"action": "store_true", "default": False},
+             "wasi-distcc-worker: prepare this machine for ssh hosts (@host:<store>/distcc/distccd-ssh) and exit")):
+        if not parser.has_option(name):
+            SCons.Script.AddOption(name, dest=dest, help=text, **{"default": None, **kw})
+            _options_added.add(dest)
     # `scons wasi-prune` options. Prefixed: SCons owns -n/--dry-run (which would run no action at all), and a bare
     # --keep would be taken as an abbreviation of SCons's --keep-going by any scons run that has not loaded the tool.
     if not parser.has_option("--wasi-keep"):
@@ -56,6 +71,12 @@ def prune_options() -> tuple[list[str], bool]:
     """The keys given with --wasi-keep (in order, repeats dropped) and whether --wasi-dry-run was given."""
     keys = list(dict.fromkeys(_option("wasi_keep") or []))
     return keys, bool(_option("wasi_dry_run"))
+
+
+def worker_options() -> tuple[str | None, list[str], str | None, str | None, bool]:
+    """--wasi-listen, --wasi-allow (every one given), --wasi-jobs, --wasi-log (None: not given) and --wasi-ssh."""
+    return (_option("wasi_listen"), list(_option("wasi_allow") or []), _option("wasi_jobs"), _option("wasi_log"),
+            bool(_option("wasi_ssh")))
 
 
 def _option(dest: str) -> Any:

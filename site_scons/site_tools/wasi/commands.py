@@ -16,6 +16,7 @@ from wasi_toolchain.targets import buildvars
 
 from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
                     wasm_opt_plan)
+from .distcc import distcc_launcher
 from .running import WasiRun
 
 # Words sh takes as they are. A path with anything else (a space, a quote, $, `, \, a newline) is made a literal
@@ -97,8 +98,11 @@ def _prefix_maps(target: Any, source: Any, env: Any, for_signature: bool) -> lis
     So a signature, which leaves out what is inside $( $), does not need it computed."""
     if for_signature:
         return []
+    # -fdebug-compilation-dir=.: a distcc worker compiles in a temp dir of its own, which the first map does not
+    # cover, and which -g would write into the debug info. Here it changes no byte (the map already makes the
+    # compilation dir "."), so, like the maps, it stays out of signatures.
     return [one_word(f"-ffile-prefix-map={env['WASI_TOPDIR']}=."),
-            one_word(f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}")]
+            one_word(f"-ffile-prefix-map={env['WASI_TOOLCHAIN_ROOT']}={TOOLCHAIN_PREFIX}"), "-fdebug-compilation-dir=."]
 
 
 def _link_sysroot(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
@@ -316,7 +320,8 @@ def _record_compilation_db_entry(target: Sequence[Any], source: Sequence[Any], e
             "__COMPILATION_DB_ENTRIES, so WASI objects cannot be added to compile_commands.json\n  next step: use "
             "the SCons version pinned in requirements.txt")
     language = "c++" if buildvars.is_cxx_source(str(source[0])) else "c"
-    entries.append((target[0], source[0], env, _COMPILATION_DB_ACTIONS[language]))
+    # Without the distcc launcher: clangd and other readers of the database want the compiler itself.
+    entries.append((target[0], source[0], env.Override({"_WASI_DISTCC": ""}), _COMPILATION_DB_ACTIONS[language]))
 
 
 # -- the tool ------------------------------------------------------------------------------------------------------
@@ -347,7 +352,8 @@ def set_commands(env: Any) -> None:
     env["_WASI_LIBDIRFLAGS"] = _library_dir_flags
     env["_WASI_LIBFLAGS"] = _library_flags
     env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
-    compile_head = ("$( $WASI_CC $) $_WASI_TARGETFLAG $( $_WASI_SYSROOTFLAG $_WASI_PREFIXMAPS $) "
+    env["_WASI_DISTCC"] = distcc_launcher
+    compile_head = ("$( $_WASI_DISTCC $WASI_CC $) $_WASI_TARGETFLAG $( $_WASI_SYSROOTFLAG $_WASI_PREFIXMAPS $) "
                     "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $WASI_CCFLAGS")
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"

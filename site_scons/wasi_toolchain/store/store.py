@@ -50,7 +50,8 @@ MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
 # temp names), and is adopted; anything else there means the directory is not a store.
 # The SCons CacheDir that a build with only a remote cache (--remote-cache) uses as its first level.
 SCONS_CACHEDIR = "scons-cachedir"
-STORE_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR})
+# distcc/: a distcc worker's list of allowed compilers (wasi_toolchain.distributed.worker).
+STORE_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR, "distcc"})
 
 class Store:
     def __init__(self, root: Path, *, lock_timeout: float = 1800.0) -> None:
