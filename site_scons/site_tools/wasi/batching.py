@@ -15,9 +15,7 @@ whole batch, see _BatchExecutor).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from typing import Any
 
 import SCons.Action
@@ -128,6 +126,9 @@ class CompileAction(SCons.Action.CommandAction):
         return status
 
     def _batch(self, members: list[tuple[Any, Any]], env: Any) -> Any:
+        import shutil  # lazily: a null build never gets here
+        import tempfile
+
         top = env["WASI_TOPDIR"]
         lines = env.subst_list(self.cmd_list, SCons.Subst.SUBST_CMD, [members[0][0]], [members[0][1]])
         named = [env.subst_list("$TARGET $SOURCE", SCons.Subst.SUBST_CMD, [t], [s]) for t, s in members]
