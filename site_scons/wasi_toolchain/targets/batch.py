@@ -26,7 +26,6 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ..errors import ConfigError
 
@@ -69,11 +68,16 @@ def object_name(source: str) -> str:
     return f"{stem}.o"
 
 
-@dataclass(frozen=True)
 class BatchPlan:
-    argv: list[str]  # the batch's command
-    batched: list[tuple[int, str]]  # (member index, object file name in the work dir)
-    alone: list[int]  # members compiled on their own (a source outside the top dir, a clashing object name)
+    """What a batch runs. A plain class, not a dataclass: this module is imported by every build, even a null one
+    (the batch size is read when the SConstruct calls a builder), and a dataclass costs about a millisecond to make."""
+
+    __slots__ = ("argv", "batched", "alone")
+
+    def __init__(self, argv: list[str], batched: list[tuple[int, str]], alone: list[int]) -> None:
+        self.argv = argv  # the batch's command
+        self.batched = batched  # (member index, object file name in the work dir)
+        self.alone = alone  # members compiled on their own (a source outside the top dir, a clashing object name)
 
 
 def plan(words: Sequence[str], target: str, sources: Sequence[str], *, top: str, work_dir: str) -> BatchPlan | None:
