@@ -94,8 +94,11 @@ class CompileAction(SCons.Action.CommandAction):
         count = _counts.get(group, 0)
         _counts[group] = count + 1
         key = node.attributes.wasi_batch = (*group, count // size)
-        if count % size:  # the batch's executor exists: let it scan per member
-            SCons.Executor.GetBatchExecutor(key).__class__ = _BatchExecutor
+        if count % size:  # the batch's executor exists (unless its first call failed): let it scan per member
+            try:
+                SCons.Executor.GetBatchExecutor(key).__class__ = _BatchExecutor
+            except KeyError:
+                pass
         return key
 
     def get_presig(self, target: Any, source: Any, env: Any, executor: Any = None) -> Any:
