@@ -90,6 +90,34 @@ def alternate(name: str, a_label: str, a: Callable[[], float], b_label: str, b: 
     return Comparison(name, a_label, b_label, xs, ys)
 
 
+@dataclass
+class Rotation:
+    """Several sides timed in rounds: each round runs every side once, in an order rotated from the last round's."""
+
+    name: str
+    times: dict[str, list[float]]
+
+    def median(self, label: str) -> float:
+        return statistics.median(self.times[label])
+
+    def ratio(self, label: str, reference: str) -> float:
+        """Median of the per-round ratios ``label`` / ``reference``."""
+        return statistics.median(x / y for x, y in zip(self.times[label], self.times[reference]))
+
+
+def rotate(name: str, sides: Mapping[str, Callable[[], float]], *, runs: int,
+           prepare: Callable[[], None] | None = None) -> Rotation:
+    """Run every side once per round, ``runs`` rounds, starting each round one side later (A B C, B C A, …)."""
+    labels = list(sides)
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for i in range(runs):
+        for label in labels[i % len(labels):] + labels[:i % len(labels)]:
+            if prepare:
+                prepare()
+            times[label].append(sides[label]())
+    return Rotation(name, times)
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

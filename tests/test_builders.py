@@ -56,7 +56,9 @@ def project(tmp_path: Path, repo: Path) -> Path:
 
 
 def scons(project: Path, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = run_scons(project, "-Q", *args, env={"WASI_CACHE_DIR": str(cache)})
+    # One clang run per object (WASI_BATCH_SIZE=1): these tests check each object's own command. Batches:
+    # tests/test_batch.py and tests/test_e2e_batch.py.
+    result = run_scons(project, "-Q", *args, env={"WASI_CACHE_DIR": str(cache), "WASI_BATCH_SIZE": "1"})
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     return result
 

@@ -54,7 +54,9 @@ def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[lis
     if buildvars.is_component_target(env.subst("$WASI_TARGET")):
         checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), buildvars.is_cxx_source(str(source[0])),
                 None, env["WASI_TOOLCHAIN"].libc)
-    env.Depends(target, toolchain_node(env))
+    # The source's path, which the action's signature leaves out (it is the same for a whole batch, see
+    # batching.CompileAction.get_presig): __FILE__ and debug info hold it, so another source rebuilds the object.
+    env.Depends(target, [toolchain_node(env), env.Value(str(source[0]))])
     _record_compilation_db_entry(target, source, env)
     return target, source
 
@@ -385,8 +387,11 @@ _COMPONENT_ACTION = SCons.Action.Action("$WASI_COMPONENTCOM", "$WASI_COMPONENTCO
 def add_builders(env: Any) -> None:
     import SCons.Scanner.C
 
-    compile_c = SCons.Action.Action("$WASI_CCCOM", "$WASI_CCCOMSTR")
-    compile_cxx = SCons.Action.Action("$WASI_CXXCOM", "$WASI_CXXCOMSTR")
+    from .batching import CompileAction
+
+    # targets: what SCons prepares (removes) before the action runs; in a batch, only the members it recompiles.
+    compile_c = CompileAction("$WASI_CCCOM", cmdstr="$WASI_CCCOMSTR", targets="$CHANGED_TARGETS")
+    compile_cxx = CompileAction("$WASI_CXXCOM", cmdstr="$WASI_CXXCOMSTR", targets="$CHANGED_TARGETS")
     wasi_object = SCons.Builder.Builder(
         action={**{s: compile_c for s in buildvars.C_SUFFIXES}, **{s: compile_cxx for s in buildvars.CXX_SUFFIXES}},
         suffix="$WASI_OBJSUFFIX",

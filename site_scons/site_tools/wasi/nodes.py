@@ -53,6 +53,9 @@ def _entry_node(env: Any, stamp: str, key: str, complete: bool, ensure: Callable
 def toolchain_node(env: Any) -> Any:
     """The stamp node every WASI target depends on; its content is the sysroot key, so a new pin rebuilds all."""
     toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
+    node = _ready_nodes.get(toolchain.key)
+    if node is not None:  # every object and program asks: the entry's four stats only for the first
+        return node
     lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
     return _entry_node(env, f"toolchain-{toolchain.key}", toolchain.key, toolchain.is_complete(),
                        lambda: _sysroot.ensure(toolchain, lock, settings))

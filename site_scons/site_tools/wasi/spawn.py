@@ -53,7 +53,24 @@ def direct_spawn(spawn: Any) -> Any:
             print(f"scons: {argv[0]}: {e.strerror}", file=sys.stderr, flush=True)
             return 127
 
+    spawn_directly.wasi_direct = True  # type: ignore[attr-defined]  # batching.py runs batches through run_captured
     return spawn_directly
+
+
+def run_captured(words: list[str], env: Mapping[str, str]) -> tuple[int, str]:
+    """Run a command of a toolchain's clang as ``spawn_directly`` would (directly when the wrapper is ours, else the
+    wrapper), with its stderr read and returned rather than passed on: (exit code, stderr)."""
+    import subprocess
+
+    direct = _direct_command(words[0], env)
+    argv, environ = ([*direct[0], *words[1:]], direct[1]) if direct else (words, dict(env))
+    if direct and sys.stderr.isatty():
+        argv.append("-fcolor-diagnostics")  # as spawn_directly does: the colours survive the pipe
+    try:
+        process = subprocess.run(argv, env=environ, close_fds=True, stderr=subprocess.PIPE)
+    except OSError as e:  # as sh would say it, with its exit code
+        return 127, f"scons: {argv[0]}: {e.strerror}\n"
+    return process.returncode, process.stderr.decode("utf-8", errors="replace")
 
 
 def _is_our_compiler(program: str) -> bool:

@@ -143,7 +143,8 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         build.publish(lambda: {"key": toolchain.key,
                                **key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc),
                                "timings": timings.rounded()}, timed=timings.phase)
-        log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s")
+        # Where a cold start went, phase by phase (also kept in the entry's stamp, "timings").
+        log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s ({timings.summary()})")
     return toolchain
 
 

@@ -1,0 +1,207 @@
+"""Batched compiles in SCons: WasiObject's actions, with a batch_key (as SCons's own MSVC tool has).
+
+Objects of one environment, one action (C or C++) and one output directory share an SCons batch executor of at most
+WASI_BATCH_SIZE members; when one of them is out of date, SCons runs the action once for all, and it compiles only
+the changed members ($CHANGED_TARGETS), in one clang run (see wasi_toolchain.targets.batch for how each object stays
+byte-identical to a one-file compile). WASI_BATCH_SIZE=1 gives SCons's plain executors, one per object.
+
+Two things are the same whichever the batch size, so switching it rebuilds nothing and a CacheDir or remote cache
+serves both: an object's action signature (the command without its target and source, which are in the object's
+own path and its dependency on its source's path, see commands._object_emitter), and its implicit dependencies
+(each member gets the headers its own source includes; SCons's batch executor would give every member those of the
+whole batch, see _BatchExecutor).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import SCons.Action
+import SCons.Errors
+import SCons.Executor
+import SCons.Node
+import SCons.Subst
+
+from wasi_toolchain.errors import WasiError
+from wasi_toolchain.targets import batch
+
+# How many objects each (action, environment, directory) has put into batches so far; the batch key's last part
+# is that count // size, so a batch closes when full.
+_counts: dict[tuple[int, int, int, str], int] = {}
+
+
+class _BatchExecutor(SCons.Executor.Executor):
+    """An executor whose members each get the implicit dependencies of their own source only ("TODO(batch): scan
+    by batches" in SCons.Executor). With --implicit-cache, SCons hands every member the stored dependencies of the
+    first member it scans, so there the union stays, as SCons computes it."""
+
+    __slots__ = ()
+
+    def scan_sources(self, scanner: Any) -> None:
+        if SCons.Node.implicit_cache or not self.batches[0].sources:
+            super().scan_sources(scanner)
+            return
+        env = self.get_build_env()
+        path = self.get_build_scanner_path
+        kw = self.get_kw()
+        command_deps = self.get_implicit_deps()
+        for member in self.batches:
+            deps: list[Any] = []
+            for node in member.sources:
+                node.disambiguate()
+                deps.extend(node.get_implicit_deps(env, scanner, path, kw))
+            deps.extend(command_deps)
+            for target in member.targets:
+                target.add_to_implicit(deps)
+
+
+class _MemberError(SCons.Errors.BuildError):
+    """A failed batch, naming the member that failed (`scons: *** [src/bad.wasi.o] Error 1`, as a one-file compile
+    says). SCons's Node.build sets the error's node to the batch's first target; this error keeps its own."""
+
+    def __init__(self, node: Any, status: int, action: Any, command: Any = None) -> None:
+        self._member = node
+        super().__init__(node=node, errstr=f"Error {status}", status=status, exitstatus=status, action=action,
+                         command=command)
+
+    @property  # type: ignore[override]
+    def node(self) -> Any:
+        return self._member
+
+    @node.setter
+    def node(self, value: Any) -> None:
+        pass
+
+
+class CompileAction(SCons.Action.CommandAction):
+    """$WASI_CCCOM or $WASI_CXXCOM, for one object or for a batch of them."""
+
+    def batch_key(self, env: Any, target: list[Any], source: list[Any]) -> Any:
+        try:
+            size = batch.batch_size(env.get("WASI_BATCH_SIZE"))
+        except WasiError as e:
+            raise SCons.Errors.UserError(str(e)) from None
+        if size <= 1 or len(target) != 1 or len(source) != 1:
+            return None
+        node = target[0]
+        key = getattr(node.attributes, "wasi_batch", None)
+        if key is not None:  # the same object asked for again (two programs listing one source): the same batch
+            return key
+        # The suffix too: SCons refuses one action for sources of two suffixes (.cc and .cpp) in one executor.
+        group = (id(self), id(env), id(node.dir), os.path.splitext(str(source[0]))[1])
+        count = _counts.get(group, 0)
+        _counts[group] = count + 1
+        key = node.attributes.wasi_batch = (*group, count // size)
+        if count % size:  # the batch's executor exists (unless its first call failed): let it scan per member
+            try:
+                SCons.Executor.GetBatchExecutor(key).__class__ = _BatchExecutor
+            except KeyError:
+                pass
+        return key
+
+    def get_presig(self, target: Any, source: Any, env: Any, executor: Any = None) -> Any:
+        """The command without its target and sources: the same for every member of a batch and for a one-file
+        compile. What they leave out is in the object's own path and in its dependency on its source's path."""
+        return env.subst_target_source(str(self.cmd_list), SCons.Subst.SUBST_SIG, [], [])
+
+    def strfunction(self, target: Any, source: Any, env: Any, executor: Any = None, overrides: Any = None) -> Any:
+        """One line per object compiled ("wasi: compiling a.c"), as without batches."""
+        members = _changed(executor)
+        if members is None:
+            return super().strfunction(target, source, env, executor, overrides)
+        lines = [super(CompileAction, self).strfunction([t], [s], env, None, overrides) for t, s in members]
+        return "\n".join(line for line in lines if line)
+
+    def execute(self, target: Any, source: Any, env: Any, executor: Any = None) -> Any:
+        members = _changed(executor)
+        if members is None:
+            return super().execute(target, source, env, executor)
+        if len(members) == 1:
+            return self._one(*members[0], env)
+        return self._batch(members, env)
+
+    def _one(self, target: Any, source: Any, env: Any) -> Any:
+        status = super().execute([target], [source], env)
+        if isinstance(status, SCons.Errors.BuildError):
+            return _MemberError(target, status.status, self, status.command)
+        return status
+
+    def _batch(self, members: list[tuple[Any, Any]], env: Any) -> Any:
+        import shutil  # lazily: a null build never gets here
+        import tempfile
+
+        top = env["WASI_TOPDIR"]
+        lines = env.subst_list(self.cmd_list, SCons.Subst.SUBST_CMD, [members[0][0]], [members[0][1]])
+        named = [env.subst_list("$TARGET $SOURCE", SCons.Subst.SUBST_CMD, [t], [s]) for t, s in members]
+        if len(lines) != 1 or any(len(n) != 1 or len(n[0]) != 2 for n in named):
+            return self._each(members, env)
+        words = [str(w) for w in lines[0]]
+        work_dir = tempfile.mkdtemp(prefix=".wasi-batch-", dir=members[0][0].dir.get_abspath())
+        try:
+            found = batch.plan(words, str(named[0][0][0]), [str(n[0][1]) for n in named], top=top,
+                               work_dir=work_dir)
+            if found is None:
+                return self._each(members, env)
+            status = _run(found.argv, env, top)
+            failed = []
+            for index, name in found.batched:
+                produced = os.path.join(work_dir, name)
+                if os.path.exists(produced):
+                    os.replace(produced, members[index][0].get_abspath())
+                else:
+                    failed.append(index)
+            if status:
+                # clang goes on after a failing source: the ones without an object are the ones that failed.
+                node = members[failed[0]][0] if failed else [t for t, _ in members]
+                return _MemberError(node, status, self)
+            # Not batched, or no object although clang succeeded (a flag that renames it): one file at a time.
+            return self._each([members[i] for i in sorted(found.alone + failed)], env)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def _each(self, members: list[tuple[Any, Any]], env: Any) -> Any:
+        for target, source in members:
+            status = self._one(target, source, env)
+            if status:
+                return status
+        return 0
+
+
+def _changed(executor: Any) -> list[tuple[Any, Any]] | None:
+    """The (target, source) of each member to compile, when ``executor`` is a batch; else None."""
+    if executor is None or len(executor.batches) < 2:
+        return None
+    changed = set(executor.get_lvars()["CHANGED_TARGETS"].func())
+    seen: set[Any] = set()
+    members = []
+    for member in executor.batches:
+        target = member.targets[0]
+        if target in changed and target not in seen:
+            seen.add(target)
+            members.append((target, member.sources[0]))
+    return members
+
+
+def _run(argv: list[str], env: Any, top: str) -> int:
+    """Run a batch's command. Through the tool's own spawn, clang's messages are read and the absolute paths of
+    the batch spelled as a one-file compile spells them; another SPAWN gets the command as it is."""
+    from .spawn import run_captured
+
+    spawn = env["SPAWN"]
+    environ = {k: str(v) for k, v in env["ENV"].items()}
+    if not getattr(spawn, "wasi_direct", False):
+        escape = env.get("ESCAPE", lambda x: x)
+        escaped = SCons.Subst.escape_list([SCons.Subst.CmdStringHolder(word, None) for word in argv], escape)
+        return spawn(env["SHELL"], escape, escaped[0], escaped, environ)
+    status, text = run_captured(argv, environ)
+    if text:
+        sys.stderr.write(batch.relative_diagnostics(text, top))
+    if status:
+        from wasi_toolchain.targets.hints import hint_for
+
+        if (hint := hint_for(text)) is not None:
+            sys.stderr.write(("" if text.endswith("\n") else "\n") + hint + "\n")
+    sys.stderr.flush()
+    return status
