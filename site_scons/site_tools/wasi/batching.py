@@ -85,6 +85,10 @@ class CompileAction(SCons.Action.CommandAction):
             raise SCons.Errors.UserError(str(e)) from None
         if size <= 1 or len(target) != 1 or len(source) != 1:
             return None
+        from .distcc import distributing
+
+        if distributing(env):  # distcc distributes one-source compiles only: keep each object a job of its own
+            return None
         node = target[0]
         key = getattr(node.attributes, "wasi_batch", None)
         if key is not None:  # the same object asked for again (two programs listing one source): the same batch

@@ -40,6 +40,16 @@ def use_distcc(env: Any) -> None:
         env["SPAWN"] = _distributed_spawn(env["SPAWN"], client)
 
 
+def distributing(env: Any) -> bool:
+    """True when this environment's compiles go through distcc (batching.py then keeps them one file each: distcc
+    sends one source per job, and runs a command with several sources here)."""
+    client: DistccClient | None = env.get("WASI_DISTCC_CLIENT")
+    if client is None:
+        return False
+    hosts = env.get(HOSTS_VARIABLE)
+    return hosts is None or (str(hosts).strip() != "" and hosts == client.hosts_text)
+
+
 def distcc_launcher(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
     """The distcc client before the compiler, or nothing. Only used inside $( $): never in a signature, so the
     same targets are up to date whichever way they were built. A Clone or builder call with
