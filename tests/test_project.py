@@ -121,6 +121,8 @@ def test_the_starter_project_builds_through_the_installed_tool(tmp_path: Path) -
     assert [c["argv"][-1] for c in calls(log) if "-c" in c["argv"]] == ["src/hello.c"]
     assert (project / "build/obj/hello.wasi.o").is_file() and (project / "build/hello.wasm").is_file()
     assert files_in(project / "src") == ["hello.c"]  # the object went under build/obj
+    help_text = scons_here(project, env, "--help").stdout
+    assert "run-hello" in help_text and "wasi-toolchain" in help_text
 
 
 def test_the_site_scons_file_says_when_the_tool_is_not_installed(tmp_path: Path) -> None:

@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
+from .stack import DEFAULT_MAX_WASM_STACK_KB, check_max_wasm_stack_kb, stack_hint
 
 DEFAULT_TIMEOUT = 300.0  # seconds; WasiRun(timeout=...) changes it
 MAX_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_MAX_MEMORY_MB = 1024  # WasiRun(max_memory_mb=...) changes it
 MAX_MEMORY_MB = 4096  # wasm32's whole address space
 _POLL = 0.05  # seconds between the watcher's looks
+_HOST_STACK_MARGIN = 8 << 20  # bytes of OS stack for the thread, beyond max_wasm_stack: Python's and wasmtime's own
 _STOP_GRACE = 5.0  # seconds a stopped module may take to reach its next epoch check (it may be in a host call)
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -62,9 +64,12 @@ class RunInterrupted(RunError):
     """The run was stopped by a signal (Ctrl-C, SIGTERM) or because the build is being interrupted."""
 
 
-def _engine_config(wasmtime: Any) -> Any:
+def _engine_config(wasmtime: Any, max_wasm_stack_kb: int = DEFAULT_MAX_WASM_STACK_KB) -> Any:
     """The wasmtime engine's configuration, in one place."""
     config = wasmtime.Config()
+    # -- the call stack of compiled code (stack.py): checked first, since a value over wasmtime-py's limit aborts the
+    # process instead of raising.
+    config.max_wasm_stack = check_max_wasm_stack_kb(max_wasm_stack_kb) << 10
     # -- epoch interruption: how a timeout, Ctrl-C or SIGTERM stops a running module (see the module docstring).
     config.epoch_interruption = True
     # -- Wasm exceptions: setjmp/longjmp is compiled to the exception-handling proposal (buildvars.SETJMP_*), and a
@@ -77,7 +82,7 @@ def _engine_config(wasmtime: Any) -> Any:
 def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                dirs: Mapping[str, str] | None = None, stdin: Path | None = None,
                stdout: Path | None = None, stderr: Path | None = None, timeout: float = DEFAULT_TIMEOUT,
-               max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+               max_memory_mb: int = DEFAULT_MAX_MEMORY_MB, max_wasm_stack_kb: int = DEFAULT_MAX_WASM_STACK_KB,
                should_stop: Callable[[], bool] | None = None) -> int:
     """Run ``wasm``'s ``_start`` and return its exit code.
 
@@ -96,7 +101,7 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
             raise RunError(f"cannot preopen {host} as {guest} for {wasm}: "
                            f"{'no such directory' if not os.path.exists(host) else 'not a directory'}",
                            hint="create the directory before the run, or fix the dirs= of the WasiRun call")
-    engine = wasmtime.Engine(_engine_config(wasmtime))
+    engine = wasmtime.Engine(_engine_config(wasmtime, max_wasm_stack_kb))
     component = is_component(_read_header(wasm))
     try:
         if component:
@@ -160,8 +165,15 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
         except BaseException as e:  # noqa: BLE001 - handed to the watching thread
             outcome.append(e)
 
-    stop_reason = _watch(threading.Thread(target=start_module, name=f"wasi-run {wasm.name}", daemon=True),
-                         engine, timeout, should_stop)
+    # wasmtime's max_wasm_stack must fit in the OS stack of the thread that runs the module (a thread's default
+    # stack differs by platform and libc), so the thread gets that much more than its default.
+    previous_stack_size = threading.stack_size()
+    threading.stack_size(max(previous_stack_size, (max_wasm_stack_kb << 10) + _HOST_STACK_MARGIN))
+    try:
+        worker = threading.Thread(target=start_module, name=f"wasi-run {wasm.name}", daemon=True)
+    finally:
+        threading.stack_size(previous_stack_size)
+    stop_reason = _watch(worker, engine, timeout, should_stop)
     if stop_reason is not None and not outcome:
         outcome.append(RunError("it did not stop"))  # still in a host call after the grace period
     result = outcome[0]
@@ -180,11 +192,21 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
     if isinstance(result, wasmtime.Trap):
         from .symbolize import symbolize_for  # names from <module>.wasm.names, when the link kept them
 
-        raise RunError(f"{wasm} trapped: {symbolize_for(Path(wasm), result.message)}") from None
+        raise RunError(f"{wasm} trapped: {symbolize_for(Path(wasm), result.message)}",
+                       hint=_trap_hint(wasm, result.message, max_wasm_stack_kb)) from None
     if isinstance(result, wasmtime.WasmtimeError):
         raise RunError(f"{wasm} could not be instantiated: {result}",
                        hint=f"it imports something other than WASI preview {2 if component else 1}") from None
     raise result
+
+
+def _trap_hint(wasm: Path, message: str, max_wasm_stack_kb: int) -> str | None:
+    """"stack overflow: raise WASI_STACK_SIZE …" (or raise max_wasm_stack_kb) for a trap that is one, else None."""
+    try:
+        module = wasm.read_bytes()
+    except OSError:
+        module = b""
+    return stack_hint(module, message, max_wasm_stack_kb)
 
 
 def _run_interface(component: Any, engine: Any, wasm: Path) -> str:
