@@ -158,3 +158,20 @@ env.WasiRun('run-a', a, max_wasm_stack_kb=4096)
     assert result.returncode == 2
     assert ("scons: *** SConstruct:3: WasiRun max_wasm_stack_kb: expected a whole number of KiB from 64 to 2048 "
             "(wasmtime-py's limit), got 4096") in result.stderr
+
+
+def test_a_module_whose_memory_starts_past_max_memory_mb_says_which_two_settings(tmp_path: Path) -> None:
+    import wasmtime
+
+    from wasi_toolchain.errors import RunError
+    from wasi_toolchain.targets.run import run_module
+
+    # 17 pages at start: a 1 MiB C stack and a little data, as the default WASI_STACK_SIZE links.
+    module = tmp_path / "big.wasm"
+    module.write_bytes(wasmtime.wat2wasm('(module (memory (export "memory") 17) (func (export "_start")))'))
+    with pytest.raises(RunError) as caught:
+        run_module(module, ["big.wasm"], max_memory_mb=1)
+    message = str(caught.value)
+    assert "memory minimum size of 17 pages exceeds memory limits (WasiRun max_memory_mb=1)" in message
+    assert "next step: raise max_memory_mb= in the WasiRun call, or link it with a smaller WASI_STACK_SIZE" in message
+    assert run_module(module, ["big.wasm"], max_memory_mb=2) == 0

@@ -195,6 +195,10 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
         raise RunError(f"{wasm} trapped: {symbolize_for(Path(wasm), result.message)}",
                        hint=_trap_hint(wasm, result.message, max_wasm_stack_kb)) from None
     if isinstance(result, wasmtime.WasmtimeError):
+        if "exceeds memory limits" in str(result):  # its memory at start (the C stack among it) is past the cap
+            raise RunError(f"{wasm} could not be instantiated: {result} (WasiRun max_memory_mb={max_memory_mb})",
+                           hint="raise max_memory_mb= in the WasiRun call, or link it with a smaller "
+                                "WASI_STACK_SIZE (the C stack is part of the memory a module starts with)") from None
         raise RunError(f"{wasm} could not be instantiated: {result}",
                        hint=f"it imports something other than WASI preview {2 if component else 1}") from None
     raise result
