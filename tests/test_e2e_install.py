@@ -42,7 +42,8 @@ def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
     return result
 
 
-def test_a_built_wheel_in_a_fresh_venv_follows_the_readme_from_an_empty_directory(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_built_wheel_in_a_fresh_venv_follows_the_readme_from_an_empty_directory(  # type: ignore[no-untyped-def]
+        real, tmp_path: Path) -> None:
     project, cold, _ = real
     assert cold.returncode == 0, cold.stdout + cold.stderr
     source = tmp_path / "source"

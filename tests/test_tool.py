@@ -49,8 +49,8 @@ def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
         "-wasm-use-legacy-eh=false", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
     # Names kept (the default): the link leaves out debug info only; the name section is split off afterwards.
     assert recorded["clang", "out/prog.wasm"] == [
-        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2",
-        "-Wl,-z,stack-size=1048576", "-Wl,--strip-debug", "-o", "out/prog.wasm", "src/a.wasi.o",
+        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld",
+        "-Wl,-z,stack-size=1048576", "-O2", "-Wl,--strip-debug", "-o", "out/prog.wasm", "src/a.wasi.o",
         "-lc-printscan-long-double", "-lsetjmp"]
     assert (project / "out/prog.wasm.names").read_text() == "0 standin_clang\n"
     shipped = (project / "out/prog.wasm").read_bytes()

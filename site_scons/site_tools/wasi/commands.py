@@ -178,8 +178,8 @@ def _optimize_flag(target: Any, source: Any, env: Any, for_signature: bool) -> s
 
 
 def _stack_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
-    """The C stack's size (WASI_STACK_SIZE; buildvars.DEFAULT_STACK_SIZE). Before WASI_LINKFLAGS, so a -z stack-size
-    of the user's own there still wins (wasm-ld takes the last)."""
+    """The C stack's size (WASI_STACK_SIZE; buildvars.DEFAULT_STACK_SIZE). Before the -O flag and WASI_LINKFLAGS, so a
+    -z stack-size of the user's own there still wins (wasm-ld takes the last)."""
     return f"-Wl,-z,stack-size={buildvars.stack_size(env.get('WASI_STACK_SIZE', buildvars.DEFAULT_STACK_SIZE))}"
 
 
@@ -396,7 +396,7 @@ def set_commands(env: Any) -> None:
     env["WASI_CXXCOM"] = f"{compile_head} $_WASI_HOSTCXXFLAGS $WASI_CXXFLAGS {compile_tail}"
     env["_WASI_LINKSYSROOT"] = _link_sysroot
     env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( $_WASI_LINKSYSROOT "
-                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_OPTFLAG $_WASI_STACKFLAG $_WASI_HOSTLINKFLAGS "
+                           "-fuse-ld=$WASI_BINDIR/wasm-ld $) $_WASI_STACKFLAG $_WASI_OPTFLAG $_WASI_HOSTLINKFLAGS "
                            "$WASI_LINKFLAGS $_WASI_EXECFLAGS "
                            "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
                            "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")

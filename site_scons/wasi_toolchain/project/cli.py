@@ -25,9 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                                "site_scons/site_tools/wasi.py (files that exist are kept without --force)",
                                description="Make DIR a scons-wasi project: toolchain.lock (the pins), a starter "
                                "SConstruct, src/hello.c, and site_scons/site_tools/wasi.py, through which SCons "
-                               "finds the installed tool for tools=['wasi']. A file that exists with other content is kept "
-                               "(and src/hello.c is left out beside a SConstruct of your own). Then run `scons "
-                               "run-hello` there.")
+                               "finds the installed tool for tools=['wasi']. A file that exists with other content "
+                               "is kept (and src/hello.c is left out beside a SConstruct of your own). Then run "
+                               "`scons run-hello` there.")
     init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="the project (default: .)")
     init.add_argument("--force", action="store_true", help="replace the files that exist with other content")
     return parser
