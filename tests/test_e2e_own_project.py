@@ -5,8 +5,6 @@ Uses the session's one real toolchain build (the `real` fixture in conftest.py) 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from support.helpers import make_project, run_scons

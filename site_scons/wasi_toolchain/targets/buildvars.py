@@ -7,6 +7,7 @@ which variable, what was expected and what it got.
 from __future__ import annotations
 
 import re
+from collections import UserList
 from collections.abc import Iterable
 from typing import Literal
 
@@ -167,7 +168,7 @@ def flag_list(name: str, value: object) -> list[object]:
     objects (a node, a Literal) are left to SCons. A number, None or a dict would reach clang as a file name."""
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, (list, tuple)) and type(value).__name__ != "CLVar":
+    if not isinstance(value, (list, tuple, UserList)):  # UserList: SCons's CLVar, what env.Append makes
         raise ConfigError(f"{name}: expected a list of strings, got {type(value).__name__} {value!r}",
                           hint=f"e.g. {name}={_EXAMPLES.get(name, ['-DNAME'])!r}")
     flags: list[object] = []
