@@ -29,7 +29,7 @@ _EMULATION_DEFINE = re.compile(r"compile with -D(_WASI_EMULATED_[A-Z_]+)")
 # clang names it, is dropped to match the table).
 _UNDEFINED_TEMPLATE = re.compile(r"undefined template '([A-Za-z_][A-Za-z0-9_:]*)")
 _INLINE_NAMESPACE = re.compile(r"::__[A-Za-z0-9_]+::")
-_KINDS = ("symbols", "headers", "templates", "errors")
+_KINDS = ("symbols", "headers", "templates", "diagnostics")
 _SYMBOL = re.compile(f"{_UNDEFINED.pattern}|{_UNDECLARED.pattern}")
 # Colour codes clang puts in its diagnostics when they go to a terminal.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -37,7 +37,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @cache
 def table(path: Path = HINTS_FILE) -> dict[str, dict[str, str]]:
-    """{'symbols': {name: advice}, 'headers': {…}, 'templates': {…}, 'errors': {text: advice}}, read once."""
+    """{'symbols': {name: advice}, 'headers': {…}, 'templates': {…}, 'diagnostics': {text: advice}}, read once."""
     with path.open("rb") as f:
         data = tomllib.load(f)
     return {kind: {str(k): str(v) for k, v in data.get(kind, {}).items()} for kind in _KINDS}
@@ -67,7 +67,7 @@ def hint_for(output: str, hints: dict[str, dict[str, str]] | None = None) -> str
     for m in _UNDEFINED_TEMPLATE.finditer(text):
         name = _INLINE_NAMESPACE.sub("::", m.group(1))
         found.append((name, hints.get("templates", {}).get(name)))
-    found += [(error, advice) for error, advice in hints.get("errors", {}).items() if error in text]
+    found += [(message, advice) for message, advice in hints.get("diagnostics", {}).items() if message in text]
     names_by_advice: dict[str, list[str]] = {}
     for name, advice in found:
         if advice is not None and name not in names_by_advice.setdefault(advice, []):
