@@ -21,7 +21,11 @@ WORK = ROOT / ".wasi" / "setuptools"
 class BuildPyWithLock(build_py):
     def run(self) -> None:
         super().run()
-        self.copy_file(str(ROOT / "toolchain.lock"), str(Path(self.build_lib, "wasi_toolchain/project/toolchain.lock")))
+        if getattr(self, "editable_mode", False):
+            return  # `pip install -e`: the package reads the checkout's own toolchain.lock (project/init.py)
+        target = Path(self.build_lib, "wasi_toolchain/project/toolchain.lock")
+        self.mkpath(str(target.parent))
+        self.copy_file(str(ROOT / "toolchain.lock"), str(target))
 
 
 WORK.mkdir(parents=True, exist_ok=True)  # egg_info refuses an egg_base that does not exist

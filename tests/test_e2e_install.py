@@ -36,6 +36,16 @@ def readme_commands() -> list[str]:
     return [re.sub(r"\s+#.*$", "", line.strip()) for line in lines if line.strip()]
 
 
+def copy_sources(root: Path) -> Path:
+    root.mkdir()
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(REPO / name, root / name)
+    return root
+
+
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(argv, cwd=cwd, env=env or dict(os.environ), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{argv}\n{result.stdout}\n{result.stderr}"
@@ -46,13 +56,7 @@ def test_a_built_wheel_in_a_fresh_venv_follows_the_readme_from_an_empty_director
         real, tmp_path: Path) -> None:
     project, cold, _ = real
     assert cold.returncode == 0, cold.stdout + cold.stderr
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in SOURCES:
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(REPO / name, source / name)
+    source = copy_sources(tmp_path / "source")
     wheels = tmp_path / "wheels"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(wheels), str(source)], tmp_path)
     [wheel] = list(wheels.glob("scons_wasi-*.whl"))
@@ -83,3 +87,22 @@ def test_a_built_wheel_in_a_fresh_venv_follows_the_readme_from_an_empty_director
     shown = run([str(venv / "bin/scons"), "-Q", "--help"], hello, env).stdout
     assert "run-hello" in shown and "wasi-toolchain" in shown
 
+
+
+def test_an_editable_install_reads_the_checkout_s_lock(real, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`pip install -e` builds no package copy of the lock (setup.py skips it); init then takes the checkout's."""
+    project, cold, _ = real
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    source = copy_sources(tmp_path / "checkout")
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], tmp_path)
+    run([str(venv / "bin/python"), "-m", "pip", "install", "-e", str(source)], tmp_path)
+    assert not (source / "site_scons/wasi_toolchain/project/toolchain.lock").exists()
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "WASI_CACHE_DIR": str(project.cache)}
+    env.pop("PYTHONPATH", None)
+    hello = tmp_path / "hello"
+    run([str(venv / "bin/scons-wasi"), "init", str(hello)], tmp_path, env)
+    assert (hello / "toolchain.lock").read_bytes() == (source / "toolchain.lock").read_bytes()
+    result = run([str(venv / "bin/scons"), "-Q", "run-hello"], hello, env)
+    assert "Hello, world!" in result.stdout
