@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,65 +12,19 @@ import SCons.Scanner
 
 from wasi_toolchain.targets import buildvars
 
-from .nodes import (caller, checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node,
-                    wasm_opt_node, wasm_opt_plan)
+from .host_flags import HOST_FLAGS, check_host_flags, host_flag
+from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
+                    wasm_opt_plan)
 from .running import WasiRun
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
 TOOLCHAIN_PREFIX = "/wasi-toolchain"
 
 
-# -- CCFLAGS, CFLAGS, CXXFLAGS, LINKFLAGS ------------------------------------------------------------------------
-# SCons's own flag variables reach the WASI commands only in an environment that builds for WebAssembly alone
-# (tools=['wasi']): there they can mean nothing else. In one that also builds for the host (tools=['default',
-# 'wasi']: it has a host compiler, CC), they are the host compiler's, and its WASI flags go in the WASI_* ones; a
-# host flag set there is not applied, and the first builder call that meets one says so (once per variable).
-HOST_FLAGS = {"CCFLAGS": "WASI_CCFLAGS", "CFLAGS": "WASI_CFLAGS", "CXXFLAGS": "WASI_CXXFLAGS",
-              "LINKFLAGS": "WASI_LINKFLAGS"}
-_host_flags_reported: set[str] = set()
-
-
-def builds_for_host(env: Any) -> bool:
-    """Whether the environment has a host C or C++ compiler (tools=['default', 'wasi'], …)."""
-    return bool(env.get("CC") or env.get("CXX"))
-
-
-def _check_host_flags(env: Any, names: Sequence[str]) -> None:
-    """Validate the host flag variables that apply (WASI-only environment), or say once that they are not applied."""
-    host = builds_for_host(env)
-    for name in names:
-        value = env.get(name)
-        if not value:
-            continue
-        if not host:
-            checked(buildvars.flag_list, name, value)
-        elif name not in _host_flags_reported:
-            _host_flags_reported.add(name)
-            sys.stderr.write(
-                f"\nscons: warning: {caller()}: {name}={_shown(value)} is not applied to the WASI builders: this "
-                f"environment also builds for the host (it has CC={env.get('CC')!r}), so {name} is the host "
-                f"compiler's; put WASI flags in {HOST_FLAGS[name]} (an environment with tools=['wasi'] alone applies "
-                f"{name} too)\n")
-
-
-def _shown(value: Any) -> str:
-    return repr(list(value)) if not isinstance(value, str) else repr(value)
-
-
-def _host_flag(name: str) -> Any:
-    """$CCFLAGS & co. in a WASI command: the variable in a WASI-only environment, nothing in one with a host
-    compiler. Unset or empty gives nothing, so the default command lines (and their signatures) are unchanged."""
-
-    def flags(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
-        return "" if builds_for_host(env) else env.get(name, "")
-
-    return flags
-
-
 def _check_compile_flags(env: Any) -> None:
     for name in ("WASI_CCFLAGS", "WASI_CFLAGS", "WASI_CXXFLAGS"):
         checked(buildvars.flag_list, name, env.get(name, []))
-    _check_host_flags(env, ("CCFLAGS", "CFLAGS", "CXXFLAGS"))
+    check_host_flags(env, ("CCFLAGS", "CFLAGS", "CXXFLAGS"))
 
 
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
@@ -104,7 +57,7 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     checked(buildvars.stack_size, env.get("WASI_STACK_SIZE", buildvars.DEFAULT_STACK_SIZE))
     for name in ("WASI_LINKFLAGS", "WASI_LIBS"):
         checked(buildvars.flag_list, name, env.get(name, []))
-    _check_host_flags(env, ("LINKFLAGS",))
+    check_host_flags(env, ("LINKFLAGS",))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
     component = buildvars.is_component_target(env.subst("$WASI_TARGET"))
@@ -369,7 +322,7 @@ def set_commands(env: Any) -> None:
     env["_WASI_OPTFLAG"] = _optimize_flag
     env["_WASI_STACKFLAG"] = _stack_flag
     for name in HOST_FLAGS:
-        env[f"_WASI_HOST{name}"] = _host_flag(name)
+        env[f"_WASI_HOST{name}"] = host_flag(name)
     env["_WASI_STRIPFLAG"] = _strip_flag
     env["_WASI_WASMOPT"] = _wasm_opt_command
     env["_WASI_WASMOPTFLAGS"] = _wasm_opt_flags
@@ -387,7 +340,7 @@ def set_commands(env: Any) -> None:
     env["_WASI_LIBDIRFLAGS"] = _library_dir_flags
     env["_WASI_LIBFLAGS"] = _library_flags
     env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
-    # Each host flag variable (applied only without a host compiler, see _host_flag) just before its WASI_* one, so
+    # Each host flag variable (applied only without a host compiler, see host_flags.py) just before its WASI_* one, so
     # the WASI_* flags, the more specific, come later and win.
     compile_head = ("$( $WASI_CC $) $_WASI_TARGETFLAG $( --sysroot=$WASI_SYSROOT $_WASI_PREFIXMAPS $) "
                     "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $_WASI_HOSTCCFLAGS $WASI_CCFLAGS")
