@@ -37,7 +37,6 @@ MAX_TIMEOUT = 7 * 24 * 3600.0
 DEFAULT_MAX_MEMORY_MB = 1024  # WasiRun(max_memory_mb=...) changes it
 MAX_MEMORY_MB = 4096  # wasm32's whole address space
 _POLL = 0.05  # seconds between the watcher's looks
-_HOST_STACK_MARGIN = 8 << 20  # bytes of OS stack for the thread, beyond max_wasm_stack: Python's and wasmtime's own
 _STOP_GRACE = 5.0  # seconds a stopped module may take to reach its next epoch check (it may be in a host call)
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -165,15 +164,8 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
         except BaseException as e:  # noqa: BLE001 - handed to the watching thread
             outcome.append(e)
 
-    # wasmtime's max_wasm_stack must fit in the OS stack of the thread that runs the module (a thread's default
-    # stack differs by platform and libc), so the thread gets that much more than its default.
-    previous_stack_size = threading.stack_size()
-    threading.stack_size(max(previous_stack_size, (max_wasm_stack_kb << 10) + _HOST_STACK_MARGIN))
-    try:
-        worker = threading.Thread(target=start_module, name=f"wasi-run {wasm.name}", daemon=True)
-    finally:
-        threading.stack_size(previous_stack_size)
-    stop_reason = _watch(worker, engine, timeout, should_stop)
+    stop_reason = _watch(threading.Thread(target=start_module, name=f"wasi-run {wasm.name}", daemon=True),
+                         engine, timeout, should_stop)
     if stop_reason is not None and not outcome:
         outcome.append(RunError("it did not stop"))  # still in a host call after the grace period
     result = outcome[0]
