@@ -158,14 +158,14 @@ env.WasiProgram('out/command', ['lib/mul.c', 'common/util.c'], WASI_EXPORTS=['mu
     argv = by_output(log)
     entry = toolchain.root
     assert argv["out/reactor.wasm"] == [
-        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2",
-        "-mexec-model=reactor", "-Wl,--export=add", "-Wl,--strip-debug", "-o", "out/reactor.wasm", "lib/add.wasi.o",
-        "-lsetjmp"]
+        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld",
+        "-Wl,-z,stack-size=1048576", "-O2", "-mexec-model=reactor", "-Wl,--export=add", "-Wl,--strip-debug", "-o",
+        "out/reactor.wasm", "lib/add.wasi.o", "-lsetjmp"]
     # The older name of the target reaches clang as the one it does not warn about.
     assert argv["out/command.wasm"] == [
-        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2",
-        "-Wl,--export=mul", "-Wl,--export=util", "-o", "out/command.wasm", "lib/mul.p1.o", "common/util.p1.o",
-        "-lsetjmp"]
+        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld",
+        "-Wl,-z,stack-size=1048576", "-O2", "-Wl,--export=mul", "-Wl,--export=util", "-o", "out/command.wasm",
+        "lib/mul.p1.o", "common/util.p1.o", "-lsetjmp"]
     assert argv["lib/mul.p1.o"][0] == "--target=wasm32-wasip1"
 
 

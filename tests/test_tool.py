@@ -49,12 +49,13 @@ def test_builders_emit_hermetic_flags(project: Path, tmp_path: Path) -> None:
         "-mllvm", "-wasm-use-legacy-eh=false", "-O2", "-DFEATURE=1", "-Iinc", "-c", "-o", "src/a.wasi.o", "src/a.c"]
     # Names kept (the default): the link leaves out debug info only; the name section is split off afterwards.
     assert recorded["clang", "out/prog.wasm"] == [
-        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld", "-O2",
-        "-Wl,--strip-debug", "-o", "out/prog.wasm", "src/a.wasi.o", "-lc-printscan-long-double", "-lsetjmp"]
+        "--target=wasm32-wasip1", f"--sysroot={entry}/sysroot", f"-fuse-ld={entry}/bin/wasm-ld",
+        "-Wl,-z,stack-size=1048576", "-O2", "-Wl,--strip-debug", "-o", "out/prog.wasm", "src/a.wasi.o",
+        "-lc-printscan-long-double", "-lsetjmp"]
     assert (project / "out/prog.wasm.names").read_text() == "0 standin_clang\n"
     shipped = (project / "out/prog.wasm").read_bytes()
     assert b"standin" in shipped and b"\x04name" not in shipped
-    assert recorded["clang", "out/nameless.wasm"][4] == "-s"
+    assert recorded["clang", "out/nameless.wasm"][5] == "-s"
     assert not (project / "out/nameless.wasm.names").exists()
     assert recorded["clang", "src/util.wasi.o"][9:12] == ["-O2", "-Oz", "-c"]  # the user's own -O comes last
     assert not {"-s", "-Wl,--strip-debug"} & set(recorded["clang", "out/debug.wasm"])

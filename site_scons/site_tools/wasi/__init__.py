@@ -39,7 +39,7 @@ from .aliases import define_aliases
 from .commands import add_builders, one_word, set_commands, shell_escape
 from .command_line import add_options, apply_cache_options, apply_options
 from .distcc import define_distcc_aliases, use_distcc
-from .nodes import caller
+from .nodes import caller, user_error
 from .spawn import direct_spawn, providers_by_bin
 
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
@@ -49,16 +49,28 @@ def _user_error(error: WasiError) -> SCons.Errors.UserError:
     return SCons.Errors.UserError(str(error))
 
 
-def _load_lock_cached(path: str) -> Lock:
+def _load_lock_cached(path: str, setting: object) -> Lock:
     try:
         st = os.stat(path)
         cache_key = (path, st.st_mtime_ns, st.st_size)
+    except FileNotFoundError:
+        raise _missing_lock(path, setting) from None
     except OSError:
         cache_key = (path, 0, 0)
     lock = _lock_cache.get(cache_key)
     if lock is None:
         lock = _lock_cache[cache_key] = load_lock(path)
     return lock
+
+
+def _missing_lock(path: str, setting: object) -> ConfigError:
+    """A project without its lock: say how to get one. The lock is the project's own file (it pins the toolchain, so
+    it is committed with the SConstruct); `scons-wasi init` writes the one the installed package carries."""
+    directory = os.path.dirname(path)
+    return ConfigError(
+        f"no toolchain lock at {path} (WASI_LOCK={setting!r}); the lock pins the toolchain this project builds with",
+        hint=f"run `scons-wasi init` in {directory} (it writes {os.path.basename(path)} and keeps the files that are "
+             f"there), or copy toolchain.lock from the scons-wasi checkout beside the SConstruct; then commit it")
 
 
 def _lock_path(env: Any) -> str:
@@ -111,11 +123,11 @@ def generate(env: Any, **kw: Any) -> None:
     apply_options(env)
     try:
         settings = _settings(env, kw)
-        lock = _load_lock_cached(_lock_path(env))
+        lock = _load_lock_cached(_lock_path(env), env["WASI_LOCK"])
         toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"),
                                   libc=kw.get("libc") or env.get("WASI_LIBC"))
     except ConfigError as e:  # a setting the user gave: name the SConstruct line that loads the tool
-        raise SCons.Errors.UserError(f"{caller()}: {e}") from None
+        raise user_error(f"{caller()}: {e}") from None
     except WasiError as e:
         raise _user_error(e) from None
     try:

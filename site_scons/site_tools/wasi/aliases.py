@@ -16,6 +16,7 @@ from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import WasiError
 
 from .command_line import prune_options
+from .help import add_tool_help
 from .nodes import size_libc_node, size_libc_toolchain, toolchain_node
 
 _aliases_defined: set[str] = set()
@@ -43,6 +44,7 @@ def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
 
 
 def define_aliases(env: Any) -> None:
+    add_tool_help()
     key = env["WASI_SYSROOT_KEY"]
     _planned.setdefault(key, env)
     if _size_libc_wanted(env) and f"{key} size" not in _aliases_defined:

@@ -14,6 +14,7 @@ import SCons.Subst
 
 from wasi_toolchain.targets import buildvars
 
+from .host_flags import HOST_FLAGS, check_host_flags, host_flag
 from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
                     wasm_opt_plan)
 from .distcc import distcc_launcher
@@ -46,8 +47,15 @@ def shell_escape(word: str) -> str:
 TOOLCHAIN_PREFIX = "/wasi-toolchain"
 
 
+def _check_compile_flags(env: Any) -> None:
+    for name in ("WASI_CCFLAGS", "WASI_CFLAGS", "WASI_CXXFLAGS"):
+        checked(buildvars.flag_list, name, env.get(name, []))
+    check_host_flags(env, ("CCFLAGS", "CFLAGS", "CXXFLAGS"))
+
+
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     checked(buildvars.target, env.subst("$WASI_TARGET"))
+    _check_compile_flags(env)
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
@@ -74,6 +82,10 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     checked(buildvars.exports, env.get("WASI_EXPORTS", []))
     checked(buildvars.flag, "WASI_STRIP", env.get("WASI_STRIP", True))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
+    checked(buildvars.stack_size, env.get("WASI_STACK_SIZE", buildvars.DEFAULT_STACK_SIZE))
+    for name in ("WASI_LINKFLAGS", "WASI_LIBS"):
+        checked(buildvars.flag_list, name, env.get(name, []))
+    check_host_flags(env, ("LINKFLAGS",))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
     component = buildvars.is_component_target(env.subst("$WASI_TARGET"))
@@ -147,6 +159,12 @@ def _optimize_flag(target: Any, source: Any, env: Any, for_signature: bool) -> s
     """-O2 ('speed') or -Oz ('size'): where WASI_CCFLAGS/WASI_LINKFLAGS held -O2 before WASI_OPTIMIZE, just before
     them, so the default command lines are what they were and a -O of the user's own, later, still wins."""
     return buildvars.OPTIMIZE_FLAGS[buildvars.optimize(env.get("WASI_OPTIMIZE", "speed"))]
+
+
+def _stack_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    """The C stack's size (WASI_STACK_SIZE; buildvars.DEFAULT_STACK_SIZE). Before the -O flag and WASI_LINKFLAGS, so a
+    -z stack-size of the user's own there still wins (wasm-ld takes the last)."""
+    return f"-Wl,-z,stack-size={buildvars.stack_size(env.get('WASI_STACK_SIZE', buildvars.DEFAULT_STACK_SIZE))}"
 
 
 def _size_mode(env: Any) -> bool:
@@ -337,6 +355,9 @@ def set_commands(env: Any) -> None:
     env["_WASI_FUSELDFLAG"] = one_word(f"-fuse-ld={toolchain.bin_dir}/wasm-ld")
     env["_WASI_PREFIXMAPS"] = _prefix_maps
     env["_WASI_OPTFLAG"] = _optimize_flag
+    env["_WASI_STACKFLAG"] = _stack_flag
+    for name in HOST_FLAGS:
+        env[f"_WASI_HOST{name}"] = host_flag(name)
     env["_WASI_STRIPFLAG"] = _strip_flag
     env["_WASI_WASMOPT"] = _wasm_opt_command
     env["_WASI_WASMOPTFLAGS"] = _wasm_opt_flags
@@ -355,14 +376,17 @@ def set_commands(env: Any) -> None:
     env["_WASI_LIBFLAGS"] = _library_flags
     env["_WASI_SYSLIBFLAGS"] = _sysroot_library_flags
     env["_WASI_DISTCC"] = distcc_launcher
+    # Each host flag variable (applied only without a host compiler, see host_flags.py) just before its WASI_* one, so
+    # the WASI_* flags, the more specific, come later and win.
     compile_head = ("$( $_WASI_DISTCC $WASI_CC $) $_WASI_TARGETFLAG $( $_WASI_SYSROOTFLAG $_WASI_PREFIXMAPS $) "
-                    "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $WASI_CCFLAGS")
+                    "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $_WASI_HOSTCCFLAGS $WASI_CCFLAGS")
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
-    env["WASI_CCCOM"] = f"{compile_head} $WASI_CFLAGS {compile_tail}"
-    env["WASI_CXXCOM"] = f"{compile_head} $WASI_CXXFLAGS {compile_tail}"
+    env["WASI_CCCOM"] = f"{compile_head} $_WASI_HOSTCFLAGS $WASI_CFLAGS {compile_tail}"
+    env["WASI_CXXCOM"] = f"{compile_head} $_WASI_HOSTCXXFLAGS $WASI_CXXFLAGS {compile_tail}"
     env["_WASI_LINKSYSROOT"] = _link_sysroot
     env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( $_WASI_LINKSYSROOT "
-                           "$_WASI_FUSELDFLAG $) $_WASI_OPTFLAG $WASI_LINKFLAGS $_WASI_EXECFLAGS "
+                           "$_WASI_FUSELDFLAG $) $_WASI_STACKFLAG $_WASI_OPTFLAG $_WASI_HOSTLINKFLAGS "
+                           "$WASI_LINKFLAGS $_WASI_EXECFLAGS "
                            "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
                            "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")
     env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"

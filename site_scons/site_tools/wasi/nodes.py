@@ -4,6 +4,8 @@ and the checks of builder arguments that name the caller."""
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,25 +127,44 @@ def component_tools_node(env: Any) -> Any:
 
     tools = env["WASI_COMPONENT_TOOLS"]
     if isinstance(tools, WasiError):
-        raise SCons.Errors.UserError(f"{caller()}: {tools}")
+        raise user_error(f"{caller()}: {tools}")
     lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
     return _entry_node(env, tools.key, tools.key, tools.is_complete(),
                        lambda: component_tools.ensure(tools, lock, settings))
 
 
-def caller() -> str:
-    """``SConstruct:12``: the innermost frame outside SCons and this file, i.e. the builder call in the user's
-    SConstruct or SConscript. SCons itself reports the innermost frame outside SCons, which is this file."""
-    import traceback
+def _caller_frame() -> types.FrameType | None:
+    """The innermost frame outside SCons and this package: the builder call in the user's SConstruct or SConscript."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if os.path.dirname(os.path.abspath(filename)) != _GLUE_DIR and f"{os.sep}SCons{os.sep}" not in filename:
+            return frame
+        frame = frame.f_back
+    return None
 
-    for frame in reversed(traceback.extract_stack()):
-        if os.path.dirname(os.path.abspath(frame.filename)) != _GLUE_DIR and f"{os.sep}SCons{os.sep}" not in frame.filename:
-            try:
-                name = os.path.relpath(frame.filename)
-            except ValueError:  # another drive on Windows
-                name = frame.filename
-            return f"{name}:{frame.lineno}"
-    return "SConstruct"
+
+def caller() -> str:
+    """``SConstruct:12``: where the user's SConstruct or SConscript called the tool (see _caller_frame)."""
+    frame = _caller_frame()
+    if frame is None:
+        return "SConstruct"
+    try:
+        name = os.path.relpath(frame.f_code.co_filename)
+    except ValueError:  # another drive on Windows
+        name = frame.f_code.co_filename
+    return f"{name}:{frame.f_lineno}"
+
+
+def user_error(message: str) -> SCons.Errors.UserError:
+    """A UserError whose traceback ends at the user's line. SCons prints the deepest frame outside SCons after
+    ``scons: *** …`` (``File "…", line …``), which would otherwise be a line of this tool; raised, the error gets
+    the raising frame on top of this one, so the user's frame stays the deepest."""
+    error = SCons.Errors.UserError(message)
+    frame = _caller_frame()
+    if frame is None:
+        return error
+    return error.with_traceback(types.TracebackType(None, frame, frame.f_lasti, frame.f_lineno))
 
 
 def checked(check: Any, *args: Any) -> Any:
@@ -151,4 +172,4 @@ def checked(check: Any, *args: Any) -> Any:
     try:
         return check(*args)
     except WasiError as e:
-        raise SCons.Errors.UserError(f"{caller()}: {e}") from None
+        raise user_error(f"{caller()}: {e}") from None

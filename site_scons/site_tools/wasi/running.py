@@ -14,8 +14,10 @@ import SCons.Errors
 
 from wasi_toolchain.errors import RunError, WasiError
 from wasi_toolchain.targets.run import (check_dirs, check_environment, check_expect_exit, check_max_memory_mb,
-                                check_timeout)
+                                        check_timeout)
+from wasi_toolchain.targets.stack import check_max_wasm_stack_kb
 
+from .help import add_run_help
 from .nodes import caller, checked
 
 
@@ -45,7 +47,8 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
         dirs = _existing_dirs(env["WASI_RUN_DIRS"], env["WASI_RUN_CALLER"], str(target[0]))
         code = run_module(program, argv, env=env["WASI_RUN_ENV"], dirs=dirs,
                           stdin=env["WASI_RUN_STDIN"], timeout=env["WASI_RUN_TIMEOUT"],
-                          max_memory_mb=env["WASI_RUN_MAX_MEMORY_MB"], should_stop=_scons_was_interrupted)
+                          max_memory_mb=env["WASI_RUN_MAX_MEMORY_MB"],
+                          max_wasm_stack_kb=env["WASI_RUN_MAX_WASM_STACK_KB"], should_stop=_scons_was_interrupted)
     except WasiError as e:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(e), exitstatus=1) from None
     if code != expected:
@@ -99,15 +102,16 @@ def _existing_dirs(dirs: Sequence[PreopenDir], where: str, alias: str) -> dict[s
 def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] = (),
             env: Mapping[str, str] | None = None, dirs: Mapping[str, str] | None = None, stdin: str | None = None,
             expect_exit: int = 0, timeout: float | None = None, max_memory_mb: int | None = None,
-            **overrides: Any) -> Any:
+            max_wasm_stack_kb: int | None = None, **overrides: Any) -> Any:
     """``env.WasiRun(alias, program, args=[…], env={…}, dirs={host: guest}, stdin=file, expect_exit=0,
-    timeout=300, max_memory_mb=1024)``.
+    timeout=300, max_memory_mb=1024, max_wasm_stack_kb=512)``.
 
     An always-built alias that runs ``program`` (a core module, or a component built for wasm32-wasip2: told apart
     by its header) in wasmtime with WASI arguments ``args`` (argv[0] is the module's
     file name), environment ``env``, host directories preopened at guest paths ``dirs``, and ``stdin`` as standard
     input; the build fails if the exit code is not ``expect_exit`` (scons exits with the program's code), if the
     run takes longer than ``timeout`` seconds, and a module's memory cannot grow past ``max_memory_mb`` MiB.
+    ``max_wasm_stack_kb`` is wasmtime's call-stack limit (its default 512 KiB; at most 2048, wasmtime-py's limit).
     Relative paths are relative to the calling SConscript, like every SCons path. A bad argument stops the build
     with the calling file and line.
     """
@@ -116,13 +120,15 @@ def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] 
     run_dirs = checked(_host_dirs, build_env, checked(check_dirs, dirs))
     seconds = checked(check_timeout, timeout)
     memory = checked(check_max_memory_mb, max_memory_mb)
+    wasm_stack = checked(check_max_wasm_stack_kb, max_wasm_stack_kb)
     stdin_node = build_env.File(stdin) if stdin else None
     run = build_env.Alias(
         alias, [program, *([stdin_node] if stdin_node else [])],
         _RUN_ACTION,
         WASI_RUN_ARGS=list(args), WASI_RUN_ENV=variables, WASI_RUN_DIRS=run_dirs, WASI_RUN_CALLER=caller(),
         WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=expected,
-        WASI_RUN_TIMEOUT=seconds, WASI_RUN_MAX_MEMORY_MB=memory,
+        WASI_RUN_TIMEOUT=seconds, WASI_RUN_MAX_MEMORY_MB=memory, WASI_RUN_MAX_WASM_STACK_KB=wasm_stack,
         **overrides)
     build_env.AlwaysBuild(run)
+    add_run_help(alias, program)
     return run

@@ -7,6 +7,7 @@ which variable, what was expected and what it got.
 from __future__ import annotations
 
 import re
+from collections import UserList
 from collections.abc import Iterable
 from typing import Literal
 
@@ -159,6 +160,50 @@ def exports(value: object) -> list[str]:
                               hint="name the functions as they are spelled in C (use extern \"C\" in C++)")
         result.append(name)
     return result
+
+
+def flag_list(name: str, value: object) -> list[object]:
+    """WASI_CCFLAGS, WASI_CFLAGS, WASI_CXXFLAGS, WASI_LINKFLAGS, WASI_LIBS (and CCFLAGS & co. where they apply): a
+    list of strings, or one string, which SCons splits at spaces. Nested lists are flattened, as SCons does; SCons
+    objects (a node, a Literal) are left to SCons. A number, None or a dict would reach clang as a file name."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple, UserList)):  # UserList: SCons's CLVar, what env.Append makes
+        raise ConfigError(f"{name}: expected a list of strings, got {type(value).__name__} {value!r}",
+                          hint=f"e.g. {name}={_EXAMPLES.get(name, ['-DNAME'])!r}")
+    flags: list[object] = []
+    for item in value:  # type: ignore[attr-defined]
+        if isinstance(item, (list, tuple)):
+            flags += flag_list(name, item)
+        elif isinstance(item, (bool, int, float, bytes, dict, set)) or item is None:
+            raise ConfigError(f"{name}: expected strings, got {type(item).__name__} {item!r} in {value!r}",
+                              hint=f"write each flag as a string, e.g. {name}={_EXAMPLES.get(name, ['-DNAME'])!r}")
+        else:
+            flags.append(item)
+    return flags
+
+
+_EXAMPLES = {"WASI_LIBS": ["c-printscan-long-double"], "WASI_LINKFLAGS": ["-Wl,--export=add"],
+             "LINKFLAGS": ["-Wl,--export=add"], "WASI_CXXFLAGS": ["-std=c++20"], "CXXFLAGS": ["-std=c++20"]}
+
+# WASI_STACK_SIZE: bytes of the C stack (wasm-ld -z stack-size). wasm-ld's own default is 64 KiB, 1/128 of Linux's 8
+# MiB, which a recursive interpreter overflowed after ~70 nested calls; Rust's wasm32-wasip1 target links with 1 MiB
+# (emscripten keeps 64 KiB). 1 MiB costs no resident memory until the stack is used (docs/benchmarks.md: "The C
+# stack"). wasm-ld places the stack first, below the data, so an overflow faults just below address 0 instead of
+# overwriting data (run.py turns that fault into "stack overflow: raise WASI_STACK_SIZE").
+DEFAULT_STACK_SIZE = 1 << 20
+MIN_STACK_SIZE = 4 << 10
+MAX_STACK_SIZE = 512 << 20
+STACK_ALIGN = 16  # wasm-ld: "stack size must be 16-byte aligned"
+
+
+def stack_size(value: object) -> int:
+    if (isinstance(value, bool) or not isinstance(value, int) or not MIN_STACK_SIZE <= value <= MAX_STACK_SIZE
+            or value % STACK_ALIGN):
+        raise ConfigError(f"WASI_STACK_SIZE: expected bytes, a multiple of {STACK_ALIGN} from {MIN_STACK_SIZE} to "
+                          f"{MAX_STACK_SIZE} ({MAX_STACK_SIZE >> 20} MiB), got {value!r}",
+                          hint=f"e.g. WASI_STACK_SIZE=4 * 1024 * 1024; the default is {DEFAULT_STACK_SIZE >> 20} MiB")
+    return value
 
 
 def link_flags(model: ExecModel, export_names: Iterable[str]) -> list[str]:

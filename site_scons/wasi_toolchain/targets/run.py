@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
+from .stack import DEFAULT_MAX_WASM_STACK_KB, check_max_wasm_stack_kb, stack_hint
 
 DEFAULT_TIMEOUT = 300.0  # seconds; WasiRun(timeout=...) changes it
 MAX_TIMEOUT = 7 * 24 * 3600.0
@@ -62,9 +63,12 @@ class RunInterrupted(RunError):
     """The run was stopped by a signal (Ctrl-C, SIGTERM) or because the build is being interrupted."""
 
 
-def _engine_config(wasmtime: Any) -> Any:
+def _engine_config(wasmtime: Any, max_wasm_stack_kb: int = DEFAULT_MAX_WASM_STACK_KB) -> Any:
     """The wasmtime engine's configuration, in one place."""
     config = wasmtime.Config()
+    # -- the call stack of compiled code (stack.py): checked first, since a value over wasmtime-py's limit aborts the
+    # process instead of raising.
+    config.max_wasm_stack = check_max_wasm_stack_kb(max_wasm_stack_kb) << 10
     # -- epoch interruption: how a timeout, Ctrl-C or SIGTERM stops a running module (see the module docstring).
     config.epoch_interruption = True
     # -- Wasm exceptions: setjmp/longjmp is compiled to the exception-handling proposal (buildvars.SETJMP_*), and a
@@ -77,7 +81,7 @@ def _engine_config(wasmtime: Any) -> Any:
 def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                dirs: Mapping[str, str] | None = None, stdin: Path | None = None,
                stdout: Path | None = None, stderr: Path | None = None, timeout: float = DEFAULT_TIMEOUT,
-               max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+               max_memory_mb: int = DEFAULT_MAX_MEMORY_MB, max_wasm_stack_kb: int = DEFAULT_MAX_WASM_STACK_KB,
                should_stop: Callable[[], bool] | None = None) -> int:
     """Run ``wasm``'s ``_start`` and return its exit code.
 
@@ -96,7 +100,7 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
             raise RunError(f"cannot preopen {host} as {guest} for {wasm}: "
                            f"{'no such directory' if not os.path.exists(host) else 'not a directory'}",
                            hint="create the directory before the run, or fix the dirs= of the WasiRun call")
-    engine = wasmtime.Engine(_engine_config(wasmtime))
+    engine = wasmtime.Engine(_engine_config(wasmtime, max_wasm_stack_kb))
     component = is_component(_read_header(wasm))
     try:
         if component:
@@ -180,11 +184,25 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
     if isinstance(result, wasmtime.Trap):
         from .symbolize import symbolize_for  # names from <module>.wasm.names, when the link kept them
 
-        raise RunError(f"{wasm} trapped: {symbolize_for(Path(wasm), result.message)}") from None
+        raise RunError(f"{wasm} trapped: {symbolize_for(Path(wasm), result.message)}",
+                       hint=_trap_hint(wasm, result.message, max_wasm_stack_kb)) from None
     if isinstance(result, wasmtime.WasmtimeError):
+        if "exceeds memory limits" in str(result):  # its memory at start (the C stack among it) is past the cap
+            raise RunError(f"{wasm} could not be instantiated: {result} (WasiRun max_memory_mb={max_memory_mb})",
+                           hint="raise max_memory_mb= in the WasiRun call, or link it with a smaller "
+                                "WASI_STACK_SIZE (the C stack is part of the memory a module starts with)") from None
         raise RunError(f"{wasm} could not be instantiated: {result}",
                        hint=f"it imports something other than WASI preview {2 if component else 1}") from None
     raise result
+
+
+def _trap_hint(wasm: Path, message: str, max_wasm_stack_kb: int) -> str | None:
+    """"stack overflow: raise WASI_STACK_SIZE …" (or raise max_wasm_stack_kb) for a trap that is one, else None."""
+    try:
+        module = wasm.read_bytes()
+    except OSError:
+        module = b""
+    return stack_hint(module, message, max_wasm_stack_kb)
 
 
 def _run_interface(component: Any, engine: Any, wasm: Path) -> str:
