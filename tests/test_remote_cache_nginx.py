@@ -32,8 +32,10 @@ class Machine:
         _, self.log = fake_entry(self.root, store)
 
     def scons(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        result = run_scons(self.root, "-Q", *args, env={"WASI_CACHE_DIR": str(self.store), **(env or {})},
-                           timeout=300)
+        # One clang run per object (WASI_BATCH_SIZE=1), as in test_builders.py: these tests follow each object's
+        # own command and lookup. A batch and a CacheDir: tests/test_e2e_batch.py.
+        result = run_scons(self.root, "-Q", *args,
+                           env={"WASI_CACHE_DIR": str(self.store), "WASI_BATCH_SIZE": "1", **(env or {})}, timeout=300)
         assert "Traceback" not in result.stdout + result.stderr, result.stderr
         return result
 

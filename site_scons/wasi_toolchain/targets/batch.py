@@ -108,6 +108,11 @@ def plan(words: Sequence[str], target: str, sources: Sequence[str], *, top: str,
             flags.append(absolute)
             expect_path = False
             continue
+        if word == "-fdebug-compilation-dir=.":
+            # Every compile has it (for distcc workers, see commands._prefix_maps). The batch's own
+            # -ffile-compilation-dir=<top>, under the -ffile-prefix-map=<top>=. that every compile has too, gives
+            # the debug info the same "." as the one-file command does.
+            continue
         if word.startswith(_NOT_BATCHABLE):
             return None
         if word.startswith(_PREFIX_MAPS):
