@@ -32,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (REPO, Command, fmt_seconds, machine_line, markdown_table, median, record_commands, run, scons_command,
-                    timed)
+from common import (REPO, Command, fmt_seconds, machine_line, markdown_table, median, record_commands, run,
+                    scons_command)
 from full_build import FILES_PER_PROGRAM, LIBRARY_FILES, PROGRAMS, clean, generate
 
 sys.path.insert(0, str(REPO / "tests"))
