@@ -58,13 +58,28 @@ def serial_compile_times(root: Path, commands: list[Command]) -> tuple[float, fl
         preprocess = [*words[:output], "-o", str(preprocessed), *words[output + 2:]]
         preprocess[preprocess.index("-c")] = "-E"
         source = next(i for i in command.inputs if i.endswith(".c"))
-        remote = [str(preprocessed) if word == source else word for word in words]
+        remote = _without_preprocessor_flags([str(preprocessed) if word == source else word for word in words])
         compile_total += client_cpu(lambda: subprocess.run(words, cwd=root, check=True))
         preprocess_total += client_cpu(lambda: subprocess.run(preprocess, cwd=root, check=True))
         worker_total += client_cpu(lambda: subprocess.run(remote, cwd=root, check=True))
     preprocessed.unlink()
     count = len(commands)
     return compile_total / count, preprocess_total / count, worker_total / count
+
+
+def _without_preprocessor_flags(words: list[str]) -> list[str]:
+    """The command as distcc sends it: it drops -I and -D (joined or with their argument apart), which the
+    preprocessed text no longer needs."""
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("-I", "-D"):
+            skip = True
+        elif not word.startswith(("-I", "-D")):
+            kept.append(word)
+    return kept
 
 
 def client_cpu(action: object) -> float:
