@@ -9,11 +9,12 @@ What one 2-core machine can measure (the workers share the client's two cores, s
   commands run alone, as is and with `-E` instead of `-c`.
 
 The CPU time of scons and everything it starts (distcc, the preprocessing, the links; not the workers, which
-distccd starts) is measured for each build, U; the workers' CPU time is measured when they stop, w per job. From
-those, a **projection** (not a measurement) of a full build with N remote cores: ``T(N) = max(U / C, F * w / N)``
-against ``U_local / C`` for the local build, with C = 2 client cores and F = 200 compiles. It assumes CPU-bound
-builds with perfect overlap, a network whose transfer time is small next to a job (about 40 KB of preprocessed text
-in and 1 KB of object out per file here, plus a round trip), and workers as fast as this machine.
+distccd starts) is measured for each build, U; a worker's job is measured as what it runs, the compile of the
+preprocessed text, w (distccd's own share, receiving and writing files, is left out). From those, a
+**projection** (not a measurement) of a full build with N remote cores: ``T(N) = max(U / C, F * w / N)`` against
+``U_local / C`` for the local build, with C = 2 client cores and F = 200 compiles. It assumes CPU-bound builds with
+perfect overlap, a network whose transfer time is small next to a job (about 40 KB of preprocessed text in and
+1 KB of object out per file here, plus a round trip), and workers as fast as this machine.
 
     WASI_CACHE_DIR=<a store> python bench/distributed.py [--runs 3]
 """
@@ -32,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (REPO, Command, fmt_seconds, machine_line, markdown_table, median, record_commands, run, scons_command,
-                    timed)
+from common import (REPO, Command, fmt_seconds, machine_line, markdown_table, median, record_commands, run,
+                    scons_command)
 from full_build import FILES_PER_PROGRAM, LIBRARY_FILES, PROGRAMS, clean, generate
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -44,19 +45,41 @@ CLIENT_CORES = 2
 PROJECTED_CORES = (2, 4, 8, 16, 32, 64)
 
 
-def serial_compile_times(root: Path, commands: list[Command]) -> tuple[float, float]:
-    """(CPU seconds per compile, CPU seconds per preprocessing), each the mean over the 200 recorded compile
-    commands run one at a time, as the tool runs them and with -E instead of -c. CPU, not wall time: on a shared
-    machine the wall time of a short process is mostly waiting for a core."""
-    compile_total = preprocess_total = 0.0
+def serial_compile_times(root: Path, commands: list[Command]) -> tuple[float, float, float]:
+    """CPU seconds per compile, per preprocessing and per compile of the preprocessed text (what a worker runs:
+    the same bin/clang wrapper on the file distcc sends), each the mean over the 200 recorded compile commands run
+    one at a time. CPU, not wall time: on a shared machine the wall time of a short process is mostly waiting for a
+    core."""
+    compile_total = preprocess_total = worker_total = 0.0
+    preprocessed = root / "bench-preprocessed.i"
     for command in commands:
         words = shlex.split(command.line)
         output = words.index("-o")
-        preprocess = [*words[:output], "-o", os.devnull, *words[output + 2:]]
+        preprocess = [*words[:output], "-o", str(preprocessed), *words[output + 2:]]
         preprocess[preprocess.index("-c")] = "-E"
+        source = next(i for i in command.inputs if i.endswith(".c"))
+        remote = _without_preprocessor_flags([str(preprocessed) if word == source else word for word in words])
         compile_total += client_cpu(lambda: subprocess.run(words, cwd=root, check=True))
         preprocess_total += client_cpu(lambda: subprocess.run(preprocess, cwd=root, check=True))
-    return compile_total / len(commands), preprocess_total / len(commands)
+        worker_total += client_cpu(lambda: subprocess.run(remote, cwd=root, check=True))
+    preprocessed.unlink()
+    count = len(commands)
+    return compile_total / count, preprocess_total / count, worker_total / count
+
+
+def _without_preprocessor_flags(words: list[str]) -> list[str]:
+    """The command as distcc sends it: it drops -I and -D (joined or with their argument apart), which the
+    preprocessed text no longer needs."""
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("-I", "-D"):
+            skip = True
+        elif not word.startswith(("-I", "-D")):
+            kept.append(word)
+    return kept
 
 
 def client_cpu(action: object) -> float:
@@ -118,16 +141,15 @@ def main() -> None:
                  "distcc, 2 loopback workers, -j4": (4, True), "local, -j1": (1, False),
                  "distcc, 2 loopback workers, -j1": (1, True)}
         times: dict[str, list[float]] = {name: [] for name in kinds}
-        per_compile: list[tuple[float, float]] = []
+        per_compile: list[tuple[float, float, float]] = []
         names = list(kinds)
         for round_number in range(args.runs):
             for name in names[round_number % len(names):] + names[:round_number % len(names)]:
                 times[name].append(build(name, *kinds[name]))
             per_compile.append(serial_compile_times(tree, commands))
     finally:
-        # The workers' CPU time reaches this process's children's account when they exit: distccd reaps its
-        # jobs, the worker's scons reaps distccd, and this process reaps that scons.
-        worker_cpu = client_cpu(lambda: [worker.stop() for worker in workers])
+        for worker in workers:
+            worker.stop()
         shutil.rmtree(shared, ignore_errors=True)
 
     local = median(times["local, -j2"])
@@ -135,11 +157,8 @@ def main() -> None:
     print(markdown_table(["build", "median wall time", "vs. local -j2", "client CPU (scons and its children)"],
                          [[name, fmt_seconds(median(values)), f"{median(values) / local:.2f}",
                            fmt_seconds(median(cpu[name]))] for name, values in times.items()]))
-    c = statistics.median(x for x, _ in per_compile)
-    p = statistics.median(y for _, y in per_compile)
+    c, p, worker_job = (statistics.median(values) for values in zip(*per_compile))
     client_local, client_distributed = median(cpu["local, -j2"]), median(cpu["distcc, 2 loopback workers, -j2"])
-    distributed_builds = sum(len(v) for k, v in times.items() if k.startswith("distcc"))
-    worker_job = worker_cpu / (distributed_builds * COMPILES)
     latency = (median(times["distcc, 2 loopback workers, -j1"]) - median(times["local, -j1"])) / COMPILES
     print()
     print(markdown_table(["per compile (CPU time unless said)", "median"], [
@@ -148,7 +167,7 @@ def main() -> None:
         ["client CPU, local build, per compile (U_local / 200)", fmt_seconds(client_local / COMPILES)],
         ["client CPU, distributed build, per compile (U / 200)", fmt_seconds(client_distributed / COMPILES)],
         ["share of U that is preprocessing (200 * p / U)", f"{COMPILES * p / client_distributed:.0%}"],
-        ["a job on a worker (w: the workers' CPU / jobs)", fmt_seconds(worker_job)],
+        ["a worker's compile of the preprocessed text, run alone (w)", fmt_seconds(worker_job)],
         ["cost added per compile ((U + 200 * w - U_local) / 200)",
          fmt_seconds((client_distributed + COMPILES * worker_job - client_local) / COMPILES)],
         ["wall time added per compile, one at a time (-j1 distributed - local, / 200)", fmt_seconds(latency)]]))

@@ -93,7 +93,8 @@ def test_the_compile_environment(tmp_path: Path) -> None:
     assert client is not None and client.strict and os.path.isabs(client.distcc)
     env = client.command_environment()
     assert (tmp_path / "state").is_dir()  # distcc needs it to exist
-    assert env["DISTCC_HOSTS"] == "h/2" and env["DISTCC_FALLBACK"] == "0" and env["DISTCC_DIR"] == str(tmp_path / "state")
+    assert env["DISTCC_HOSTS"] == "h/2" and env["DISTCC_FALLBACK"] == "0"
+    assert env["DISTCC_DIR"] == str(tmp_path / "state")
     lenient = configure("h/2", None, {"DISTCC_DIR": str(tmp_path / "state"), "PATH": os.environ["PATH"]})
     assert lenient is not None and lenient.command_environment()["DISTCC_FALLBACK"] == "1"
     # ssh hosts: ssh finds its keys and agent through the user's environment, which SCons does not pass on.
@@ -218,7 +219,8 @@ def test_no_distcc_on_path_is_one_line_of_ours(tmp_path: Path) -> None:
 def test_compiles_start_with_distcc_links_and_the_compilation_database_do_not(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", {
         "SConstruct": "env = Environment(tools=['wasi', 'compilation_db'], WASI_CCCOMSTR='', WASI_CXXCOMSTR='', "
-                      "WASI_LINKCOMSTR='')\nenv.CompilationDatabase()\nenv.WasiProgram('build/app', ['a.c', 'b.cpp'])\n",
+                      "WASI_LINKCOMSTR='')\nenv.CompilationDatabase()\n"
+                      "env.WasiProgram('build/app', ['a.c', 'b.cpp'])\n",
         "a.c": "int a(void) { return 1; }\n", "b.cpp": "int main() { return 0; }\n"})
     cache = tmp_path / "store"
     toolchain, _ = fake_entry(project, cache)

@@ -14,15 +14,17 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from support.distcc import (Worker, distcc_installed, free_port, guard_compiler, link_store, shared_dir,
-                            start_worker)
-from support.helpers import make_project, run_scons
+from support.distcc import (Worker, children, distcc_installed, free_port, guard_compiler, link_store, listening,
+                            shared_dir, start_worker)
+from support.helpers import REPO, make_project, run_scons
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not distcc_installed(), reason="distcc is not installed (apt-get install distcc)")]
@@ -196,10 +198,6 @@ def test_a_worker_with_another_locks_toolchain_is_reported_and_refused(rig: Rig)
 def _foreign_worker(base: Path, store: Path) -> Worker:
     """distccd serving ``store``'s entry, started the way the worker command starts it (its key is not this
     lock's, so the worker command cannot be used: it would fetch this lock's toolchain)."""
-    import sys
-    import time
-
-    from support.distcc import listening
     from wasi_toolchain.distributed import worker
     from wasi_toolchain.distributed.client import find_program
 
@@ -217,7 +215,6 @@ def _foreign_worker(base: Path, store: Path) -> Worker:
     while not listening(port):
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
-    del sys
     return Worker(port, store, log, process, log)
 
 
@@ -234,12 +231,8 @@ def test_a_build_completes_on_the_other_worker_when_one_dies(rig: Rig) -> None:
         state = rig.base / "kill-distcc-dir"
         env = {**os.environ, "WASI_CACHE_DIR": str(rig.client_store), "DISTCC_DIR": str(state),
                "WASI_DISTCC_HOSTS": hosts, "WASI_DISTCC_STRICT": "1"}
-        import sys
-        import time
-
-        build = subprocess.Popen([sys.executable, "-m", "SCons", f"--site-dir={Path(__file__).parent.parent / 'site_scons'}",
-                                  "-Q", "-j2"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+        build = subprocess.Popen([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q", "-j2"],
+                                 cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 300
         while not workers[1].compiled():
             assert build.poll() is None and time.monotonic() < deadline, build.communicate()
@@ -252,6 +245,12 @@ def test_a_build_completes_on_the_other_worker_when_one_dies(rig: Rig) -> None:
         assert len(workers[0].compiled()) + len(workers[1].compiled()) >= total  # all on workers
         assert len(workers[0].compiled()) > len(workers[1].compiled())
         assert {k: v for k, v in outputs(root).items() if "extra" not in k} == outputs(rig.local)
+        # SIGTERM stops the other one cleanly: the worker command passes it on to distccd and exits with 0.
+        survivor = workers[0].process.pid
+        daemons = children(survivor)
+        workers[0].stop()
+        assert workers[0].process.returncode == 0 and not listening(workers[0].port)
+        assert daemons and not any(Path(f"/proc/{pid}").exists() for pid in daemons)
     finally:
         for worker in workers:
             worker.stop()

@@ -80,6 +80,8 @@ def _distributed_spawn(spawn: Any, client: DistccClient) -> Any:
             return spawn(shell, escape, command, args, env)
         words = _unquoted(args)
         argv = words if words is not None else [shell, "-c", " ".join(args)]
+        if words is not None and sys.stderr.isatty():  # as spawn.py does: the pipe would lose clang's colours
+            argv = [*argv, "-fcolor-diagnostics"]
         outcome = run_compile(argv, env)
         if outcome.stderr:
             sys.stderr.write(outcome.stderr)

@@ -11,7 +11,6 @@ the same probe: a worker that answers with other bytes would poison every cache 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import time

@@ -47,10 +47,6 @@ class DistccClient:
     state_dir: str  # DISTCC_DIR: distcc's host locks and back-off marks
     passed_on: tuple[tuple[str, str], ...] = ()  # for ssh hosts: what ssh needs from the user's environment
 
-    @property
-    def remote_hosts(self) -> tuple[DistccHost, ...]:
-        return tuple(h for h in self.hosts if h.remote)
-
     def command_environment(self) -> dict[str, str]:
         """What the compile commands' environment (SCons's env['ENV']) needs: SCons does not pass os.environ on.
         Creates DISTCC_DIR, which distcc needs to exist. DISTCC_SKIP_LOCAL_RETRY: a compile error on a worker is
@@ -73,8 +69,8 @@ def configure(hosts_value: object, strict_value: object, environ: Mapping[str, s
     environment variables of the same names. DISTCC_FALLBACK=0 in the environment also means strict."""
     text = environ.get(HOSTS_VARIABLE, "") if hosts_value is None else hosts_value
     if not isinstance(text, str):
-        raise DistributedError(f"{HOSTS_VARIABLE}: expected a distcc host list (a string), got {text!r}",
-                               hint=f"e.g. {HOSTS_VARIABLE}='worker1:3632/4 worker2:3632/4'")
+        raise ConfigError(f"{HOSTS_VARIABLE}: expected a distcc host list (a string), got {text!r}",
+                          hint=f"e.g. {HOSTS_VARIABLE}='worker1:3632/4 worker2:3632/4'")
     if not text.strip():
         return None
     hosts = parse_hosts(text)
