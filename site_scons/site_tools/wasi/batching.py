@@ -122,6 +122,8 @@ class CompileAction(SCons.Action.CommandAction):
         members = _changed(executor)
         if members is None:
             return super().execute(target, source, env, executor)
+        if not members:
+            return 0
         if len(members) == 1:
             return self._one(*members[0], env)
         return self._batch(members, env)
