@@ -65,6 +65,7 @@ def _library_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
 
 def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
+    checked(buildvars.check_program_sources, str(target[0]), source)
     checked(buildvars.target, env.subst("$WASI_TARGET"))
     checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
