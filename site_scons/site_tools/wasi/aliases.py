@@ -16,7 +16,7 @@ from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import WasiError
 
 from .command_line import prune_options
-from .nodes import size_libc_node, size_libc_toolchain, toolchain_node
+from .nodes import size_libc_node, size_libc_toolchain, stop, toolchain_node
 
 _aliases_defined: set[str] = set()
 # Every toolchain a generate() call planned in this run, by key: `scons wasi-prune` keeps these by default. Its
@@ -238,7 +238,7 @@ def _define_store_aliases(env: Any) -> None:
     if directory is None:
         return
     if not directory:
-        raise SCons.Errors.UserError("wasi-fetch-all needs the directory to fill: scons wasi-fetch-all DIR")
+        stop("wasi-fetch-all needs the directory to fill: scons wasi-fetch-all DIR")
     path = os.path.join(SCons.Script.GetLaunchDir(), directory)
     fetch_all = env.Alias("wasi-fetch-all", [], SCons.Action.Action(_fetch_all_action, strfunction=quiet),
                           WASI_FETCH_ALL_DIR=path)

@@ -14,7 +14,7 @@ import SCons.Subst
 
 from wasi_toolchain.targets import buildvars
 
-from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
+from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, stop, toolchain_node, wasm_opt_node,
                     wasm_opt_plan)
 from .running import WasiRun
 
@@ -312,7 +312,7 @@ def _record_compilation_db_entry(target: Sequence[Any], source: Sequence[Any], e
 
     entries = getattr(compilation_db, "__COMPILATION_DB_ENTRIES", None)
     if not isinstance(entries, list) or any(not isinstance(e, tuple) or len(e) != 4 for e in entries[:1]):
-        raise SCons.Errors.UserError(
+        stop(
             "this SCons's compilation_db tool does not keep (target, source, env, action) entries in "
             "__COMPILATION_DB_ENTRIES, so WASI objects cannot be added to compile_commands.json\n  next step: use "
             "the SCons version pinned in requirements.txt")

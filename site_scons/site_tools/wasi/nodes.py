@@ -4,9 +4,10 @@ and the checks of builder arguments that name the caller."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import SCons.Action
 import SCons.Errors
@@ -116,13 +117,13 @@ def wasm_opt_node(env: Any) -> Any:
 
 
 def component_tools_node(env: Any) -> Any:
-    """The stamp node every component depends on. Raises UserError naming the caller when this lock or host has no
+    """The stamp node every component depends on. Stops the read naming the caller when this lock or host has no
     component tools."""
     from wasi_toolchain.toolchain import component_tools
 
     tools = env["WASI_COMPONENT_TOOLS"]
     if isinstance(tools, WasiError):
-        raise SCons.Errors.UserError(f"{caller()}: {tools}")
+        stop(f"{caller()}: {tools}")
     lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
     return _entry_node(env, tools.key, tools.key, tools.is_complete(),
                        lambda: component_tools.ensure(tools, lock, settings))
@@ -148,4 +149,15 @@ def checked(check: Any, *args: Any) -> Any:
     try:
         return check(*args)
     except WasiError as e:
-        raise SCons.Errors.UserError(f"{caller()}: {e}") from None
+        stop(f"{caller()}: {e}")
+
+
+def stop(message: str) -> NoReturn:
+    """Stop while the SConstruct is read, with ``scons: *** <message>`` and exit status 2 as for a UserError, but
+    without the ``File "…", line …`` line SCons adds to one (Script/Main.py, _scons_user_error): that names the
+    innermost frame outside SCons, which is this glue, never the user's line; our messages name it themselves
+    (``SConstruct:12: …``, see caller()). SystemExit is how SCons itself ends quietly with a status."""
+    sys.stdout.flush()
+    sys.stderr.write(f"\nscons: *** {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
