@@ -45,16 +45,12 @@ def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
 def define_aliases(env: Any) -> None:
     key = env["WASI_SYSROOT_KEY"]
     _planned.setdefault(key, env)
-    if _size_libc_wanted(env) and f"{key} size" not in _aliases_defined:
-        # What this environment's programs link with, so that a CI job preparing the store with `scons
-        # wasi-toolchain` before going offline has the -Oz libc too. Only an environment created in size mode is
-        # seen here (generate() runs once, not for a Clone or a builder call); their first size-mode link builds it.
-        _aliases_defined.add(f"{key} size")
-        env.Alias("wasi-toolchain", size_libc_node(env))
+    if _size_libc_wanted(env):
+        size_libc_node(env)  # what this environment's programs link with; the node joins `wasi-toolchain`
     if key in _aliases_defined:
         return
     _aliases_defined.add(key)
-    env.Alias("wasi-toolchain", toolchain_node(env))
+    toolchain_node(env)  # joins `wasi-toolchain`, as does each entry a builder call asks for (nodes._entry_node)
     env.AlwaysBuild(env.Alias("wasi-cache-key", [], SCons.Action.Action(_print_key, strfunction=lambda *a, **k: None)))
     _define_store_aliases(env)
     _define_symbolize_alias(env)

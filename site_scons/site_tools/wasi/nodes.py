@@ -35,7 +35,8 @@ _ENSURE_ENTRY_ACTION = SCons.Action.Action(_ensure_entry, strfunction=lambda *ar
 
 def _entry_node(env: Any, stamp: str, key: str, complete: bool, ensure: Callable[[], object]) -> Any:
     """A stamp node for a store entry (the toolchain, wasm-opt, the component tools): targets that need the entry
-    depend on it, and its content is the entry's key, so a new pin rebuilds them. One node per key and process."""
+    depend on it, and its content is the entry's key, so a new pin rebuilds them. One node per key and process,
+    each a source of the `wasi-toolchain` alias."""
     node = _ready_nodes.get(key)
     if node is None:
         node = env.Command(f"$WASI_STAMPDIR/{stamp}.stamp", [], _ENSURE_ENTRY_ACTION, WASI_ENSURE_ENTRY=ensure,
@@ -47,6 +48,10 @@ def _entry_node(env: Any, stamp: str, key: str, complete: bool, ensure: Callable
             # not rewrite .sconsign.dblite.
             env.AlwaysBuild(node)
         env.NoCache(node)
+        # Every entry a target of this SConstruct needs is part of `scons wasi-toolchain`, which a CI job runs to
+        # fill the store before going offline: the -Oz libc and wasm-opt of size-mode programs and the component
+        # tools of wasm32-wasip2 ones too, whichever environment, Clone or builder call asked for them.
+        env.Alias("wasi-toolchain", node)
         _ready_nodes[key] = node
     return node
 
