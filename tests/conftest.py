@@ -166,6 +166,7 @@ def source_flavour(real: tuple[RealProject, subprocess.CompletedProcess[str], fl
         shutil.copy(project.root / name, root / name)
     shutil.copytree(project.root / "samples", root / "samples")
     cache = tmp_path_factory.mktemp("source-store")
+    shutil.copy2(project.cache / ".wasi-store", cache / ".wasi-store")  # a copy of the tool's store, marked as one
     shutil.copytree(project.cache / "downloads", cache / "downloads")
     env = {**os.environ, "WASI_CACHE_DIR": str(cache), "WASI_LIBC": "source"}
     proc = subprocess.Popen([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q",

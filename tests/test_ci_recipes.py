@@ -99,8 +99,11 @@ class Rig:
         shutil.rmtree(target, ignore_errors=True)
         for relative in paths:
             source = workspace / relative
-            if source.exists():
+            if source.is_dir():
                 shutil.copytree(source, target / relative, symlinks=True)
+            elif source.exists():  # a file (the store's marker)
+                (target / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target / relative)
         self.saved[key] = target
 
     def restore(self, key: str, workspace: Path) -> None:
@@ -162,7 +165,7 @@ class GitHubJob:
                 assert "run" in step, f"a step this test cannot interpret: {step}"
                 self.shell(step)
         for key, path in self.to_save:  # actions/cache's post-job step
-            self.rig.save(key, self.workspace, [path])
+            self.rig.save(key, self.workspace, [line for line in path.splitlines() if line.strip()])
             self.log.append(f"Cache saved with key: {key}")
         return "\n".join(self.log)
 

@@ -90,7 +90,7 @@ env.WasiProgram('out/a', ['src/a.c'], {name}={value})
     result = scons(project, cache, ".")
     assert result.returncode == 2
     assert f"scons: *** SConstruct:3: {name}: expected strings, got {shown} in " in result.stderr
-    assert f'File "{project / "SConstruct"}", line 3, in <module>' in result.stderr
+    assert 'File "' not in result.stderr  # the message names the line itself (SConstruct:3)
     assert calls(log) == []  # nothing ran: no clang told `no such file or directory: '3'`
 
 

@@ -236,11 +236,11 @@ def test_a_full_disk_while_pip_downloads_is_our_error_without_pips_traceback(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
 
-    def pip_on_a_full_disk(command: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    def pip_on_a_full_disk(command: list[str], *args: object) -> subprocess.CompletedProcess[str]:
         calls.append(command)
         return subprocess.CompletedProcess(command, 2, stdout="", stderr=PIP_DISK_FULL)
 
-    monkeypatch.setattr(pip_download_module.subprocess, "run", pip_on_a_full_disk)
+    monkeypatch.setattr(pip_download_module, "_run_pip", pip_on_a_full_disk)  # how pip is started, bounded
     cache = tmp_path / "cache"
     settings = Settings.from_environ({"WASI_CACHE_DIR": str(cache)})
     wheel = "ziglang-0.14.1-py3-none-manylinux_2_12_x86_64.whl"

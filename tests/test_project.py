@@ -150,8 +150,8 @@ def test_a_project_without_its_lock_is_told_how_to_get_one_at_its_sconstruct(tmp
     assert f"next step: run `scons-wasi init` in {project}" in result.stderr
     assert "copy toolchain.lock from the scons-wasi checkout" in result.stderr
     assert "regenerate" not in result.stderr
-    # SCons's own "File …, line …" names the SConstruct's line, not the tool's code.
-    assert result.stderr.rstrip().splitlines()[-1] == f'File "{project / "SConstruct"}", line 3, in <module>'
+    # One error, one line of ours (its next step follows it): no "File …, line …" of the tool's code after it.
+    assert 'File "' not in result.stderr
 
 
 def test_a_wasi_lock_that_names_a_missing_file_says_which_setting(tmp_path: Path) -> None:

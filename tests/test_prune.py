@@ -191,8 +191,8 @@ def test_a_directory_that_is_not_a_store_is_refused(tmp_path: Path, server: Loop
     (home / "thesis.tex").write_text("years of work")
     result = rig.run("wasi-prune", WASI_CACHE_DIR=str(home))
     assert result.returncode == 2
-    assert (f"scons: *** [wasi-prune] wasi-prune: {home} does not look like a scons-wasi store (no .wasi-store "
-            f"marker, and it holds thesis.tex); refusing to remove anything in it") in result.stderr
+    assert (f"scons: *** [wasi-prune] wasi-prune: {home} is not a scons-wasi store (no .wasi-store marker: the tool "
+            f"did not create it; it holds sysroots, thesis.tex); refusing to remove anything in it") in result.stderr
     assert (home / "thesis.tex").exists() and (home / "sysroots" / "something").is_dir()
     assert not (home / STORE_MARKER).exists()
 
@@ -205,6 +205,7 @@ def stand_in_store(project: Path, cache: Path, built: tuple[str, ...]) -> dict[s
     settings = Settings.from_environ({"WASI_CACHE_DIR": str(cache)})
     toolchains = {p: sysroot.plan(lock, settings, provider=p) for p in ("ziglang", "debian")}
     store = Store(cache)
+    store.claim()  # a store the tool made carries its marker
     for provider, toolchain in toolchains.items():
         stamp = {"key": toolchain.key, **sysroot.key_inputs(lock, toolchain.host, provider), "timings": {}}
         for artifact in lock.all_artifacts():
@@ -252,8 +253,8 @@ def test_after_switching_providers_prune_removes_the_other_providers_entry_and_d
             assert f"downloads/{artifact.sha256}/{artifact.name}: unpacked into the complete entry {deb.key}; " \
                    f"removed" in out
         assert files_under(cache / "downloads") == {}
-        assert freed_bytes(out) == sum(size for name, size in before.items() if not name.startswith("sysroots/"
-                                                                                                     + deb.key))
+        assert freed_bytes(out) == sum(size for name, size in before.items()
+                                       if not name.startswith("sysroots/" + deb.key) and name != STORE_MARKER)
     else:
         # Debian's entry is not built yet: what it needs stays, so building it needs no download (and works offline).
         for artifact in deb_files:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from support.helpers import sha256, trickle
+from support.helpers import LoopbackServer, sha256, status, store_leftovers, trickle
 from test_faults import NAME, PAYLOAD, POOL, Rig, rig, verified  # noqa: F401 - rig is a fixture
+from test_fetch import fake_wheel
 from wasi_toolchain.settings import Settings
-from wasi_toolchain.errors import ConfigError
+from wasi_toolchain.errors import ConfigError, FetchError
 from wasi_toolchain.store import fetch as fetch_module
 from wasi_toolchain.store.fetch import RetryPolicy, fetch
 from wasi_toolchain.pins.toolchain_lock import Artifact
@@ -130,3 +132,26 @@ def test_the_header_bound_is_a_setting_checked_like_the_others() -> None:
                                               f"and at most 86400, got '{bad}'"):
             Settings.from_environ({"WASI_CACHE_DIR": "/x", "WASI_FETCH_HEADER_TIMEOUT": bad})
 
+
+# -- pip: a package index that trickles is stopped by the same rate bound ----------------------------------------
+def test_pip_downloading_from_a_trickling_index_is_stopped_by_the_rate_bound(tmp_path: Path,
+                                                                               server: LoopbackServer) -> None:
+    wheel = fake_wheel()
+    name = "wasitestpkg-1.0-py3-none-any.whl"
+    server.faults["/simple/wasitestpkg/"] = status(200, headers={"Content-Type": "text/html"}, body=(
+        f'<html><body><a href="/files/{name}#sha256={sha256(wheel)}">{name}</a></body></html>').encode())
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(wheel)}\r\n\r\n"
+            ).encode()
+    sent: list[int] = []
+    server.faults[f"/files/{name}"] = trickle(head, wheel, interval=0.2, sent=sent, give_up_after=60)
+    s = Settings.from_environ({"WASI_CACHE_DIR": str(tmp_path / "cache"), "WASI_PYPI_INDEX": server.url("/simple/"),
+                               "WASI_FETCH_MIN_RATE": "100000", "WASI_FETCH_GRACE": "4"})
+    art = Artifact(name=name, sha256=sha256(wheel), size=len(wheel), locators=("pypi:wasitestpkg==1.0",), where="t")
+    with pytest.raises(FetchError) as info:
+        fetch(art, Store(s.cache_dir), s, log=lambda message: None)
+    (source, reason), = info.value.attempts
+    assert reason.startswith("too slow: pip wrote "), reason
+    assert reason.endswith(" bytes/s that WASI_FETCH_MIN_RATE asks for after the first 4 s (WASI_FETCH_GRACE); "
+                           "stopped")
+    assert 0 < sum(sent) < len(wheel)  # pip was downloading the wheel, and was stopped long before its end
+    assert store_leftovers(tmp_path / "cache") == []

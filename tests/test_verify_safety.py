@@ -93,21 +93,41 @@ def test_a_directory_that_is_not_a_store_is_refused_and_nothing_in_it_removed(tm
     before = snapshot(home)
     with pytest.raises(StoreError) as info:
         verify_store(Store(home), None, log=quiet)
-    assert str(info.value).startswith(f"wasi-verify: {home} does not look like a scons-wasi store (no {STORE_MARKER} "
-                                      f"marker, and it holds notes.txt); refusing to remove anything in it\n"
-                                      f"  next step: check WASI_CACHE_DIR")
+    assert str(info.value).startswith(f"wasi-verify: {home} is not a scons-wasi store (no {STORE_MARKER} marker: the "
+                                      f"tool did not create it; it holds downloads, notes.txt, sysroots); refusing to "
+                                      f"remove anything in it\n  next step: check WASI_CACHE_DIR")
     assert snapshot(home) == before
     assert not (home / STORE_MARKER).exists()
 
 
-def test_a_store_from_before_the_marker_is_adopted(tmp_path: Path) -> None:
-    root = tmp_path / "old-store"
-    (root / "downloads" / SHA).mkdir(parents=True)
-    (root / "downloads" / SHA / "f.deb").write_bytes(b"pinned bytes")
-    (root / "locks").mkdir()
-    report = verify_store(Store(root), None, log=quiet)
-    assert report.ok == [f"downloads/{SHA}/f.deb"] and report.removed == []
-    assert json.loads((root / STORE_MARKER).read_text()) == {"store-version": 1, "created-by": "scons-wasi"}
+def test_a_directory_holding_only_store_like_names_is_refused_not_adopted(tmp_path: Path) -> None:
+    """Only a directory the tool created carries the marker: one that merely looks like a store (issue 23: a user's
+    sysroots/my-project/notes.txt and downloads/readme.txt) is refused, and nothing is written into it either."""
+    root = tmp_path / "looks-like-a-store"
+    (root / "sysroots" / "my-project").mkdir(parents=True)
+    (root / "sysroots" / "my-project" / "notes.txt").write_text("mine\n")
+    (root / "downloads").mkdir()
+    (root / "downloads" / "readme.txt").write_text("mine too\n")
+    before = snapshot(root)
+    with pytest.raises(StoreError, match=f"wasi-verify: {root} is not a scons-wasi store .* it holds downloads, "
+                                         f"sysroots\\); refusing to remove anything in it"):
+        verify_store(Store(root), None, log=quiet)
+    assert snapshot(root) == before
+    assert sorted(p.name for p in root.iterdir()) == ["downloads", "sysroots"]  # no marker, no locks/
+
+
+def test_a_root_the_tool_creates_or_finds_empty_is_marked_and_a_full_one_is_not(tmp_path: Path) -> None:
+    created, empty, full = Store(tmp_path / "new" / "store"), Store(tmp_path / "empty"), Store(tmp_path / "full")
+    empty.root.mkdir()
+    full.root.mkdir()
+    (full.root / "notes.txt").write_text("mine\n")
+    for store in (created, empty, full):
+        with store.locked("download-x", "a test"):
+            pass
+    assert json.loads((created.root / STORE_MARKER).read_text()) == {"store-version": 1, "created-by": "scons-wasi"}
+    assert empty.is_marked() and not full.is_marked()
+    with pytest.raises(StoreError, match="is not a scons-wasi store"):
+        verify_store(full, None, log=quiet)
 
 
 def test_a_missing_store_is_nothing_to_do(tmp_path: Path) -> None:
@@ -163,7 +183,7 @@ def test_wasi_verify_in_a_directory_that_is_not_a_store_is_our_error(tmp_path: P
     (wrong / "Documents").mkdir()
     result = rig.run("wasi-verify", WASI_CACHE_DIR=str(wrong))
     assert result.returncode == 2
-    assert f"scons: *** [wasi-verify] wasi-verify: {wrong} does not look like a scons-wasi store" in result.stderr
+    assert f"scons: *** [wasi-verify] wasi-verify: {wrong} is not a scons-wasi store" in result.stderr
     assert "Traceback" not in result.stderr
     assert (wrong / "sysroots" / "work" / "report.odt").read_text() == "mine\n"
 
@@ -223,3 +243,24 @@ def test_a_build_treats_an_entry_without_its_manifest_as_incomplete(tmp_path: Pa
     assert toolchain.is_complete()
     (toolchain.root / MANIFEST).unlink()
     assert not toolchain.is_complete()
+
+
+def test_wasi_verify_in_a_directory_that_was_never_a_store_removes_nothing_and_fails(tmp_path: Path,
+                                                                                     server: LoopbackServer) -> None:
+    """The issue's case, through scons: it named the directory, removed nothing, wrote nothing, and exited nonzero."""
+    rig = ColdRig.create(tmp_path, server)
+    wrong = tmp_path / "not-a-store"
+    (wrong / "sysroots" / "my-project").mkdir(parents=True)
+    (wrong / "sysroots" / "my-project" / "notes.txt").write_text("mine\n")
+    (wrong / "downloads").mkdir()
+    (wrong / "downloads" / "readme.txt").write_text("mine too\n")
+    before = snapshot(wrong)
+    for command in ("wasi-verify", "wasi-prune"):
+        result = rig.run(command, WASI_CACHE_DIR=str(wrong))
+        assert result.returncode == 2, result.stdout
+        assert (f"scons: *** [{command}] {command}: {wrong} is not a scons-wasi store (no {STORE_MARKER} marker: the "
+                f"tool did not create it; it holds downloads, sysroots); refusing to remove anything in it\n"
+                f"  next step: check WASI_CACHE_DIR") in result.stderr
+        assert "removed" not in result.stdout
+        assert snapshot(wrong) == before
+        assert sorted(p.name for p in wrong.iterdir()) == ["downloads", "sysroots"]

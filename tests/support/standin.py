@@ -17,7 +17,7 @@ from wasi_toolchain.toolchain import sysroot, wasm_opt
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.toolchain.llvm import BUILTINS_PATHS
 from wasi_toolchain.pins.toolchain_lock import load_lock
-from wasi_toolchain.store.store import MANIFEST, STAMP
+from wasi_toolchain.store.store import MANIFEST, STAMP, Store
 
 RECORDER = """#!{python}
 import hashlib, json, os, sys
@@ -62,6 +62,7 @@ def fake_entry(project: Path, cache: Path, *, lock: Path | None = None,
     (default: the default's), whose tools record their arguments to <cache>/calls.jsonl."""
     toolchain = sysroot.plan(load_lock(lock or project / "toolchain.lock"),
                              Settings.from_environ({"WASI_CACHE_DIR": str(cache)}), libc=libc)
+    Store(cache).claim()  # a store the tool made carries its marker
     log = cache / "calls.jsonl"
     toolchain.bin_dir.mkdir(parents=True)
     for tool in TOOLS:

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import SCons.Errors
 import SCons.Platform.posix
 
 from wasi_toolchain.toolchain import sysroot as _sysroot
@@ -39,14 +38,10 @@ from .aliases import define_aliases
 from .commands import add_builders, one_word, set_commands, shell_escape
 from .command_line import add_options, apply_cache_options, apply_options
 from .distcc import define_distcc_aliases, use_distcc
-from .nodes import caller, user_error
+from .nodes import caller, stop
 from .spawn import direct_spawn, providers_by_bin
 
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
-
-
-def _user_error(error: WasiError) -> SCons.Errors.UserError:
-    return SCons.Errors.UserError(str(error))
 
 
 def _load_lock_cached(path: str, setting: object) -> Lock:
@@ -127,13 +122,13 @@ def generate(env: Any, **kw: Any) -> None:
         toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"),
                                   libc=kw.get("libc") or env.get("WASI_LIBC"))
     except ConfigError as e:  # a setting the user gave: name the SConstruct line that loads the tool
-        raise user_error(f"{caller()}: {e}") from None
+        stop(f"{caller()}: {e}")
     except WasiError as e:
-        raise _user_error(e) from None
+        stop(str(e))
     try:
         apply_cache_options(env, settings)
     except WasiError as e:  # from the command line or WASI_REMOTE_CACHE*, not from a line of the SConstruct
-        raise _user_error(e) from None
+        stop(str(e))
 
     env["WASI_SETTINGS"] = settings
     env["WASI_LOCK_DATA"] = lock
@@ -155,7 +150,7 @@ def generate(env: Any, **kw: Any) -> None:
     try:
         use_distcc(env)
     except WasiError as e:
-        raise _user_error(e) from None
+        stop(str(e))
     add_builders(env)
     define_aliases(env)
     define_distcc_aliases(env)

@@ -17,7 +17,7 @@ from wasi_toolchain.errors import WasiError
 
 from .command_line import prune_options
 from .help import add_tool_help
-from .nodes import size_libc_node, size_libc_toolchain, toolchain_node
+from .nodes import size_libc_node, size_libc_toolchain, stop, toolchain_node
 
 _aliases_defined: set[str] = set()
 # Every toolchain a generate() call planned in this run, by key: `scons wasi-prune` keeps these by default. Its
@@ -47,16 +47,12 @@ def define_aliases(env: Any) -> None:
     add_tool_help()
     key = env["WASI_SYSROOT_KEY"]
     _planned.setdefault(key, env)
-    if _size_libc_wanted(env) and f"{key} size" not in _aliases_defined:
-        # What this environment's programs link with, so that a CI job preparing the store with `scons
-        # wasi-toolchain` before going offline has the -Oz libc too. Only an environment created in size mode is
-        # seen here (generate() runs once, not for a Clone or a builder call); their first size-mode link builds it.
-        _aliases_defined.add(f"{key} size")
-        env.Alias("wasi-toolchain", size_libc_node(env))
+    if _size_libc_wanted(env):
+        size_libc_node(env)  # what this environment's programs link with; the node joins `wasi-toolchain`
     if key in _aliases_defined:
         return
     _aliases_defined.add(key)
-    env.Alias("wasi-toolchain", toolchain_node(env))
+    toolchain_node(env)  # joins `wasi-toolchain`, as does each entry a builder call asks for (nodes._entry_node)
     env.AlwaysBuild(env.Alias("wasi-cache-key", [], SCons.Action.Action(_print_key, strfunction=lambda *a, **k: None)))
     _define_store_aliases(env)
     _define_symbolize_alias(env)
@@ -240,7 +236,7 @@ def _define_store_aliases(env: Any) -> None:
     if directory is None:
         return
     if not directory:
-        raise SCons.Errors.UserError("wasi-fetch-all needs the directory to fill: scons wasi-fetch-all DIR")
+        stop("wasi-fetch-all needs the directory to fill: scons wasi-fetch-all DIR")
     path = os.path.join(SCons.Script.GetLaunchDir(), directory)
     fetch_all = env.Alias("wasi-fetch-all", [], SCons.Action.Action(_fetch_all_action, strfunction=quiet),
                           WASI_FETCH_ALL_DIR=path)

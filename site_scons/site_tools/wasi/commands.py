@@ -15,7 +15,7 @@ import SCons.Subst
 from wasi_toolchain.targets import buildvars
 
 from .host_flags import HOST_FLAGS, check_host_flags, host_flag
-from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, toolchain_node, wasm_opt_node,
+from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, stop, toolchain_node, wasm_opt_node,
                     wasm_opt_plan)
 from .distcc import distcc_launcher
 from .running import WasiRun
@@ -76,6 +76,7 @@ def _library_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
 
 def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
+    checked(buildvars.check_program_sources, str(target[0]), source)
     checked(buildvars.target, env.subst("$WASI_TARGET"))
     checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
@@ -335,7 +336,7 @@ def _record_compilation_db_entry(target: Sequence[Any], source: Sequence[Any], e
 
     entries = getattr(compilation_db, "__COMPILATION_DB_ENTRIES", None)
     if not isinstance(entries, list) or any(not isinstance(e, tuple) or len(e) != 4 for e in entries[:1]):
-        raise SCons.Errors.UserError(
+        stop(
             "this SCons's compilation_db tool does not keep (target, source, env, action) entries in "
             "__COMPILATION_DB_ENTRIES, so WASI objects cannot be added to compile_commands.json\n  next step: use "
             "the SCons version pinned in requirements.txt")

@@ -8,7 +8,7 @@ import sys
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import SCons.Action
 import SCons.Errors
@@ -36,7 +36,8 @@ _ENSURE_ENTRY_ACTION = SCons.Action.Action(_ensure_entry, strfunction=lambda *ar
 
 def _entry_node(env: Any, stamp: str, key: str, complete: bool, ensure: Callable[[], object]) -> Any:
     """A stamp node for a store entry (the toolchain, wasm-opt, the component tools): targets that need the entry
-    depend on it, and its content is the entry's key, so a new pin rebuilds them. One node per key and process."""
+    depend on it, and its content is the entry's key, so a new pin rebuilds them. One node per key and process,
+    each a source of the `wasi-toolchain` alias."""
     node = _ready_nodes.get(key)
     if node is None:
         node = env.Command(f"$WASI_STAMPDIR/{stamp}.stamp", [], _ENSURE_ENTRY_ACTION, WASI_ENSURE_ENTRY=ensure,
@@ -48,6 +49,10 @@ def _entry_node(env: Any, stamp: str, key: str, complete: bool, ensure: Callable
             # not rewrite .sconsign.dblite.
             env.AlwaysBuild(node)
         env.NoCache(node)
+        # Every entry a target of this SConstruct needs is part of `scons wasi-toolchain`, which a CI job runs to
+        # fill the store before going offline: the -Oz libc and wasm-opt of size-mode programs and the component
+        # tools of wasm32-wasip2 ones too, whichever environment, Clone or builder call asked for them.
+        env.Alias("wasi-toolchain", node)
         _ready_nodes[key] = node
     return node
 
@@ -121,13 +126,13 @@ def wasm_opt_node(env: Any) -> Any:
 
 
 def component_tools_node(env: Any) -> Any:
-    """The stamp node every component depends on. Raises UserError naming the caller when this lock or host has no
+    """The stamp node every component depends on. Stops the read naming the caller when this lock or host has no
     component tools."""
     from wasi_toolchain.toolchain import component_tools
 
     tools = env["WASI_COMPONENT_TOOLS"]
     if isinstance(tools, WasiError):
-        raise user_error(f"{caller()}: {tools}")
+        stop(f"{caller()}: {tools}")
     lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
     return _entry_node(env, tools.key, tools.key, tools.is_complete(),
                        lambda: component_tools.ensure(tools, lock, settings))
@@ -156,20 +161,20 @@ def caller() -> str:
     return f"{name}:{frame.f_lineno}"
 
 
-def user_error(message: str) -> SCons.Errors.UserError:
-    """A UserError whose traceback ends at the user's line. SCons prints the deepest frame outside SCons after
-    ``scons: *** …`` (``File "…", line …``), which would otherwise be a line of this tool; raised, the error gets
-    the raising frame on top of this one, so the user's frame stays the deepest."""
-    error = SCons.Errors.UserError(message)
-    frame = _caller_frame()
-    if frame is None:
-        return error
-    return error.with_traceback(types.TracebackType(None, frame, frame.f_lasti, frame.f_lineno))
-
-
 def checked(check: Any, *args: Any) -> Any:
     """Run a buildvars check while a builder is being called; a bad value names the caller's file and line."""
     try:
         return check(*args)
     except WasiError as e:
-        raise user_error(f"{caller()}: {e}") from None
+        stop(f"{caller()}: {e}")
+
+
+def stop(message: str) -> NoReturn:
+    """Stop while the SConstruct is read, with ``scons: *** <message>`` and exit status 2 as for a UserError, but
+    without the ``File "…", line …`` line SCons adds to one (Script/Main.py, _scons_user_error): that names the
+    innermost frame outside SCons, which is this glue, never the user's line; our messages name it themselves
+    (``SConstruct:12: …``, see caller()). SystemExit is how SCons itself ends quietly with a status."""
+    sys.stdout.flush()
+    sys.stderr.write(f"\nscons: *** {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)

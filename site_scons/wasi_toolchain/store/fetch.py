@@ -119,7 +119,7 @@ def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settin
             network_attempts += 1
             try:
                 if isinstance(source, PipSource):
-                    fetch_with_pip(source, artifact, partial, store, log)
+                    fetch_with_pip(source, artifact, partial, store, settings, log)
                 elif source.url.startswith("file://"):
                     path = Path(urllib.request.url2pathname(urllib.parse.urlparse(source.url).path))
                     _copy_local(path, artifact, partial, source.url, log)

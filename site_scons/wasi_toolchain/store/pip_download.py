@@ -3,16 +3,21 @@ credentials) applies unchanged; the bytes are verified here afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from ..killpoints import kill_point
-from ..net import SourceFailed
+from ..net import NET_CHUNK, SourceFailed
 from ..pins.locators import PipSource
 from ..pins.toolchain_lock import Artifact
+from ..settings import Settings
 from .digest import megabytes, mismatch, sha256_file
 from .store import Store, remove_tree
 from ..log import Log
@@ -20,15 +25,18 @@ from ..log import Log
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store: Store, log: Log) -> None:
-    """Let pip download the file, so the user's pip configuration applies; then verify it ourselves."""
+def fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store: Store, settings: Settings,
+                   log: Log) -> None:
+    """Let pip download the file, so the user's pip configuration applies; then verify it ourselves. pip runs under
+    the bounds of our own downloads (see _run_pip)."""
     temp_dir = store.temp_path(partial.with_name(artifact.name))
     temp_dir.mkdir()
     try:
         requirements = temp_dir / "requirements.txt"
         requirements.write_text(f"{source.requirement} --hash=sha256:{artifact.sha256}\n", encoding="utf-8")
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
-                   "--disable-pip-version-check", "--dest", str(temp_dir / "out"), "-r", str(requirements)]
+                   "--disable-pip-version-check", "--timeout", f"{settings.fetch_timeout:g}",
+                   "--dest", str(temp_dir / "out"), "-r", str(requirements)]
         for platform_tag in wheel_platform_tags(artifact.name):
             command += ["--platform", platform_tag]
         if source.index_url:
@@ -37,8 +45,7 @@ def fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store: 
         if not interactive:
             command += ["--progress-bar", "off"]
         log(f"wasi: fetching {artifact.name} ({megabytes(artifact.size)}) with pip")
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=None if interactive else subprocess.PIPE, text=True)
+        result = _run_pip(command, temp_dir, settings, interactive)
         if result.returncode != 0:
             output = (result.stderr or "") + (result.stdout or "")
             for number in DISK_FULL:
@@ -58,6 +65,49 @@ def fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store: 
         os.replace(downloaded, partial)
     finally:
         remove_tree(temp_dir)
+
+
+def _run_pip(command: list[str], temp_dir: Path, settings: Settings, interactive: bool) -> Any:
+    """Run pip, bounded as _RateGuard bounds an HTTP attempt: past WASI_FETCH_GRACE seconds, pip must have written
+    WASI_FETCH_MIN_RATE bytes/s on average, or it is stopped (SourceFailed). Its --timeout bounds only silence, so a
+    package index that trickles would hang a cold start for ever. What pip has written is measured in its own
+    TMPDIR, given here (pip streams a download into a temp dir before moving it to --dest)."""
+    pip_tmp = temp_dir / "tmp"
+    pip_tmp.mkdir()
+    environment = {**os.environ, "TMPDIR": str(pip_tmp)}
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=None if interactive else subprocess.PIPE, text=True, env=environment)
+    outputs: list[str] = []
+    reader = threading.Thread(target=lambda: outputs.extend(process.communicate()), daemon=True)
+    reader.start()
+    started = time.monotonic()
+    try:
+        while process.poll() is None:
+            reader.join(0.25)
+            elapsed = time.monotonic() - started
+            if settings.fetch_min_rate > 0 and elapsed >= settings.fetch_grace:
+                written = _bytes_under(temp_dir)
+                if written + NET_CHUNK < settings.fetch_min_rate * elapsed:
+                    process.kill()
+                    raise SourceFailed(
+                        f"too slow: pip wrote {written} bytes in {elapsed:.1f} s, under the "
+                        f"{settings.fetch_min_rate:g} bytes/s that WASI_FETCH_MIN_RATE asks for after the first "
+                        f"{settings.fetch_grace:g} s (WASI_FETCH_GRACE); stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join()
+    stdout, stderr = (outputs + ["", ""])[:2]
+    return subprocess.CompletedProcess(command, process.returncode, stdout or "", stderr or "")
+
+
+def _bytes_under(root: Path) -> int:
+    total = 0
+    for directory, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(directory, name)).st_size
+    return total
 
 
 def wheel_platform_tags(file_name: str) -> list[str]:

@@ -12,9 +12,10 @@ Layout under the root (WASI_CACHE_DIR):
                                      dies, even by kill -9)
     locks/<name>.owner               who holds that lock and why, for the timeout message
     logs/                            logs of failed sysroot builds
-    .wasi-store                      the marker: this directory is a scons-wasi store (written on the first write);
-                                     commands that remove things (wasi-verify, wasi-prune) refuse a directory
-                                     without it, so a wrong WASI_CACHE_DIR never costs the user their files
+    .wasi-store                      the marker: the tool created this directory as its store (written when the
+                                     first write creates the root, or finds it empty); commands that remove things
+                                     (wasi-verify, wasi-prune) refuse a directory without it, so a wrong
+                                     WASI_CACHE_DIR never costs the user their files
 
 Everything big is built in a temp path beside its final place and moved in with ``os.replace``, so an entry is
 either absent or complete; a run killed half-way leaves only temp paths (and a partial download), which the next
@@ -46,8 +47,6 @@ TEMP_PREFIX = ".tmp-"
 PARTIAL_PREFIX = ".partial-"
 STORE_MARKER = ".wasi-store"
 MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
-# What the tool creates at a store's top level. A store written before the marker existed holds only these (and
-# temp names), and is adopted; anything else there means the directory is not a store.
 # The SCons CacheDir that a build with only a remote cache (--remote-cache) uses as its first level.
 SCONS_CACHEDIR = "scons-cachedir"
 # distcc/: a distcc worker's list of allowed compilers (wasi_toolchain.distributed.worker).
@@ -72,8 +71,21 @@ class Store:
         return self.root / "locks" / f"{name}.lock"
 
     # -- the marker, and removing only what lies inside the store ------------------------------------------------
+    def claim(self) -> None:
+        """Before the first write: create the root and mark it as the tool's, or mark a root that is empty. A root
+        that holds anything else without the marker is used but never marked: it may be the user's (a wrong
+        WASI_CACHE_DIR), so the commands that remove things keep refusing it. One stat when the marker is there."""
+        if (self.root / STORE_MARKER).is_file():
+            return
+        try:
+            self.root.mkdir(parents=True)
+        except FileExistsError:
+            if any(not name.startswith(f"{TEMP_PREFIX}{STORE_MARKER}-") for name in os.listdir(self.root)):
+                return  # not made by the tool (or by a scons-wasi from before the marker): left unmarked
+        self.mark()
+
     def mark(self) -> None:
-        """Say that this directory is a scons-wasi store. Idempotent; one stat when the marker is there already."""
+        """Write the marker: this directory is a scons-wasi store. Idempotent."""
         marker = self.root / STORE_MARKER
         if marker.is_file():
             return
@@ -89,10 +101,9 @@ class Store:
             return False
 
     def require_marker(self, command: str) -> None:
-        """Refuse (StoreError) to let ``command`` remove anything unless the root is a scons-wasi store.
-
-        A missing root is fine: there is nothing to remove. A root without the marker whose top level holds only
-        names the tool creates is a store from before the marker, and is adopted (marked)."""
+        """Refuse (StoreError) to let ``command`` remove anything unless the root carries the marker the tool wrote
+        when it created it. A missing root is fine: there is nothing to remove. Nothing is written here: a root
+        that only looks like a store (downloads/, sysroots/) is refused like any other, and left as it was."""
         try:
             root_stat = os.stat(self.root)
         except FileNotFoundError:
@@ -104,13 +115,13 @@ class Store:
                              f"to remove anything", hint=hint)
         if self.is_marked():
             return
-        foreign = sorted(name for name in os.listdir(self.root)
-                         if name not in STORE_TOP_LEVEL_NAMES and not name.startswith(TEMP_PREFIX))
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise StoreError(f"{command}: {self.root} does not look like a scons-wasi store (no {STORE_MARKER} "
-                             f"marker, and it holds {shown}); refusing to remove anything in it", hint=hint)
-        self.mark()
+        names = sorted(os.listdir(self.root))
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "") or "nothing"
+        raise StoreError(f"{command}: {self.root} is not a scons-wasi store (no {STORE_MARKER} marker: the tool did "
+                         f"not create it; it holds {shown}); refusing to remove anything in it",
+                         hint=f"{hint}. A store made before the marker existed, or restored by CI without its "
+                              f"{STORE_MARKER} (docs/ci.md caches it): delete it, and the next build makes a marked "
+                              f"one")
 
     def remove_owned(self, path: Path) -> int:
         """Remove ``path``, which must lie inside the store without a symlinked directory on the way; a symlink is
@@ -160,7 +171,7 @@ class Store:
         import filelock  # lazy: a warm build never takes a lock
 
         path = self.lock_path(name)
-        self.mark()  # every write into the store happens under a lock, so the first lock marks a new store
+        self.claim()  # every write into the store happens under a lock, so the first lock marks a new store
         path.parent.mkdir(parents=True, exist_ok=True)
         owner = path.with_name(f"{name}.owner")
         wait = self.lock_timeout if timeout is None else timeout

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import UserList
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from ..settings import boolean_word
@@ -67,6 +67,15 @@ def target(value: object) -> str:
                           hint="use WASI_TARGET='wasm32-wasip1' (the default) or its older name 'wasm32-wasi', "
                                "both WASI preview 1, or 'wasm32-wasip2' for a preview-2 component")
     return str(value)
+
+
+def check_program_sources(program: str, sources: Sequence[object]) -> None:
+    """A program with nothing to link is a mistake (an empty Glob, a list left empty): wasm-ld would link crt1 and
+    the libc alone into a module that does nothing and exits 0."""
+    if not sources:
+        raise ConfigError(f"WasiProgram {program}: no sources; expected at least one C/C++ source, object or "
+                          f"library node", hint="pass the program's sources, e.g. env.WasiProgram('build/app', "
+                                                "['src/main.c']); check a Glob() that matched nothing")
 
 
 def is_component_target(value: object) -> bool:
