@@ -19,7 +19,7 @@ CASES = {
     "a WASI_* setting": ("", {"WASI_FETCH_TIMEOUT": "inf"},
                          "SConstruct:1: WASI_FETCH_TIMEOUT: expected a number of seconds above 0 and at most 86400, "
                          "got 'inf'\n  next step: unset WASI_FETCH_TIMEOUT or fix it"),
-    "no lock file": ("", {"NO_LOCK": "1"}, "invalid lock file "),
+    "no lock file": ("", {"NO_LOCK": "1"}, "SConstruct:1: no toolchain lock at "),
 }
 
 
