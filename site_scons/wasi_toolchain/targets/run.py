@@ -107,7 +107,7 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
             module = wasmtime.Module.from_file(engine, str(wasm))
     except (wasmtime.WasmtimeError, OSError) as e:
         raise RunError(f"cannot load {wasm} as a WebAssembly {'component' if component else 'module'}: {e}",
-                       hint="rebuild it with scons; was it built for a WASI target?") from None
+                       hint=_load_hint(str(e))) from None
     config = wasmtime.WasiConfig()
     config.argv = list(argv)
     if env:
@@ -185,6 +185,18 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
         raise RunError(f"{wasm} could not be instantiated: {result}",
                        hint=f"it imports something other than WASI preview {2 if component else 1}") from None
     raise result
+
+
+def _load_hint(error: str) -> str:
+    """The next step after a module failed to load. Exception handling gets its own: this engine runs the standard
+    (exnref) encoding that C++ exceptions (WASI_CXX_EXCEPTIONS) and setjmp compile to, but not the legacy one."""
+    if "exception" in error and "legacy" in error:
+        return ("it uses the legacy encoding of Wasm exceptions (`try`/`catch`), which wasmtime does not run; "
+                "rebuild it with this tool, whose flags give the standard encoding (-wasm-use-legacy-eh=false)")
+    if "exception" in error:  # wasmtime 50: "exception refs not supported without the exception handling feature"
+        return ("it uses Wasm exceptions (C++ exceptions or setjmp/longjmp), and this wasmtime has them off; "
+                "use the wasmtime-py of requirements.txt (Config.wasm_exceptions), or `wasmtime run -W exceptions=y`")
+    return "rebuild it with scons; was it built for a WASI target?"
 
 
 def _run_interface(component: Any, engine: Any, wasm: Path) -> str:
