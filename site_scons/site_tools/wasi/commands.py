@@ -126,12 +126,13 @@ def _cxx_exception_includes(target: Any, source: Any, env: Any, for_signature: b
 
 
 def _may_link_cxx(source: Sequence[Any], env: Any) -> bool:
-    """Whether a program may be linked as C++, as its emitter can tell: C++ sources, or libraries named in LIBS (found
-    only later, by the scanner), or WASI_LINK_CXX forced on."""
+    """Whether a program is linked as C++, as far as its emitter can tell: C++ sources, or WASI_LINK_CXX forced on.
+    (A C program linked as C++ only through a C++ library in LIBS is found later, by the scanner; that library's
+    objects, compiled with the switch, depend on the runtime themselves. A C program must not build the runtime.)"""
     setting = env.get("WASI_LINK_CXX", "auto")
     if setting != "auto":
         return buildvars.flag("WASI_LINK_CXX", setting)
-    return _has_cxx(source) or bool(env.get("LIBS"))
+    return _has_cxx(source)
 
 
 def _links_cxx_exceptions(target: Sequence[Any], source: Sequence[Any], env: Any) -> bool:
