@@ -51,6 +51,7 @@ class Settings:
     fetch_grace: float = 30.0
     libc: str | None = None  # WASI_LIBC: the libc flavour ('debian' or 'source'); None: 'debian'
     npm_registry: str | None = None  # WASI_NPM_REGISTRY: npm: locators' registry; None: `npm config get registry`
+    cxx_exceptions: bool = False  # WASI_CXX_EXCEPTIONS: the default of the construction variable of that name
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +77,7 @@ class Settings:
                                         maximum=MAX_FETCH_TIMEOUT),
             libc=env.get("WASI_LIBC", "").strip() or None,
             npm_registry=_url_or_none("WASI_NPM_REGISTRY", env.get("WASI_NPM_REGISTRY", "")),
+            cxx_exceptions=_boolean("WASI_CXX_EXCEPTIONS", env.get("WASI_CXX_EXCEPTIONS", "")),
         )
 
 

@@ -130,6 +130,7 @@ def generate(env: Any, **kw: Any) -> None:
     except WasiError as e:  # from the command line or WASI_REMOTE_CACHE*, not from a line of the SConstruct
         stop(str(e))
 
+    env.SetDefault(WASI_CXX_EXCEPTIONS=settings.cxx_exceptions)  # the environment variable, unless the user set it
     env["WASI_SETTINGS"] = settings
     env["WASI_LOCK_DATA"] = lock
     env["WASI_TOOLCHAIN"] = toolchain

@@ -17,7 +17,7 @@ from wasi_toolchain.errors import WasiError
 
 from .command_line import prune_options
 from .help import add_tool_help
-from .nodes import size_libc_node, size_libc_toolchain, stop, toolchain_node
+from .nodes import cxx_runtime, cxx_runtime_node, size_libc_node, size_libc_toolchain, stop, toolchain_node
 
 _aliases_defined: set[str] = set()
 # Every toolchain a generate() call planned in this run, by key: `scons wasi-prune` keeps these by default. Its
@@ -38,6 +38,18 @@ def _size_libc_wanted(env: Any) -> bool:
     return size and env["WASI_TOOLCHAIN"].libc == "source"
 
 
+def _cxx_runtime_wanted(env: Any) -> bool:
+    """Whether the environment itself (not one builder call) has WASI_CXX_EXCEPTIONS on, for a toolchain the runtime
+    is built on."""
+    from wasi_toolchain.targets import buildvars
+
+    try:
+        return buildvars.cxx_exceptions(env.get("WASI_CXX_EXCEPTIONS", False), env.subst("$WASI_TARGET"),
+                                        env["WASI_TOOLCHAIN"].libc)
+    except WasiError:
+        return False  # a bad value or an unsupported target: the builders report it with the SConstruct line
+
+
 def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     print(env["WASI_SYSROOT_KEY"])
     return 0
@@ -49,6 +61,8 @@ def define_aliases(env: Any) -> None:
     _planned.setdefault(key, env)
     if _size_libc_wanted(env):
         size_libc_node(env)  # what this environment's programs link with; the node joins `wasi-toolchain`
+    if _cxx_runtime_wanted(env):
+        cxx_runtime_node(env)  # likewise the C++ runtime of an environment created with WASI_CXX_EXCEPTIONS on
     if key in _aliases_defined:
         return
     _aliases_defined.add(key)
@@ -106,9 +120,9 @@ def _prune_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int
 
 def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
     """The entries of the tools some targets need beside the toolchain, when they are built: the component tools
-    (WASI_TARGET='wasm32-wasip2'), wasm-opt (WASI_OPTIMIZE='size', when the lock pins it for the host) and the -Oz
-    libc (WASI_OPTIMIZE='size' with the source flavour). Rebuilding them means downloading or building them again."""
-    from wasi_toolchain.toolchain import component_tools, sysroot, wasm_opt
+    (WASI_TARGET='wasm32-wasip2'), wasm-opt (WASI_OPTIMIZE='size', when the lock pins it for the host), the -Oz
+    libc (WASI_OPTIMIZE='size' with the source flavour) and the C++ runtime (WASI_CXX_EXCEPTIONS). Rebuilding them means downloading or building them again."""
+    from wasi_toolchain.toolchain import component_tools, cxx_runtime as _cxx_runtime, sysroot, wasm_opt
     from wasi_toolchain.store.prune import Keep, needs_of
 
     keys = {k.key for k in kept}
@@ -129,6 +143,14 @@ def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
             size_libc = size_libc_toolchain(planned_env)
             candidates.append((size_libc, "the -Oz libc of this SConstruct's size-mode targets",
                                sysroot.key_inputs(lock, host, toolchain.provider, toolchain.libc, "size")))
+        if toolchain.libc == "debian":  # WASI_CXX_EXCEPTIONS may be set per builder call, so any such environment
+            try:
+                runtime = cxx_runtime(planned_env)
+            except WasiError:  # no ziglang wheel pinned for this host: no runtime could have been built
+                runtime = None
+            if runtime is not None:
+                candidates.append((runtime, "the C++ runtime of this SConstruct's WASI_CXX_EXCEPTIONS targets",
+                                   _cxx_runtime.key_inputs(runtime.base, runtime.source)))
         for entry, why, inputs in candidates:
             if entry.key not in keys and entry.is_complete():
                 keys.add(entry.key)

@@ -15,8 +15,8 @@ import SCons.Subst
 from wasi_toolchain.targets import buildvars
 
 from .host_flags import HOST_FLAGS, check_host_flags, host_flag
-from .nodes import (checked, component_tools_node, link_toolchain, size_libc_node, stop, toolchain_node, wasm_opt_node,
-                    wasm_opt_plan)
+from .nodes import (checked, component_tools_node, cxx_runtime, cxx_runtime_node, link_toolchain, size_libc_node,
+                    stop, toolchain_node, wasm_opt_node, wasm_opt_plan)
 from .distcc import distcc_launcher
 from .running import WasiRun
 
@@ -65,6 +65,8 @@ def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[lis
     # The source's path, which the action's signature leaves out (it is the same for a whole batch, see
     # batching.CompileAction.get_presig): __FILE__ and debug info hold it, so another source rebuilds the object.
     env.Depends(target, [toolchain_node(env), env.Value(str(source[0]))])
+    if buildvars.is_cxx_source(str(source[0])) and checked(_cxx_exceptions, env):
+        env.Depends(target, checked(cxx_runtime_node, env))
     _record_compilation_db_entry(target, source, env)
     return target, source
 
@@ -96,6 +98,8 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
         checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), cxx, env.subst("$WASI_EXECMODEL"),
                 env["WASI_TOOLCHAIN"].libc)
         env.Depends(target, component_tools_node(env))
+    if _may_link_cxx(source, env) and checked(_cxx_exceptions, env):
+        env.Depends(target, checked(cxx_runtime_node, env))
     if _size_mode(env):
         env.Depends(target, checked(wasm_opt_node, env))
         if env["WASI_TOOLCHAIN"].libc == "source":  # links with the -Oz libc (see _link_sysroot)
@@ -146,6 +150,52 @@ def _setjmp_compile_flags(target: Any, source: Any, env: Any, for_signature: boo
 
 def _setjmp_library_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
     return f"-l{buildvars.SETJMP_LIBRARY}" if _setjmp(env) else ""
+
+
+def _cxx_exceptions(env: Any) -> bool:
+    return buildvars.cxx_exceptions(env.get("WASI_CXX_EXCEPTIONS", False), env.subst("$WASI_TARGET"),
+                                    env["WASI_TOOLCHAIN"].libc)
+
+
+def _cxx_exception_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    return list(buildvars.CXX_EXCEPTION_COMPILE_FLAGS) if _cxx_exceptions(env) else []
+
+
+def _cxx_exception_includes(target: Any, source: Any, env: Any, for_signature: bool) -> list[Any]:
+    """The runtime's own libc++ headers (its __config_site has the file system library) in place of the sysroot's.
+    Only inside $( $): a store path; the object depends on the runtime's stamp, whose content is its key."""
+    if for_signature or not _cxx_exceptions(env):
+        return []
+    return ["-nostdinc++", "-isystem", one_word(str(cxx_runtime(env).include_dir))]
+
+
+def _may_link_cxx(source: Sequence[Any], env: Any) -> bool:
+    """Whether a program is linked as C++, as far as its emitter can tell: C++ sources, or WASI_LINK_CXX forced on.
+    (A C program linked as C++ only through a C++ library in LIBS is found later, by the scanner; that library's
+    objects, compiled with the switch, depend on the runtime themselves. A C program must not build the runtime.)"""
+    setting = env.get("WASI_LINK_CXX", "auto")
+    if setting != "auto":
+        return buildvars.flag("WASI_LINK_CXX", setting)
+    return _has_cxx(source)
+
+
+def _links_cxx_exceptions(target: Sequence[Any], source: Sequence[Any], env: Any) -> bool:
+    return bool(_link_mode(target, source, env, False)) and _cxx_exceptions(env)
+
+
+def _cxx_exception_library_dir(target: Any, source: Any, env: Any, for_signature: bool) -> list[Any]:
+    """-L of the runtime, ahead of the sysroot's: the driver's -lc++ -lc++abi find the runtime's. Inside $( $)."""
+    if for_signature or not _links_cxx_exceptions(target, source, env):
+        return []
+    return [one_word(f"-L{cxx_runtime(env).lib_dir}")]
+
+
+def _cxx_exception_libraries(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
+    if not _links_cxx_exceptions(target, source, env):
+        return []
+    command = buildvars.exec_model(env.subst("$WASI_EXECMODEL")) == "command"
+    return [f"-l{buildvars.CXX_EXCEPTION_LIBRARY}",
+            *(buildvars.CXX_EXCEPTION_COMMAND_LINK_FLAGS if command else ())]
 
 
 def _emulation_defines(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
@@ -368,6 +418,10 @@ def set_commands(env: Any) -> None:
     env["_WASI_SETJMPFLAGS"] = _setjmp_compile_flags
     env["_WASI_SETJMPLIB"] = _setjmp_library_flag
     env["_WASI_EMULATEDEFS"] = _emulation_defines
+    env["_WASI_CXXEHFLAGS"] = _cxx_exception_flags
+    env["_WASI_CXXEHINCLUDES"] = _cxx_exception_includes
+    env["_WASI_CXXEHLIBDIR"] = _cxx_exception_library_dir
+    env["_WASI_CXXEHLIBS"] = _cxx_exception_libraries
     env["_WASI_EMULATELIBS"] = _emulation_libraries
     # Our own prefixes, not the host tools' INCPREFIX/LIBLINKPREFIX/…: with tools=['default', 'wasi'] those belong
     # to the host compiler.
@@ -383,13 +437,14 @@ def set_commands(env: Any) -> None:
                     "$_WASI_SETJMPFLAGS $_WASI_OPTFLAG $_WASI_HOSTCCFLAGS $WASI_CCFLAGS")
     compile_tail = "$_WASI_EMULATEDEFS $_WASI_CPPDEFFLAGS $_WASI_CPPINCFLAGS -c -o $TARGET $SOURCES"
     env["WASI_CCCOM"] = f"{compile_head} $_WASI_HOSTCFLAGS $WASI_CFLAGS {compile_tail}"
-    env["WASI_CXXCOM"] = f"{compile_head} $_WASI_HOSTCXXFLAGS $WASI_CXXFLAGS {compile_tail}"
+    env["WASI_CXXCOM"] = (f"{compile_head} $_WASI_HOSTCXXFLAGS $WASI_CXXFLAGS $_WASI_CXXEHFLAGS "
+                         f"$( $_WASI_CXXEHINCLUDES $) {compile_tail}")
     env["_WASI_LINKSYSROOT"] = _link_sysroot
     env["WASI_LINKCOM"] = ("$( $WASI_CC $) $_WASI_LINKMODE $_WASI_TARGETFLAG $( $_WASI_LINKSYSROOT "
                            "$_WASI_FUSELDFLAG $) $_WASI_STACKFLAG $_WASI_OPTFLAG $_WASI_HOSTLINKFLAGS "
                            "$WASI_LINKFLAGS $_WASI_EXECFLAGS "
-                           "$_WASI_STRIPFLAG -o $TARGET $SOURCES $_WASI_LIBDIRFLAGS $_WASI_LIBFLAGS "
-                           "$_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB")
+                           "$_WASI_STRIPFLAG -o $TARGET $SOURCES $( $_WASI_CXXEHLIBDIR $) $_WASI_LIBDIRFLAGS "
+                           "$_WASI_LIBFLAGS $_WASI_SYSLIBFLAGS $_WASI_EMULATELIBS $_WASI_SETJMPLIB $_WASI_CXXEHLIBS")
     env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
     # WASI_TARGET='wasm32-wasip2': the linked core module becomes a component in place (wasm-tools reads its whole
     # input before writing). The adapter satisfies the preview-1 imports of the wasip2 libc (component_tools.py).

@@ -99,6 +99,34 @@ def size_libc_node(env: Any) -> Any:
                        lambda: _sysroot.ensure(entry, lock, settings))
 
 
+_cxx_runtime_plans: dict[tuple[str, str], Any] = {}
+
+
+def cxx_runtime(env: Any) -> Any:
+    """The C++ runtime with exceptions for this environment's toolchain and store (cxx_runtime.plan, once per
+    pair). Raises WasiError for a toolchain it cannot be built on."""
+    from wasi_toolchain.toolchain import cxx_runtime as _cxx_runtime
+
+    toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
+    settings = env["WASI_SETTINGS"]
+    cache_key = (toolchain.key, str(settings.cache_dir))
+    planned = _cxx_runtime_plans.get(cache_key)
+    if planned is None:
+        planned = _cxx_runtime_plans[cache_key] = _cxx_runtime.plan(toolchain, env["WASI_LOCK_DATA"], settings)
+    return planned
+
+
+def cxx_runtime_node(env: Any) -> Any:
+    """The stamp node of the C++ runtime with exceptions, which C++ objects and links with WASI_CXX_EXCEPTIONS
+    depend on: built (about a minute on two cores) only by a build that has such a target."""
+    from wasi_toolchain.toolchain import cxx_runtime as _cxx_runtime
+
+    runtime = cxx_runtime(env)
+    lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
+    return _entry_node(env, f"cxx-runtime-{runtime.key}", runtime.key, runtime.is_complete(),
+                       lambda: _cxx_runtime.ensure(runtime, lock, settings))
+
+
 _wasm_opt_plans: dict[tuple[str, str], Any] = {}
 
 

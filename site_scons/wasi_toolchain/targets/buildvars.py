@@ -35,6 +35,15 @@ CLANG_TARGET = {"wasm32-wasip1": "wasm32-wasip1", "wasm32-wasi": "wasm32-wasip1"
 SETJMP_COMPILE_FLAGS = ("-mllvm", "-wasm-enable-sjlj", "-mllvm", "-wasm-use-legacy-eh=false")
 SETJMP_LIBRARY = "setjmp"
 
+# WASI_CXX_EXCEPTIONS: C++ with exceptions. C++ sources compile with Wasm exception handling in the standard (exnref)
+# encoding, the one the setjmp flags above use (-fexceptions after the default WASI_CXXFLAGS' -fno-exceptions, which
+# would otherwise win), against the headers of the runtime built for it (toolchain/cxx_runtime.py); a C++ link takes
+# libc++ and libc++abi from that runtime, adds its libunwind, and wraps __main_void so that an exception leaving
+# main() ends in std::terminate and its message (see cxx_runtime_recipe.MAIN_WRAPPER_SOURCE).
+CXX_EXCEPTION_COMPILE_FLAGS = ("-fexceptions", "-fwasm-exceptions", "-mllvm", "-wasm-use-legacy-eh=false")
+CXX_EXCEPTION_LIBRARY = "unwind"
+CXX_EXCEPTION_COMMAND_LINK_FLAGS = ("-Wl,--wrap=__main_void",)
+
 # WASI_EMULATE: wasi-libc's emulations of what WASI preview 1 lacks, each a define (without which its header says
 # `#error … compile with -D_WASI_EMULATED_…`) and a library. Data, so adding one is a line here.
 EMULATIONS: dict[str, tuple[str, str]] = {
@@ -133,6 +142,21 @@ def setjmp_enabled(value: object, libc: str) -> bool:
         raise ConfigError("WASI_SETJMP: the 'source' libc flavour (the 2022 wasi-libc source) has no setjmp/longjmp "
                           "(no setjmp.h, no libsetjmp.a)",
                           hint="use the default WASI_LIBC='debian', or leave WASI_SETJMP unset")
+    return enabled
+
+
+def cxx_exceptions(value: object, target_name: str, libc: str) -> bool:
+    """WASI_CXX_EXCEPTIONS: a boolean; on, it needs a target and libc flavour the runtime is built for."""
+    enabled = flag("WASI_CXX_EXCEPTIONS", value)
+    if enabled and target(target_name) in COMPONENT_TARGETS:
+        raise ConfigError(f"WASI_CXX_EXCEPTIONS: C++ cannot be built for WASI_TARGET={target_name!r}, with or without "
+                          f"exceptions: the pinned libc++ is built for wasm32-wasi only, and so is the runtime with "
+                          f"exceptions (its libunwind and libc++abi)",
+                          hint="build C++ with exceptions for WASI_TARGET='wasm32-wasip1'")
+    if enabled and libc == "source":
+        raise ConfigError("WASI_CXX_EXCEPTIONS: the C++ runtime with exceptions is built on the 'debian' libc flavour; "
+                          "the 'source' one (the 2022 wasi-libc source) has no setjmp and predates what libc++ 22 "
+                          "needs", hint="use the default WASI_LIBC='debian' for C++ with exceptions")
     return enabled
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from .buildvars import EMULATIONS
 
 HINTS_FILE = Path(__file__).with_name("hints.toml")
+KINDS = ("symbols", "headers", "diagnostics")
 PREFIX = "wasi: hint: "
 # wasm-ld: "wasm-ld: error: build/x.o: undefined symbol: getpid"; C++ names come demangled, "foo(int)".
 _UNDEFINED = re.compile(r"undefined symbol: ([A-Za-z_][A-Za-z0-9_]*)")

@@ -111,7 +111,7 @@ def run_module(wasm: Path, argv: Sequence[str], *, env: Mapping[str, str] | None
             module = wasmtime.Module.from_file(engine, str(wasm))
     except (wasmtime.WasmtimeError, OSError) as e:
         raise RunError(f"cannot load {wasm} as a WebAssembly {'component' if component else 'module'}: {e}",
-                       hint="rebuild it with scons; was it built for a WASI target?") from None
+                       hint=_load_hint(str(e))) from None
     config = wasmtime.WasiConfig()
     config.argv = list(argv)
     if env:
@@ -203,6 +203,18 @@ def _trap_hint(wasm: Path, message: str, max_wasm_stack_kb: int) -> str | None:
     except OSError:
         module = b""
     return stack_hint(module, message, max_wasm_stack_kb)
+
+
+def _load_hint(error: str) -> str:
+    """The next step after a module failed to load. Exception handling gets its own: this engine runs the standard
+    (exnref) encoding that C++ exceptions (WASI_CXX_EXCEPTIONS) and setjmp compile to, but not the legacy one."""
+    if "exception" in error and "legacy" in error:
+        return ("it uses the legacy encoding of Wasm exceptions (`try`/`catch`), which wasmtime does not run; "
+                "rebuild it with this tool, whose flags give the standard encoding (-wasm-use-legacy-eh=false)")
+    if "exception" in error:  # wasmtime 50: "exception refs not supported without the exception handling feature"
+        return ("it uses Wasm exceptions (C++ exceptions or setjmp/longjmp), and this wasmtime has them off; "
+                "use the wasmtime-py of requirements.txt (Config.wasm_exceptions), or `wasmtime run -W exceptions=y`")
+    return "rebuild it with scons; was it built for a WASI target?"
 
 
 def _run_interface(component: Any, engine: Any, wasm: Path) -> str:
