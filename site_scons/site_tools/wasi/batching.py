@@ -89,6 +89,11 @@ class CompileAction(SCons.Action.CommandAction):
 
         if distributing(env):  # distcc distributes one-source compiles only: keep each object a job of its own
             return None
+        if env["WASI_TOOLCHAIN"].provider == "debian":
+            # With more than one job, clang's driver runs each -cc1 as a process of its own (Driver::BuildJobs turns
+            # in-process cc1 off), started as /proc/self/exe, which for the Debian provider is the pinned glibc's
+            # loader: `-cc1: cannot open shared object file`. So that provider compiles one file per clang run.
+            return None
         node = target[0]
         key = getattr(node.attributes, "wasi_batch", None)
         if key is not None:  # the same object asked for again (two programs listing one source): the same batch
