@@ -253,3 +253,13 @@ def test_a_clone_can_compile_here_but_not_change_the_host_list(tmp_path: Path) -
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert ("scons: *** [other.o] WASI_DISTCC_HOSTS was changed after the tool was loaded ('127.0.0.1:1/2', now "
             "'127.0.0.1:2/2'); one build uses one host list") in other.stderr
+
+
+def test_the_check_without_hosts_says_so(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", WORKER_PROJECT)
+    cache = tmp_path / "store"
+    fake_entry(project, cache)
+    result = run_scons(project, "-Q", "wasi-distcc-check", env={"WASI_CACHE_DIR": str(cache)}, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("scons: *** [wasi-distcc-check] wasi-distcc-check: WASI_DISTCC_HOSTS is not set, so there is no host to "
+            "check") in result.stderr
