@@ -55,14 +55,15 @@ def test_wasi_libc_s_own_error_texts_become_wasi_emulate() -> None:
 
 def test_cxx_exceptions_point_at_the_switch_at_compile_and_at_link() -> None:
     assert hint_for(THROW) == (f"{PREFIX}cannot use 'throw' with exceptions disabled, cannot use 'try' with "
-                               "exceptions disabled → C++ exceptions are off: set WASI_CXX_EXCEPTIONS=True")
+                               "exceptions disabled → C++ exceptions are off: set WASI_CXX_EXCEPTIONS=True "
+                               "(docs/cxx-exceptions.md)")
     assert hint_for(CXA) == (f"{PREFIX}__cxa_allocate_exception, __cxa_throw → C++ exceptions are off for this link: "
                              "set WASI_CXX_EXCEPTIONS=True for the program (and its C++ objects)")
 
 
 def test_file_streams_and_the_address_sanitizer_get_their_line() -> None:
-    assert (hint_for(IFSTREAM) or "").startswith(f"{PREFIX}std::basic_ifstream → the pinned libc++ has no file "
-                                                 "streams")
+    assert (hint_for(IFSTREAM) or "").startswith(f"{PREFIX}std::basic_ifstream → the default libc++ (Debian's) has no "
+                                                 "file streams: set WASI_CXX_EXCEPTIONS=True")
     clang_with_namespace = "error: implicit instantiation of undefined template 'std::__1::basic_ofstream<char>'\n"
     assert (hint_for(clang_with_namespace) or "").startswith(f"{PREFIX}std::basic_ofstream → ")
     assert (hint_for(ASAN) or "").startswith(f"{PREFIX}__asan_init → -fsanitize=address is not supported")
