@@ -207,17 +207,23 @@ class Trees:
         for tree in (self.scons, self.make, self.ninja, self.plain):
             clean(tree)
 
-    def check_same_bytes(self) -> None:
-        """One untimed build of each first: the same modules from all (the same commands), and warm caches."""
+    def check_same_bytes(self, *, every_side: bool = True) -> None:
+        """One untimed build of each first: the same modules from all (the same commands), and warm caches.
+        ``every_side`` False: only scons (batched) against make, for a project whose builds take minutes."""
         self.clean_all()
         self.scons_build()
         self.make_build()
-        self.ninja_build()
-        self.scons_build(tree=self.plain)
+        trees = [self.scons]
+        if every_side:
+            self.ninja_build()
+            self.scons_build(tree=self.plain)
+            trees += [self.ninja, self.plain]
         for wasm in sorted((self.make / "out").glob("*.wasm")):
-            for tree in (self.scons, self.ninja, self.plain):
+            for tree in trees:
                 if (tree / "out" / wasm.name).read_bytes() != wasm.read_bytes():
                     raise SystemExit(f"bench: {wasm.name} differs between {tree.name} and make")
+        if not every_side:
+            return
         self.scons_build("1")  # and again without batches (the objects are compared by tests/test_e2e_batch.py)
         for wasm in sorted((self.make / "out").glob("*.wasm")):
             if (self.scons / "out" / wasm.name).read_bytes() != wasm.read_bytes():
@@ -274,15 +280,25 @@ def main() -> None:
     cache = Path(os.environ.get("WASI_CACHE_DIR") or tempfile.mkdtemp(prefix="bench-cache-"))
     env = {"WASI_CACHE_DIR": str(cache)}
     work = Path(tempfile.mkdtemp(prefix="bench-full-"))
+    # Each table is printed as soon as it is measured: a long run that is stopped keeps what it measured.
+    print(f"# 200-file build ({machine_line()}, {args.runs} rounds each, sides in rotated order)\n", flush=True)
     c = Trees(work, env, cxx=False)
     c.check_same_bytes()
     full = rotate("full build, 200 C files, -j2", c.sides(plain=True), runs=args.runs, prepare=c.clean_all)
+    print(f"## {full.name}\n\n{table(full)}\n", flush=True)
     # A null build: every tree complete.
     for build in c.sides(plain=False).values():
         build()
     null = rotate("null build", {k: v for k, v in c.sides(plain=False).items() if k != "scons, WASI_BATCH_SIZE=1"},
                   runs=args.runs)
+    print(f"## {null.name} ({machine_line()})\n\n{table(null)}\n", flush=True)
     edited, raw = edit_loop(c, args.runs)
+    print(f"## edit one file, then build (batching on; {machine_line()})\n")
+    print(markdown_table(["figure", "median"], [
+        ["`scons -j2` after editing prog07/h3.c (1 compile, 1 link)", fmt_seconds(median(edited))],
+        ["that compile + that link, run directly", fmt_seconds(median(raw))],
+        ["difference (median of pairs)", fmt_seconds(median([a - b for a, b in zip(edited, raw)]))]]), flush=True)
+    print()
 
     # CacheDir: fill it from one checkout, then build fresh copies of the checkout at other paths from it.
     cache_dir = work / "cachedir"
@@ -298,30 +314,19 @@ def main() -> None:
         retrievals.append(timed(lambda: output.append(
             run(scons_command("-j2", f"--cache-dir={cache_dir}"), cwd=fresh, env=env).stdout)))
         counts.append(count_runs(output[0]))
-
-    cxx = None
-    if args.cxx:
-        x = Trees(work, env, cxx=True)
-        x.check_same_bytes()
-        cxx = rotate("full build, 200 C++ files, -j2", x.sides(plain=False), runs=args.cxx_runs, prepare=x.clean_all)
-
-    print(f"# 200-file build ({machine_line()}, {args.runs} rounds each, sides in rotated order)\n")
-    print(f"## {full.name}\n\n{table(full)}\n")
-    print(f"## {null.name}\n\n{table(null)}\n")
-    if cxx:
-        print(f"## {cxx.name} ({args.cxx_runs} rounds)\n\n{table(cxx)}\n")
-    print("## edit one file, then build (batching on)\n")
-    print(markdown_table(["figure", "median"], [
-        ["`scons -j2` after editing prog07/h3.c (1 compile, 1 link)", fmt_seconds(median(edited))],
-        ["that compile + that link, run directly", fmt_seconds(median(raw))],
-        ["difference (median of pairs)", fmt_seconds(median([a - b for a, b in zip(edited, raw)]))]]))
-    print()
     print(markdown_table(["figure", "median", "compiled files, archives and links", "retrieved from CacheDir",
                           "vs. full scons build"],
                          [["rebuild from CacheDir in a fresh checkout at another path",
                            fmt_seconds(median(retrievals)), str(max(n[0] for n in counts)),
                            f"{min(n[1] for n in counts)} of {len(c.commands)}",
-                           f"{median(retrievals) / full.median('scons, batched'):.2f}"]]))
+                           f"{median(retrievals) / full.median('scons, batched'):.2f}"]]), flush=True)
+    print()
+
+    if args.cxx:
+        x = Trees(work, env, cxx=True)
+        x.check_same_bytes(every_side=False)
+        cxx = rotate("full build, 200 C++ files, -j2", x.sides(plain=False), runs=args.cxx_runs, prepare=x.clean_all)
+        print(f"## {cxx.name} ({args.cxx_runs} rounds; {machine_line()})\n\n{table(cxx)}\n", flush=True)
 
 
 if __name__ == "__main__":

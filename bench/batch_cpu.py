@@ -1,0 +1,83 @@
+"""What a batch saves per file, without SCons: the 200 compiles of bench/full_build.py's project run one after the
+other, once as 200 one-file commands and once as the batches the tool would run (WASI_BATCH_SIZE files of one
+directory per clang run, made by wasi_toolchain.targets.batch.plan from the same one-file commands). CPU time of
+the compiler processes (user + system, from the kernel's accounting of children) is reported beside wall time: it
+moves less than wall time on a loaded machine.
+
+    python bench/batch_cpu.py [--runs 3] [--size 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from common import fmt_seconds, machine_line, markdown_table, median, record_commands, run, scons_command
+from full_build import _SOURCE_SUFFIXES, generate
+
+from wasi_toolchain.targets import batch
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size", type=int, default=batch.DEFAULT_BATCH_SIZE)
+    args = parser.parse_args()
+    env = {"WASI_CACHE_DIR": os.environ.get("WASI_CACHE_DIR") or tempfile.mkdtemp(prefix="bench-cache-")}
+    root = Path(tempfile.mkdtemp(prefix="bench-batch-cpu-"))
+    generate(root)
+    run(scons_command("-Q", "wasi-toolchain"), cwd=root, env=env)
+    compiles = [c for c in record_commands(root, {**env, "WASI_BATCH_SIZE": "1"})
+                if c.inputs[0].endswith(_SOURCE_SUFFIXES)]
+    groups: dict[str, list] = {}
+    for c in compiles:
+        groups.setdefault(os.path.dirname(c.target), []).append(c)
+
+    def one_file() -> None:
+        for c in compiles:
+            subprocess.run(shlex.split(c.line), cwd=root, check=True)
+
+    def batched() -> None:
+        for directory, members in groups.items():
+            for i in range(0, len(members), args.size):
+                part = members[i:i + args.size]
+                work = tempfile.mkdtemp(dir=root / directory)
+                plan = batch.plan(shlex.split(part[0].line), part[0].target, [c.inputs[0] for c in part],
+                                  top=str(root), work_dir=work)
+                assert plan is not None and not plan.alone
+                subprocess.run(plan.argv, cwd=root, check=True)
+                for index, name in plan.batched:
+                    os.replace(os.path.join(work, name), root / part[index].target)
+                os.rmdir(work)
+
+    results: dict[str, tuple[list[float], list[float]]] = {"one-file commands": ([], []), "batched": ([], [])}
+    for i in range(args.runs):
+        order = [("one-file commands", one_file), ("batched", batched)]
+        for label, action in order if i % 2 == 0 else order[::-1]:
+            wall, cpu = time.perf_counter(), children_cpu()
+            action()
+            results[label][0].append(time.perf_counter() - wall)
+            results[label][1].append(children_cpu() - cpu)
+    print(f"# 200 compiles, one after the other ({machine_line()}, {args.runs} runs each, alternating; "
+          f"batches of up to {args.size})\n")
+    one_cpu = median(results["one-file commands"][1])
+    print(markdown_table(["compiles", "wall (median)", "CPU of the compilers (median)", "CPU per file",
+                          "CPU vs one-file"],
+                         [[label, fmt_seconds(median(wall)), fmt_seconds(median(cpu)),
+                           f"{median(cpu) / len(compiles) * 1000:.1f} ms", f"{median(cpu) / one_cpu:.2f}"]
+                          for label, (wall, cpu) in results.items()]))
+
+
+if __name__ == "__main__":
+    main()
