@@ -24,6 +24,7 @@ from support.nginx import Nginx, nginx_binary  # noqa: E402
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: fetches the real pins through the machine's registries (network)")
+    config.addinivalue_line("markers", "slow: takes minutes (builds under an emulator); -m 'not slow' leaves it out")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -87,7 +87,9 @@ def test_a_provider_not_pinned_for_the_host_is_a_clear_error(lock: Lock, tmp_pat
 
 
 def test_debian_is_refused_on_a_musl_machine(lock: Lock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sysroot, "detect_host", lambda: "linux-x86_64")
+    import wasi_toolchain.host as host_module  # where the plans ask which machine this is (host.build_host)
+
+    monkeypatch.setattr(host_module, "detect_host", lambda: "linux-x86_64")
     monkeypatch.setattr(sysroot, "detect_libc", lambda: "musl")
     with pytest.raises(HostNotSupported, match="this system's C library is musl"):
         sysroot.plan(lock, settings(tmp_path, WASI_LLVM_PROVIDER="debian"))

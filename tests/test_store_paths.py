@@ -4,6 +4,9 @@ toolchain whose Makefile, like wasi-libc's, uses its paths unquoted in rules and
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -77,4 +80,31 @@ def test_a_store_path_holding_every_shell_special_character_builds(tmp_path: Pat
     assert (project / "out" / "p.wasm").read_bytes().startswith(b"\0asm")
     assert (project / "out" / "libutil.a").read_bytes().startswith(b"!<arch>")
     assert not (project / "pwned").exists()  # the backquoted command in the path never ran
+    assert store_leftovers(odd) == []
+
+
+def test_a_private_make_killed_halfway_leaves_its_work_in_the_store_for_the_next_build_to_sweep(
+        tmp_path: Path, server: LoopbackServer) -> None:
+    """With a store path make cannot take, make works through links in a private temp dir, but every byte it writes
+    lands in the staged entry, in the store's temp area (issue 23): a kill leaves only the links there, and the next
+    build sweeps both."""
+    rig = ColdRig.create(tmp_path, server, pause=3)
+    odd = tmp_path / "odd dir" / "it's the store"
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    proc = rig.start("wasi-toolchain", WASI_CACHE_DIR=str(odd), TMPDIR=str(private_tmp))
+    deadline = time.monotonic() + 60
+    while not list(odd.glob("sysroots/.tmp-*/build/obj/.make-midway")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert list(odd.glob("sysroots/.tmp-*/build/obj/*.o"))  # make's objects: in the store's temp area
+    left = list(private_tmp.iterdir())
+    assert [p.name.startswith("scons-wasi-libc-") for p in left] == [True]
+    assert sorted((p.name, p.is_symlink()) for p in left[0].iterdir()) == [("toolchain", True), ("tools", True)]
+
+    again = rig.run(WASI_CACHE_DIR=str(odd), TMPDIR=str(private_tmp))
+    assert again.returncode == 0, again.stderr
+    assert list(private_tmp.iterdir()) == []
     assert store_leftovers(odd) == []

@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 from typing import Literal
 
-from .errors import HostNotSupported
+from .errors import ConfigError, HostNotSupported
 
 KNOWN_HOSTS = ("linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64")
 
@@ -46,6 +46,29 @@ def detect_host(system: str | None = None, machine: str | None = None) -> str:
         f"unsupported host: {system} on {machine}; supported hosts: {', '.join(KNOWN_HOSTS)}",
         hint="run on one of the supported hosts",
     )
+
+
+def build_host(host: str | None, emulator: str | None) -> str:
+    """The host whose pins a build uses: WASI_HOST (``host``) or this machine. Another host than this machine needs
+    ``emulator`` (WASI_HOST_EMULATOR) to run its binaries, and an emulator needs WASI_HOST. ConfigError if not."""
+    here = detect_host()
+    if host is None or host == here:
+        if emulator is not None:
+            raise ConfigError(f"WASI_HOST_EMULATOR is set ({emulator}) but WASI_HOST is {host or 'not set'}, this "
+                              f"machine ({here}): there is nothing to emulate",
+                              hint="set WASI_HOST to the host whose pins to build with, e.g. WASI_HOST=linux-aarch64, "
+                                   "or unset WASI_HOST_EMULATOR")
+        return here
+    if emulator is None:
+        raise ConfigError(f"WASI_HOST={host} is not this machine ({here}): that host's binaries need an emulator here",
+                          hint="set WASI_HOST_EMULATOR, e.g. WASI_HOST_EMULATOR=qemu-aarch64-static for linux-aarch64 "
+                               "(Debian: apt-get install qemu-user-static), or unset WASI_HOST")
+    return host
+
+
+def emulator_for(host: str, settings_host: str | None, emulator: str | None) -> str | None:
+    """The emulator an entry for ``host`` starts its binaries with: WASI_HOST_EMULATOR, for WASI_HOST's entries."""
+    return emulator if host == settings_host else None
 
 
 def detect_libc(root: Path = Path("/")) -> Libc | None:

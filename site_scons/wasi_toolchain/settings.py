@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .host import KNOWN_HOSTS
 
 APP_NAME = "scons-wasi"
 # Upper bounds for the numeric settings. A value past them is a typo or an attack (inf, 1e999, 2**64), and taking it
@@ -52,6 +53,10 @@ class Settings:
     libc: str | None = None  # WASI_LIBC: the libc flavour ('debian' or 'source'); None: 'debian'
     npm_registry: str | None = None  # WASI_NPM_REGISTRY: npm: locators' registry; None: `npm config get registry`
     cxx_exceptions: bool = False  # WASI_CXX_EXCEPTIONS: the default of the construction variable of that name
+    # WASI_HOST: build with another host's pins (their entries have keys of their own); None: this machine's.
+    # WASI_HOST_EMULATOR: the absolute path of what runs that host's binaries here (qemu-aarch64-static).
+    host: str | None = None
+    host_emulator: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +83,8 @@ class Settings:
             libc=env.get("WASI_LIBC", "").strip() or None,
             npm_registry=_url_or_none("WASI_NPM_REGISTRY", env.get("WASI_NPM_REGISTRY", "")),
             cxx_exceptions=_boolean("WASI_CXX_EXCEPTIONS", env.get("WASI_CXX_EXCEPTIONS", "")),
+            host=_host(env.get("WASI_HOST", "")),
+            host_emulator=_emulator(env.get("WASI_HOST_EMULATOR", ""), env.get("PATH")),
         )
 
 
@@ -174,6 +181,29 @@ def _directory_or_none(value: str) -> Path | None:
     store/fetch.py reports a missing WASI_DISTDIR as one of the places it looked."""
     value = value.strip()
     return Path(value).expanduser().absolute() if value else None
+
+
+def _host(value: str) -> str | None:
+    value = value.strip()
+    if value and value not in KNOWN_HOSTS:
+        raise ConfigError(f"WASI_HOST: expected one of {', '.join(KNOWN_HOSTS)}, got {value!r}",
+                          hint="unset WASI_HOST to build with this machine's pins")
+    return value or None
+
+
+def _emulator(value: str, path: str | None) -> str | None:
+    """The emulator's absolute path, looked up on PATH once, here: the wrappers that start it have no PATH."""
+    import shutil
+
+    value = value.strip()
+    if not value:
+        return None
+    found = shutil.which(value, path=path)
+    if found is None:
+        raise ConfigError(f"WASI_HOST_EMULATOR: {value!r} is not an executable file (looked on PATH too)",
+                          hint="install it (Debian: apt-get install qemu-user-static), give its absolute path, "
+                               "or unset WASI_HOST_EMULATOR")
+    return os.path.abspath(found)
 
 
 def _count(name: str, value: str, *, default: int, maximum: int) -> int:

@@ -139,7 +139,8 @@ def generate(env: Any, **kw: Any) -> None:
     # Machine-specific absolute paths: used in commands only inside $( $).
     env["WASI_TOOLCHAIN_ROOT"] = str(toolchain.root)
     env["WASI_BINDIR"] = one_word(str(toolchain.bin_dir))
-    providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host))
+    providers_by_bin.setdefault(str(toolchain.bin_dir), get_provider(toolchain.provider, toolchain.host,
+                                                                        toolchain.emulator))
     if env.get("SPAWN") is SCons.Platform.posix.subprocess_spawn:  # SCons's own; a SPAWN of yours is left alone
         env["SPAWN"] = direct_spawn(env["SPAWN"])
     if env.get("ESCAPE") is SCons.Platform.posix.escape:  # likewise: SCons's own, which leaves ` unescaped

@@ -118,7 +118,7 @@ def _direct_command(program: str, env: Mapping[str, str]) -> tuple[list[str], di
     provider = providers_by_bin.get(os.path.dirname(program))
     if provider is None:
         return None
-    spec = provider.tools().get(os.path.basename(program))
+    spec = provider.specs().get(os.path.basename(program))
     ours = _wrapper_is_ours.get(program)
     if ours is None:
         try:

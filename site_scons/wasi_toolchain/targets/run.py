@@ -5,8 +5,10 @@ Which of the two a file is comes from its header (``is_component``): a core modu
 the preview-1 linker and its ``_start`` called; a component (WASI preview 2, WASI_TARGET='wasm32-wasip2') is
 linked with the preview-2 linker (``wasmtime.component.Linker.add_wasip2``) and the ``run`` function of its
 ``wasi:cli/run`` export called. Both get the same WasiConfig (args, env, preopened dirs, stdin, stdout, stderr),
-memory cap and watcher. One difference: over preview 2 a component's exit code is only success or failure
-(``wasi:cli/exit.exit`` takes a ``result``), so exit(3) or ``return 3`` from main ends the run with code 1.
+memory cap and watcher. One difference: over preview 2 a component's exit code is only success or failure when it
+ends through ``wasi:cli/exit.exit`` (which takes a ``result``), as the pinned wasip2 libc's exit(3) or ``return 3``
+from main does: the run ends with code 1. A component that calls ``exit-with-code`` (which add_wasip2 links in
+wasmtime-py 50) ends the run with its code, like a core module's proc_exit.
 
 The module runs in a thread of its own while the calling thread watches it. A module that never ends is stopped
 through wasmtime's epoch interruption: the watcher bumps the engine's epoch, and the module traps at its next loop

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..settings import Settings
 from ..errors import HostNotSupported, ToolchainError
-from ..host import detect_host
+from ..host import build_host, emulator_for
 from ..pins.toolchain_lock import ComponentToolPins, Lock
 from ..store.store import STAMP, Store
 from ..log import Log, log_to_stderr
@@ -37,6 +38,7 @@ class ComponentTools:
     key: str
     host: str
     root: Path
+    emulator: str | None = None  # WASI_HOST_EMULATOR, for another host's entry (WASI_HOST)
 
     @property
     def wasm_tools(self) -> Path:
@@ -58,7 +60,7 @@ def pins(lock: Lock) -> ComponentToolPins:
     return lock.component_tools
 
 
-def key_inputs(lock: Lock, host: str) -> dict[str, object]:
+def key_inputs(lock: Lock, host: str, emulator: str | None = None) -> dict[str, object]:
     tool_pins = pins(lock)
     files = tool_pins.wasm_tools.get(host)
     if files is None:
@@ -68,15 +70,17 @@ def key_inputs(lock: Lock, host: str) -> dict[str, object]:
             hint="build preview-2 components on a pinned Linux host, or use WASI_TARGET='wasm32-wasip1'")
     return {"recipe": RECIPE_VERSION, "host": host, "wasm-tools": [a.sha256 for a in files],
             "adapter": {"tarball": tool_pins.adapter.sha256, "member": tool_pins.adapter_member,
-                        "sha256": tool_pins.adapter_member_sha256}}
+                        "sha256": tool_pins.adapter_member_sha256},
+            **({"emulator": os.path.basename(emulator)} if emulator else {})}
 
 
 def plan(lock: Lock, settings: Settings, *, host: str | None = None) -> ComponentTools:
     """Key and paths of the entry; pure and cheap (reads only the parsed lock)."""
-    host = host or detect_host()
-    digest = hashlib.sha256(json.dumps(key_inputs(lock, host), sort_keys=True).encode()).hexdigest()
+    host = host or build_host(settings.host, settings.host_emulator)
+    emulator = emulator_for(host, settings.host, settings.host_emulator)
+    digest = hashlib.sha256(json.dumps(key_inputs(lock, host, emulator), sort_keys=True).encode()).hexdigest()
     key = f"component-tools-{host}-{digest[:24]}"
-    return ComponentTools(key=key, host=host, root=Store(settings.cache_dir).entry_path(key))
+    return ComponentTools(key=key, host=host, root=Store(settings.cache_dir).entry_path(key), emulator=emulator)
 
 
 def ensure(tools: ComponentTools, lock: Lock, settings: Settings, *, log: Log = log_to_stderr) -> ComponentTools:
@@ -85,7 +89,7 @@ def ensure(tools: ComponentTools, lock: Lock, settings: Settings, *, log: Log = 
         return tools
     from ..store.archive import unpack
     from ..store.fetch import fetch
-    from .launch import check_starts, glibc_multiarch, loader_tool_spec, wrapper_script
+    from .launch import check_starts, emulated, glibc_multiarch, loader_tool_spec, wrapper_script
     from ..pins.npm import extract_member
 
     tool_pins = pins(lock)
@@ -107,12 +111,13 @@ def ensure(tools: ComponentTools, lock: Lock, settings: Settings, *, log: Log = 
                                  f"{WASM_TOOLS_BINARY}", hint="check [wasm-tools] in toolchain.in.toml")
         (temp / "bin").mkdir()
         wrapper = temp / "bin" / "wasm-tools"
-        wrapper.write_text(wrapper_script(loader_tool_spec(tools.host, "tool", WASM_TOOLS_BINARY)), encoding="utf-8")
+        spec = emulated(loader_tool_spec(tools.host, "tool", WASM_TOOLS_BINARY), tools.emulator)
+        wrapper.write_text(wrapper_script(spec), encoding="utf-8")
         wrapper.chmod(0o755)
         check_starts(wrapper, "Debian's wasm-tools",
                      hint="add the package that ships it to `runtime` of [wasm-tools] in toolchain.in.toml and "
                           "regenerate the lock")
         extract_member(adapter_tarball, tool_pins.adapter_member, tool_pins.adapter_member_sha256,
                        temp / "adapter" / ADAPTER_NAME)
-        build.publish({"key": tools.key, **key_inputs(lock, tools.host)})
+        build.publish({"key": tools.key, **key_inputs(lock, tools.host, tools.emulator)})
     return tools

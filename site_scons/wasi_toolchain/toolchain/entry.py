@@ -42,6 +42,8 @@ class Toolchain:
     # An entry that holds only a sysroot (the -Oz libc) names the entry whose LLVM, wrappers and resource dir it
     # uses: two copies of a 200 MB LLVM would differ only in where they sit.
     base: Toolchain | None = None
+    # WASI_HOST_EMULATOR, for an entry of another host's pins (WASI_HOST): its wrappers start each tool through it.
+    emulator: str | None = None
 
     @property
     def libc_optimize(self) -> LibcOptimize:

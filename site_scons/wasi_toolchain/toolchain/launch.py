@@ -66,6 +66,11 @@ def direct_command(spec: ToolSpec, wrapper: str, caller_env: Mapping[str, str]) 
     return [word.replace(TOP, top) for word in words], env
 
 
+def emulated(spec: ToolSpec, emulator: str | None) -> ToolSpec:
+    """``spec`` started through ``emulator`` (WASI_HOST_EMULATOR, an absolute path), when there is one."""
+    return spec if emulator is None else ((emulator, *spec[0]), spec[1])
+
+
 def missing_tool_script(tool: str, provider: str) -> str:
     return (f"#!/bin/sh\necho '{tool}: not available with the {provider} LLVM provider "
             f"(it ships no {tool})' >&2\nexit 1\n")

@@ -7,6 +7,7 @@ none of the libc fixes since. Its output is a flat ``include/`` and ``lib/wasm32
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -56,12 +57,15 @@ def build(staged: Toolchain, libc_source: Path, settings: Settings, store: Store
                              hint="install GNU make (Debian/Ubuntu: apt-get install make; macOS: xcode-select "
                                   "--install), or use the default WASI_LIBC=debian, which needs no make")
     # wasi-libc's Makefile puts paths into shell commands and rules unquoted, so a space, a quote or a make
-    # metacharacter in the store's path breaks it (`find: '/tmp/odd': No such file or directory`). Then make runs in
-    # a private temp dir with a plain name, reaching the entry through a symlink there, and the sysroot is moved in.
-    # The entry of the -Oz libc holds only the sysroot, and its tools are its base entry's: that path must be safe too.
+    # metacharacter in the store's path breaks it (`find: '/tmp/odd': No such file or directory`). Then make reaches
+    # the staged entry through a symlink in a private temp dir with a plain name, and is told that path as its
+    # CURDIR: every byte it writes (the unpacked source, objects, the sysroot) still lands in the staged entry, in the
+    # store's temp area, which the next build or `scons wasi-prune` sweeps if this one is killed; the temp dir holds
+    # only the two links. The entry of the -Oz libc holds only the sysroot, and its tools are its base entry's: that
+    # path must be safe too.
     safe = all(_MAKE_SAFE_PATH.fullmatch(str(path)) for path in (staged.root, staged.tools_root))
     private = None if safe else _private_make_dir(staged.root, staged.tools_root)
-    work = private if private is not None else staged.root
+    work = private / "toolchain" if private is not None else staged.root
     try:
         _make_wasi_libc(make, staged, work, libc_source, settings, store, log, timings)
     finally:
@@ -71,14 +75,17 @@ def build(staged: Toolchain, libc_source: Path, settings: Settings, store: Store
 
 # Characters that pass through make and sh unquoted. Anything else in a path handed to make is unsafe.
 _MAKE_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+@-]+")
+_PRIVATE_PREFIX = "scons-wasi-libc-"
 
 
 def _private_make_dir(entry_root: Path, tools_root: Path) -> Path:
     """A fresh temp dir with a make-safe name holding ``toolchain`` -> ``entry_root`` and ``tools`` -> the entry
-    whose bin/ make runs (the same one, but for the -Oz libc's entry); ToolchainError if none."""
+    whose bin/ make runs (the same one, but for the -Oz libc's entry); ToolchainError if none. Such dirs left by
+    killed builds whose staged entry is gone (swept) are removed first."""
     for base in (tempfile.gettempdir(), "/tmp"):
         if _MAKE_SAFE_PATH.fullmatch(base) and os.path.isdir(base):
-            private = Path(tempfile.mkdtemp(prefix="scons-wasi-libc-", dir=base))
+            _sweep_private_make_dirs(Path(base))
+            private = Path(tempfile.mkdtemp(prefix=_PRIVATE_PREFIX, dir=base))
             (private / "toolchain").symlink_to(entry_root, target_is_directory=True)
             (private / "tools").symlink_to(tools_root, target_is_directory=True)
             return private
@@ -87,6 +94,22 @@ def _private_make_dir(entry_root: Path, tools_root: Path) -> Path:
         f"and sh do not take unquoted, and no temp dir with a plain name was found to build in instead",
         hint="set TMPDIR to a directory whose path has only letters, digits and ._+@-/, or use a WASI_CACHE_DIR "
              "without such characters")
+
+
+def _sweep_private_make_dirs(base: Path) -> None:
+    """Remove ``scons-wasi-libc-*`` dirs that hold nothing but our two links, the ``toolchain`` one dangling."""
+    for leftover in base.glob(f"{_PRIVATE_PREFIX}*"):
+        try:
+            names = {entry.name: entry for entry in os.scandir(leftover)}
+        except OSError:
+            continue
+        if (names and set(names) <= {"toolchain", "tools"} and all(e.is_symlink() for e in names.values())
+                and not (leftover / "toolchain").exists()):
+            for entry in names.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            with contextlib.suppress(OSError):
+                os.rmdir(leftover)
 
 
 def _make_wasi_libc(make: str, staged: Toolchain, work: Path, libc_source: Path, settings: Settings, store: Store,
@@ -101,7 +124,8 @@ def _make_wasi_libc(make: str, staged: Toolchain, work: Path, libc_source: Path,
         raise ToolchainError(f"{libc_source.name} does not unpack to one directory with a Makefile")
     source_dir = makefiles[0].parent
     # The tools as make reaches them: through the private dir's link when the entry's own path is not make-safe.
-    bin_dir = staged.bin_dir if work == staged.root else work / "tools" / "bin"
+    private = work != staged.root
+    bin_dir = work.parent / "tools" / "bin" if private else staged.bin_dir
     cc = _compiler_dir(bin_dir, build_dir / "cc")
     sysroot = work / "sysroot"
     variables = make_variables(staged.libc_optimize)
@@ -111,6 +135,8 @@ def _make_wasi_libc(make: str, staged: Toolchain, work: Path, libc_source: Path,
     # https://github.com/WebAssembly/wasi-libc/pull/251 and https://github.com/WebAssembly/wasi-libc/issues/619
     command = [make, f"-j{settings.jobs}", f"CC={cc}", f"SYSROOT={sysroot}", f"OBJDIR={build_dir / 'obj'}",
                *(f"{k}={v}" for k, v in variables.items()), "-o", "check-symbols"]
+    if private:  # make would take its CURDIR from getcwd(), the store's own path, which it cannot use
+        command.append(f"CURDIR={source_dir}")
     level = variables["EXTRA_CFLAGS"].split()[0]
     log(f"wasi: building wasi-libc from source with the pinned clang (make -j{settings.jobs}, {level})")
     started = time.monotonic()
@@ -124,8 +150,6 @@ def _make_wasi_libc(make: str, staged: Toolchain, work: Path, libc_source: Path,
         shutil.copyfile(log_file, kept)
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
         raise BuildError("building wasi-libc", command, result.returncode, tail, log_path=str(kept))
-    if sysroot != staged.sysroot:
-        shutil.move(sysroot, staged.sysroot)
     # clang spells the preview-1 target wasm32-wasip1 and then looks in lib/wasm32-wasip1; same ABI, same files.
     (staged.sysroot / "lib" / "wasm32-wasip1").symlink_to(Path(LIB_DIR).name)
     shutil.rmtree(build_dir)

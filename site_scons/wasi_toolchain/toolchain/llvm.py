@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..errors import HostNotSupported, ToolchainError
 from ..host import Libc
-from .launch import (GLIBC_LOADER, GLIBC_MULTIARCH, TOP, ToolSpec, check_starts, glibc_loader, loader_tool_spec,
-                     missing_tool_script, wrapper_script)
+from .launch import (GLIBC_LOADER, GLIBC_MULTIARCH, TOP, ToolSpec, check_starts, emulated, glibc_loader,
+                     loader_tool_spec, missing_tool_script, wrapper_script)
 
 # Where clang looks for the builtins (see `clang --target=… -print-libgcc-file-name`): first the per-target
 # runtime dir, then the older per-OS dir with the arch in the file name; for each spelling of the target.
@@ -38,8 +38,9 @@ class LlvmProvider(ABC):
     # Only the hosts a provider's binaries can run on; the lock says which of them are pinned.
     hosts: tuple[str, ...]
 
-    def __init__(self, host: str | None = None) -> None:
+    def __init__(self, host: str | None = None, emulator: str | None = None) -> None:
         self.host = host  # the lock's host name; providers whose layout depends on it require it
+        self.emulator = emulator  # what starts the host's binaries here (WASI_HOST_EMULATOR), if they cannot run
 
     @classmethod
     def check_runs_here(cls, host: str, libc: Libc | None) -> None:
@@ -56,10 +57,14 @@ class LlvmProvider(ABC):
     def tools(self) -> dict[str, ToolSpec | None]:
         """What each name in TOOLS (and any alias) runs; None for a tool this provider does not ship."""
 
+    def specs(self) -> dict[str, ToolSpec | None]:
+        """What each wrapper runs: tools(), started through the emulator when there is one."""
+        return {tool: emulated(spec, self.emulator) if spec else None for tool, spec in self.tools().items()}
+
     def scripts(self) -> dict[str, str]:
         """Wrapper script text for each tool."""
         return {tool: wrapper_script(spec) if spec else missing_tool_script(tool, self.name)
-                for tool, spec in self.tools().items()}
+                for tool, spec in self.specs().items()}
 
     @abstractmethod
     def clang_headers(self) -> str:
@@ -256,5 +261,5 @@ def provider_class(name: str) -> type[LlvmProvider]:
                              f"{', '.join(PROVIDER_CLASSES)}", hint="set WASI_LLVM_PROVIDER=ziglang") from None
 
 
-def get_provider(name: str, host: str) -> LlvmProvider:
-    return provider_class(name)(host)
+def get_provider(name: str, host: str, emulator: str | None = None) -> LlvmProvider:
+    return provider_class(name)(host, emulator)

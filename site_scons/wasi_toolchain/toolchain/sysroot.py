@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
 from ..settings import Settings
 from ..errors import ToolchainError
-from ..host import detect_host, detect_libc
+from ..host import build_host, detect_libc, emulator_for
 from ..killpoints import kill_point
 from .llvm import provider_class
 from ..pins.toolchain_lock import Lock
@@ -35,7 +36,7 @@ __all__ = ["RECIPE_VERSION", "TARGET", "Toolchain", "Timings", "ensure", "key_in
 
 
 def key_inputs(lock: Lock, host: str, provider: str, libc: LibcFlavour = "debian",
-               libc_optimize: LibcOptimize = "speed") -> dict[str, object]:
+               libc_optimize: LibcOptimize = "speed", emulator: str | None = None) -> dict[str, object]:
     """Everything that shapes an entry. The lock's own digest is not used: comments and other hosts' pins must
     not change this host's key, and neither must the pins of the libc flavour not used.
 
@@ -51,8 +52,11 @@ def key_inputs(lock: Lock, host: str, provider: str, libc: LibcFlavour = "debian
                                       {"flavour": "source", "sha256": lock.wasi_libc_source.sha256,
                                        "make": make_variables(libc_optimize), "appended-flags": list(APPENDED_FLAGS)})
     size_only: dict[str, object] = {"libc-optimize": "size"} if libc_optimize == "size" else {}
+    # The wrappers of an emulated entry (WASI_HOST_EMULATOR) start the emulator: not the host's own entry.
+    emulated: dict[str, object] = {"emulator": os.path.basename(emulator)} if emulator else {}
     return {
         **size_only,
+        **emulated,
         "recipe": RECIPE_VERSION,
         "host": host,
         "provider": provider,
@@ -71,16 +75,18 @@ def plan(lock: Lock, settings: Settings, *, host: str | None = None, provider: s
     argument, then WASI_LLVM_PROVIDER, then the lock's default for the host) and ``libc`` flavour (the explicit
     argument, then WASI_LIBC, then 'debian')."""
     this_machine = host is None
-    host = host or detect_host()
+    host = host or build_host(settings.host, settings.host_emulator)
+    emulator = emulator_for(host, settings.host, settings.host_emulator)
     provider = provider or settings.provider or lock.host_pins(host).default_provider
     flavour = libc_flavour(libc or settings.libc or "debian")
-    inputs = key_inputs(lock, host, provider, flavour)  # raises HostNotSupported if the lock has no such provider
+    # HostNotSupported if the lock has no such provider
+    inputs = key_inputs(lock, host, provider, flavour, emulator=emulator)
     if this_machine:
         provider_class(provider).check_runs_here(host, detect_libc() if host.startswith("linux-") else None)
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     key = f"{provider}-{host}-{digest[:24]}" if flavour == "debian" else f"{provider}-{flavour}-{host}-{digest[:24]}"
     return Toolchain(key=key, provider=provider, host=host, root=Store(settings.cache_dir).entry_path(key),
-                     libc=flavour)
+                     libc=flavour, emulator=emulator)
 
 
 def plan_size_libc(base: Toolchain, lock: Lock, settings: Settings) -> Toolchain:
@@ -92,11 +98,11 @@ def plan_size_libc(base: Toolchain, lock: Lock, settings: Settings) -> Toolchain
         raise ToolchainError(f"the toolchain {base.key} has no libc to build for size: only the source flavour's "
                              f"default entry has one (Debian's libc is prebuilt)",
                              hint="this is a bug in scons-wasi: size mode keeps the debian flavour's libc as is")
-    inputs = key_inputs(lock, base.host, base.provider, base.libc, "size")
+    inputs = key_inputs(lock, base.host, base.provider, base.libc, "size", emulator=base.emulator)
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     key = f"{base.provider}-{base.libc}-size-{base.host}-{digest[:24]}"
     return Toolchain(key=key, provider=base.provider, host=base.host, root=Store(settings.cache_dir).entry_path(key),
-                     libc=base.libc, base=base)
+                     libc=base.libc, base=base, emulator=base.emulator)
 
 
 def libc_flavour(value: str) -> LibcFlavour:
@@ -141,7 +147,8 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         kill_point("sysroot.built")
         # The timings are a record for bench/cold_start.py, not an input: the key is computed from key_inputs.
         build.publish(lambda: {"key": toolchain.key,
-                               **key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc),
+                               **key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc,
+                                            emulator=toolchain.emulator),
                                "timings": timings.rounded()}, timed=timings.phase)
         # Where a cold start went, phase by phase (also kept in the entry's stamp, "timings").
         log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s ({timings.summary()})")
@@ -171,7 +178,8 @@ def _ensure_size_libc(toolchain: Toolchain, lock: Lock, settings: Settings, log:
         build.temp.mkdir(parents=True)
         _install_libc(staged, lock, libc_file, settings, store, log, timings)
         _install_libcxx(staged, lock, libcxx_debs, log, timings)
-        inputs = key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc, "size")
+        inputs = key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc, "size",
+                            emulator=toolchain.emulator)
         build.publish(lambda: {"key": toolchain.key, "base": toolchain.base.key, **inputs,  # type: ignore[union-attr]
                                "timings": timings.rounded()}, timed=timings.phase)
         log(f"wasi: -Oz libc {toolchain.key} ready in {time.monotonic() - started:.1f} s")
@@ -197,7 +205,7 @@ def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtin
             hint="builtins.member in toolchain.lock must name libclang_rt.builtins-wasm32.a inside that package",
         )
     with timings.phase("unpack"):
-        get_provider(staged.provider, staged.host).install(llvm_files, staged.root, builtins_archive)
+        get_provider(staged.provider, staged.host, staged.emulator).install(llvm_files, staged.root, builtins_archive)
     # Ask clang itself where it will look, so a layout mistake surfaces here and never as a wasm-ld error.
     found = run_tool([str(staged.clang), f"--target={TARGET}", "-print-libgcc-file-name"], "locating the builtins",
                      cwd=staged.root).strip()

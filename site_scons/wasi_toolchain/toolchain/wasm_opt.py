@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from ..settings import Settings
 from ..errors import HostNotSupported, ToolchainError
-from ..host import detect_host
+from ..host import build_host, emulator_for
 from .launch import GLIBC_LOADER, GLIBC_MULTIARCH
 from ..pins.toolchain_lock import Lock
 from ..store.store import STAMP, Store
@@ -47,6 +48,7 @@ class WasmOpt:
     host: str
     root: Path
     version: str
+    emulator: str | None = None  # WASI_HOST_EMULATOR, for another host's entry (WASI_HOST)
 
     @property
     def multiarch(self) -> str:
@@ -62,7 +64,8 @@ class WasmOpt:
 
     def command(self) -> list[str]:
         """The argv prefix that runs wasm-opt: through the pinned glibc's loader, as DebianProvider runs clang."""
-        return [str(self.loader), "--library-path", str(self.library_dir), str(self.root / _BINARY)]
+        loader = [str(self.loader), "--library-path", str(self.library_dir), str(self.root / _BINARY)]
+        return [self.emulator, *loader] if self.emulator else loader
 
     def optimize_args(self, source: str, target: str) -> list[str]:
         return [*self.command(), OPT_LEVEL, *FEATURES, source, "-o", target]
@@ -71,25 +74,28 @@ class WasmOpt:
         return (self.root / STAMP).is_file() and (self.root / _BINARY).is_file() and self.loader.is_file()
 
 
-def key_inputs(lock: Lock, host: str) -> dict[str, object]:
+def key_inputs(lock: Lock, host: str, emulator: str | None = None) -> dict[str, object]:
     files = lock.wasm_opt_files(host)
+    emulated: dict[str, object] = {"emulator": os.path.basename(emulator)} if emulator else {}
     return {"recipe": RECIPE_VERSION, "tool": "wasm-opt", "host": host, "version": lock.binaryen_version,
-            "files": [a.sha256 for a in files]}
+            "files": [a.sha256 for a in files], **emulated}
 
 
 def plan(lock: Lock, settings: Settings, *, host: str | None = None) -> WasmOpt:
     """Key and paths of the wasm-opt entry for ``host`` (default: this machine). Pure; raises HostNotSupported
     when the lock pins no wasm-opt for the host."""
-    host = host or detect_host()
+    host = host or build_host(settings.host, settings.host_emulator)
+    emulator = emulator_for(host, settings.host, settings.host_emulator)
     if host not in GLIBC_MULTIARCH:
         raise HostNotSupported(
             f"WASI_OPTIMIZE='size' needs wasm-opt, and the pinned one (Debian's binaryen {lock.binaryen_version}) "
             f"runs on {', '.join(GLIBC_MULTIARCH)} only; this host is {host}",
             hint="use WASI_OPTIMIZE='speed' on this host, or build size-mode modules on a Linux host")
-    inputs = key_inputs(lock, host)
+    inputs = key_inputs(lock, host, emulator)
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     key = f"wasm-opt-{host}-{digest[:24]}"
-    return WasmOpt(key=key, host=host, root=Store(settings.cache_dir).entry_path(key), version=lock.binaryen_version)
+    return WasmOpt(key=key, host=host, root=Store(settings.cache_dir).entry_path(key), version=lock.binaryen_version,
+                   emulator=emulator)
 
 
 # What wasm-opt loads (its NEEDED, and the loader): the rest of the runtime packages (gconv, libstdc++'s Python
@@ -120,11 +126,11 @@ def ensure(wasm_opt: WasmOpt, lock: Lock, settings: Settings, *, log: Log = log_
         log(f"wasi: preparing wasm-opt (binaryen {wasm_opt.version}) for size mode (first use; cached in "
             f"{settings.cache_dir})")
         debs = [fetch(a, store, settings, log=log) for a in lock.wasm_opt_files(wasm_opt.host)]
-        staged = WasmOpt(wasm_opt.key, wasm_opt.host, build.temp, wasm_opt.version)
+        staged = WasmOpt(wasm_opt.key, wasm_opt.host, build.temp, wasm_opt.version, wasm_opt.emulator)
         for deb in debs:
             unpack(deb, build.temp, include=_wanted(staged.multiarch, staged.loader.name))
         _check_starts(staged, [d.name for d in debs])
-        build.publish({"key": wasm_opt.key, **key_inputs(lock, wasm_opt.host)})
+        build.publish({"key": wasm_opt.key, **key_inputs(lock, wasm_opt.host, wasm_opt.emulator)})
     return wasm_opt
 
 
