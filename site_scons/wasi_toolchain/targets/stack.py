@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from ..errors import RunError
-from .symbolize import _sections, _uleb128
+from ..wasm_binary import sections, sleb128, uleb128
 
 DEFAULT_MAX_WASM_STACK_KB = 512  # wasmtime's own default
 MAX_WASM_STACK_KB = 2048  # wasmtime-py 50: max_wasm_stack may not exceed the async stack size (2 MiB)
@@ -42,29 +42,18 @@ def initial_stack_pointer(module: bytes) -> int | None:
     """The start value of the module's first global when it is a mutable i32 set by i32.const: wasm-ld's
     __stack_pointer, the C stack's top (with the stack first, its size). None for anything else."""
     try:
-        for section_id, _, start, end in _sections(module):
+        for section_id, _, start, end in sections(module):
             if section_id != _GLOBAL_SECTION:
                 continue
-            _, pos = _uleb128(module, start + 1)  # the section's size
-            count, pos = _uleb128(module, pos)
+            _, pos = uleb128(module, start + 1)  # the section's size
+            count, pos = uleb128(module, pos)
             if count == 0 or module[pos] != _I32 or module[pos + 1] != 1 or module[pos + 2] != _I32_CONST:
                 return None
-            value, pos = _sleb128(module, pos + 3)
+            value, pos = sleb128(module, pos + 3)
             return value if pos < end and module[pos] == _END else None
     except (ValueError, IndexError):
         return None
     return None
-
-
-def _sleb128(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return (result - (1 << shift) if byte & 0x40 else result), pos
 
 
 def stack_hint(module: bytes, trap_message: str, max_wasm_stack_kb: int) -> str | None:

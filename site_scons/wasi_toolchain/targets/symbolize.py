@@ -20,63 +20,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import RunError
+from ..wasm_binary import WASM_V1, sections, uleb128
 
 NAMES_SUFFIX = ".names"
 _FUNCTION = re.compile(r"(?:<unknown>!)?<wasm function (\d+)>")
-_WASM_V1 = b"\0asm\x01\0\0\0"
 # The custom sections wasm-ld writes itself and leaves out under -s (--strip-all), once --strip-debug has left out
 # the .debug_* ones. Custom sections copied from the user's objects stay, as they do under -s. (lld's
 # wasm/Writer.cpp: the name section is written unless --strip-all; producers and target_features likewise.)
 STRIPPED_BY_LINKER = frozenset({"name", "producers", "target_features"})
 
 
-def _uleb128(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated LEB128")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return result, pos
-
-
-def _sections(module: bytes) -> list[tuple[int, str | None, int, int]]:
-    """(id, custom section name or None, start, end) of each section, in order; ValueError if malformed."""
-    if module[:8] != _WASM_V1:
-        raise ValueError("not a wasm v1 module")
-    sections = []
-    pos = 8
-    while pos < len(module):
-        section_id = module[pos]
-        size, body = _uleb128(module, pos + 1)
-        end = body + size
-        if end > len(module):
-            raise ValueError(f"section {section_id} at offset {pos} runs past the end of the module")
-        name = None
-        if section_id == 0:
-            name_length, name_pos = _uleb128(module, body)
-            name = module[name_pos:name_pos + name_length].decode("utf-8", errors="replace")
-        sections.append((section_id, name, pos, end))
-        pos = end
-    return sections
-
-
 def function_names(module: bytes) -> dict[int, str]:
     """Function index -> name, from the module's `name` section (subsection 1); empty if it has none."""
-    for section_id, name, start, end in _sections(module):
+    for section_id, name, start, end in sections(module):
         if section_id == 0 and name == "name":
-            _, body = _uleb128(module, start + 1)
-            name_length, name_pos = _uleb128(module, body)
+            _, body = uleb128(module, start + 1)
+            name_length, name_pos = uleb128(module, body)
             return _name_section(module[name_pos + name_length:end])
     return {}
 
 
 def strip_like_linker(module: bytes) -> bytes:
     """``module`` without the custom sections in STRIPPED_BY_LINKER: what -s would have given for the same link."""
-    return _WASM_V1 + b"".join(module[start:end] for section_id, name, start, end in _sections(module)
+    return WASM_V1 + b"".join(module[start:end] for section_id, name, start, end in sections(module)
                                if not (section_id == 0 and name in STRIPPED_BY_LINKER))
 
 
@@ -84,13 +50,13 @@ def _name_section(data: bytes) -> dict[int, str]:
     pos = 0
     while pos < len(data):
         kind = data[pos]
-        size, pos = _uleb128(data, pos + 1)
+        size, pos = uleb128(data, pos + 1)
         if kind == 1:  # function names: a vector of (index, name)
             names: dict[int, str] = {}
-            count, p = _uleb128(data, pos)
+            count, p = uleb128(data, pos)
             for _ in range(count):
-                index, p = _uleb128(data, p)
-                length, p = _uleb128(data, p)
+                index, p = uleb128(data, p)
+                length, p = uleb128(data, p)
                 names[index] = data[p:p + length].decode("utf-8", errors="replace")
                 p += length
             return names

@@ -31,6 +31,7 @@ from ..pins.toolchain_lock import Artifact, Lock
 from ..settings import Settings
 from ..log import Log, log_to_stderr
 from ..store.store import MANIFEST, STAMP, Store
+from ..wasm_binary import sections
 from . import cxx_runtime_recipe as recipe
 from .entry import Timings, Toolchain
 
@@ -265,30 +266,14 @@ def drop_producers(path: Path) -> bool:
     code and data sections that relocations name, and clang writes producers after those, so removing it moves
     nothing that is referred to."""
     data = path.read_bytes()
-    if data[:8] != b"\0asm\x01\x00\x00\x00":
-        raise ToolchainError(f"{path} is not a WebAssembly object file")
-    offset = 8
-    while offset < len(data):
-        start = offset
-        section_id = data[offset]
-        size, offset = _leb128(data, offset + 1)
-        end = offset + size
-        if section_id == 0:
-            name_length, name_at = _leb128(data, offset)
-            if data[name_at:name_at + name_length] == b"producers":
-                path.write_bytes(data[:start] + data[end:])
-                return True
-        offset = end
+    try:
+        found = sections(data)
+    except ValueError as e:
+        raise ToolchainError(f"{path} is not a WebAssembly object file ({e})") from None
+    for section_id, name, start, end in found:
+        if section_id == 0 and name == "producers":
+            path.write_bytes(data[:start] + data[end:])
+            return True
     return False
 
 
-def _leb128(data: bytes, offset: int) -> tuple[int, int]:
-    """An unsigned LEB128 at ``offset``: (value, offset after it)."""
-    value = shift = 0
-    while True:
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, offset
