@@ -1,6 +1,6 @@
 """Downloading one pinned file over HTTP(S): retries with capped backoff (honouring ``Retry-After``), resume with a
-``Range`` request, and the guard that cuts off a mirror that trickles or is slow to answer. Sessions, timeouts and error wording
-come from ``net``; what to do with the bytes (publish, the next mirror) is fetch.py's.
+``Range`` request, and the guard that cuts off a mirror that trickles or is slow to answer. Sessions, timeouts and
+error wording come from ``net``; what to do with the bytes (publish, the next mirror) is fetch.py's.
 """
 
 from __future__ import annotations
