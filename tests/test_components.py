@@ -216,25 +216,26 @@ def test_cxx_for_wasip2_stops_at_the_sconstruct_line_before_anything_is_fetched(
 
 
 # -- the generator's input ------------------------------------------------------------------------------------------------
-def test_the_generator_input_names_wasm_tools_per_host_and_the_adapter() -> None:
+def test_the_generator_input_pins_wasm_tools_as_a_host_packages_component_with_the_adapter() -> None:
     from wasi_toolchain.lockgen.generate import parse_input
 
     spec = parse_input((REPO / "toolchain.in.toml").read_text())
-    assert spec.wasm_tools is not None and spec.adapter is not None
-    assert spec.wasm_tools.hosts == ("linux-x86_64", "linux-aarch64")
-    assert spec.wasm_tools.suite and spec.wasm_tools.suite != spec.suite  # backports, not the default suite
-    assert dict(spec.wasm_tools.runtime).keys() == {"libc6", "libgcc-s1"}
+    tools = {c.name: c for c in spec.components}["wasm-tools"]
+    binaryen = {c.name: c for c in spec.components}["binaryen"]
+    assert tools.kind == binaryen.kind == "debian-host-packages" and spec.adapter is not None  # one kind for both
+    assert tools.suite and tools.suite != spec.suite  # backports, not the default suite
+    assert dict(tools.runtime).keys() == {"libc6", "libgcc-s1"}
     # The runtime is pinned at the debian provider's versions, so both read the same files.
-    assert set(spec.wasm_tools.runtime) <= set(spec.providers["debian"].runtime)
+    assert set(tools.runtime) <= set(spec.providers["debian"].runtime)
 
 
 @pytest.mark.parametrize("edit, problem", [
-    (lambda t: t.replace('hosts = ["linux-x86_64", "linux-aarch64"]', 'hosts = ["macos-arm64"]'),
-     r"wasm-tools.hosts\[0\]: 'macos-arm64' has no \[llvm.hosts.macos-arm64\] with a debian-arch"),
+    (lambda t: t.replace('[components.wasm-tools]', '[components.wasm-tools-renamed]'),
+     r"components.wasm-tools: missing: \[components.wasm-tools\] \(kind = \"debian-host-packages\"\) and \[wasip1-adapter\]"),
     (lambda t: t.replace('member-sha256 = "', 'member-sha256 = "X'), r"wasip1-adapter.member-sha256: expected 64"),
     (lambda t: t.split("\n[wasip1-adapter]\n")[0] + "\n", r"wasip1-adapter: missing"),
     (lambda t: t.replace('packages = ["wasm-tools"]\nruntime = ["libc6=2.41', 'packages = ["wasm-tools"]\nruntime = ["libc6 2.41'),
-     r"wasm-tools.runtime\[0\]: expected"),
+     r"components.wasm-tools.runtime\[0\]: expected"),
 ])
 def test_a_bad_component_tools_input_is_refused_with_its_place(edit, problem) -> None:  # type: ignore[no-untyped-def]
     from wasi_toolchain.lockgen.generate import parse_input

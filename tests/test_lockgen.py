@@ -572,7 +572,8 @@ def test_the_repository_input_parses(repo: Path) -> None:
     assert [h.name for h in spec.hosts] == ["linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64"]
     assert {h.name: h.default_provider for h in spec.hosts} == dict.fromkeys(
         ["linux-x86_64", "linux-aarch64", "macos-x86_64", "macos-arm64"], "ziglang")
-    assert [c.name for c in spec.components] == ["builtins", "wasi-libc", "wasi-libc-source", "libcxx", "binaryen"]
+    assert [c.name for c in spec.components] == ["builtins", "wasi-libc", "wasi-libc-source", "libcxx", "binaryen",
+                                                   "wasm-tools"]
     debian = spec.providers["debian"]
     assert debian.runtime[0] == ("libc6", "2.41-12+deb13u5")  # the glibc the Debian tools are started on
     assert {c.name: c.suite for c in spec.components}["wasi-libc-source"] == "bookworm"

@@ -29,7 +29,7 @@ from ..errors import LockError, LockInputError, WasiError
 from ..pins.toolchain_lock import LOCK_VERSION, parse_lock
 from ..pins.locators import apt_archive_bases
 from ..store.store import Store
-from .input import AdapterInput, ComponentInput, HostInput, LockInput, ProviderInput, WasmToolsInput, parse_input
+from .input import AdapterInput, ComponentInput, HostInput, LockInput, ProviderInput, parse_input
 from .wheel_index import pin_wheel
 
 COMMAND = "python -m wasi_toolchain.lockgen"
@@ -81,8 +81,8 @@ class Resolver:
         packages = [(p, provider.version) for p in provider.packages] + list(provider.runtime)
         return self.debian_packages(packages, host.debian_arch, provider.suite)
 
-    def component_tools(self, tools: WasmToolsInput, adapter: AdapterInput) -> list[str]:
-        return _component_tools_lines(self, tools, adapter)
+    def adapter(self, adapter: AdapterInput) -> list[str]:
+        return _adapter_lines(self, adapter)
 
     def component(self, component: ComponentInput) -> tuple[str, list[Pin]]:
         if component.kind == "debian-packages":
@@ -93,20 +93,14 @@ class Resolver:
                                                                       component.suite)]
 
 
-def _component_tools_lines(resolver: Resolver, tools: WasmToolsInput, adapter: AdapterInput) -> list[str]:
+def _adapter_lines(resolver: Resolver, adapter: AdapterInput) -> list[str]:
     from ..pins.npm import NpmPackage, npm_registry
     from .npm_pin import pin_member
 
-    lines = ["[wasm-tools]", f"version = {_str(tools.version)}", ""]
-    arches = {h.name: h.debian_arch for h in resolver.spec.hosts}
-    for host in tools.hosts:
-        pins = (resolver.debian_packages([(p, tools.version) for p in tools.packages], arches[host], tools.suite)
-                + resolver.debian_packages(list(tools.runtime), arches[host]))
-        lines += [f"[wasm-tools.hosts.{host}]", *_files(pins), ""]
     package = NpmPackage(adapter.package, adapter.version)
     resolver.log(f"lockgen: pinning {adapter.member} of {package.locator}")
     pin = pin_member(package, adapter.member, adapter.member_sha256, npm_registry(resolver.settings.npm_registry))
-    return lines + ["[wasip1-adapter]", f"version = {_str(adapter.version)}", f"member = {_str(adapter.member)}",
+    return ["[wasip1-adapter]", f"version = {_str(adapter.version)}", f"member = {_str(adapter.member)}",
                     f"member-sha256 = {_str(pin.member_sha256)}",
                     *_files([Pin(pin.name, pin.size, pin.sha256, pin.locator)]), ""]
 
@@ -131,8 +125,6 @@ def _files(pins: Sequence[Pin]) -> list[str]:
 def _suites(spec: LockInput) -> list[str]:
     """The Debian suites the input reads, the default first."""
     named = [p.suite for p in spec.providers.values()] + [c.suite for c in spec.components]
-    if spec.wasm_tools is not None:
-        named.append(spec.wasm_tools.suite)
     return [spec.suite, *sorted({s for s in named if s and s != spec.suite})]
 
 
@@ -164,19 +156,21 @@ def render(spec: LockInput, resolver: Resolver) -> str:
             lines += [f"[llvm.hosts.{host.name}.providers.{name}]", *_files(pins), ""]
     for component in spec.components:
         if component.kind == "debian-host-packages":
-            # Per host, like the debian LLVM provider: every llvm host with a debian-arch.
+            # Per host, like the debian LLVM provider: every llvm host with a debian-arch. The packages come from
+            # the component's suite, their runtime from the default one (it is the debian provider's glibc).
             lines += [f"[{component.name}]", f"version = {_str(component.version)}", ""]
-            packages = [(p, component.version) for p in component.packages] + list(component.runtime)
+            packages = [(p, component.version) for p in component.packages]
             for host in spec.hosts:
                 if host.debian_arch:
-                    pins = resolver.debian_packages(packages, host.debian_arch, component.suite)
+                    pins = (resolver.debian_packages(packages, host.debian_arch, component.suite)
+                            + resolver.debian_packages(list(component.runtime), host.debian_arch))
                     lines += [f"[{component.name}.hosts.{host.name}]", *_files(pins), ""]
             continue
         version, pins = resolver.component(component)
         lines += [f"[{component.name}]", f"version = {_str(version)}",
                   *(f"{key} = {_str(value)}" for key, value in component.extra), *_files(pins), ""]
-    if spec.wasm_tools is not None and spec.adapter is not None:
-        lines += resolver.component_tools(spec.wasm_tools, spec.adapter)
+    if spec.adapter is not None:
+        lines += resolver.adapter(spec.adapter)
     return "\n".join(lines)
 
 

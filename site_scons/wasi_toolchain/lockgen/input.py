@@ -8,14 +8,14 @@
     [components.NAME]       kind = "debian-packages" (version, arch, packages) or "debian-orig" (package, version);
                             optional `suite` (default: [debian] suite), `index-arch` (read arch "all" packages from
                             binary-<index-arch>, which lists them too) and `extra` table copied verbatim;
-                            or kind = "debian-host-packages" (version, packages, runtime like a debian provider's),
-                            pinned for each llvm host with a debian-arch as [NAME.hosts.HOST] files. Each becomes the lock's top-level [NAME] table
-                            with `version`, the `extra` keys, then `files`; adding a component is a data change
-                            here (pins/toolchain_lock.py must know the table to read it).
-    [wasm-tools]            optional, with [wasip1-adapter]: what makes a preview-2 component. version, packages,
-                            hosts (each host's debian-arch is its [llvm.hosts.HOST] one), optional suite and
-                            runtime ("package=version", read from [debian] suite). Written per host.
-    [wasip1-adapter]        package and version of an npm package, member (a file in its tarball) and
+                            or kind = "debian-host-packages": programs that run on the build host (wasm-opt,
+                            wasm-tools): version, packages from `suite`, and runtime ("package=version", read from
+                            [debian] suite, like a debian provider's), pinned for each llvm host with a debian-arch
+                            as [NAME.hosts.HOST] files. Each becomes the lock's top-level [NAME] table with
+                            `version`, the `extra` keys, then `files`; adding a component is a data change here
+                            (pins/toolchain_lock.py must know the table to read it).
+    [wasip1-adapter]        optional, with the host-packages component `wasm-tools`: what makes a preview-2
+                            component. package and version of an npm package, member (a file in its tarball) and
                             member-sha256. The tarball's sha256 and size come from downloading it and checking it
                             against the registry's sha512 integrity; the member's sha256 is checked too.
 """
@@ -73,15 +73,6 @@ class ComponentInput:
 
 
 @dataclass(frozen=True)
-class WasmToolsInput:
-    version: str
-    packages: tuple[str, ...]
-    runtime: tuple[tuple[str, str], ...]
-    hosts: tuple[str, ...]
-    suite: str = ""
-
-
-@dataclass(frozen=True)
 class AdapterInput:
     package: str
     version: str
@@ -98,7 +89,6 @@ class LockInput:
     providers: dict[str, ProviderInput]
     hosts: tuple[HostInput, ...]
     components: tuple[ComponentInput, ...]
-    wasm_tools: WasmToolsInput | None = None
     adapter: AdapterInput | None = None
 
 
@@ -123,7 +113,7 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
     except tomllib.TOMLDecodeError as e:
         raise r.fail("", f"not valid TOML: {e}") from None
     top = r.table(data, "top level", {"input-version", "debian", "llvm", "components"},
-                  {"wasm-tools", "wasip1-adapter"})
+                  {"wasip1-adapter"})
     if top["input-version"] != INPUT_VERSION:
         raise r.fail("input-version", f"expected {INPUT_VERSION}, got {top['input-version']!r}")
     debian = r.table(top["debian"], "debian", {"suite"}, {"component"})
@@ -206,39 +196,30 @@ def parse_input(text: str, path: str = "toolchain.in.toml") -> LockInput:
         if kind == "debian-host-packages" and not any(h.debian_arch for h in hosts):
             raise r.fail(where, "a debian-host-packages component needs a host with `debian-arch` in llvm.hosts")
 
-    wasm_tools, adapter = _component_tools_input(r, top, {h.name: h for h in hosts})
+    adapter = _adapter_input(r, top, components)
     return LockInput(path=path, suite=r.string(debian["suite"], "debian.suite"),
                      component=r.string(debian.get("component", "main"), "debian.component"),
                      llvm_version=r.string(llvm["version"], "llvm.version"), providers=providers,
-                     hosts=tuple(hosts), components=tuple(components), wasm_tools=wasm_tools, adapter=adapter)
+                     hosts=tuple(hosts), components=tuple(components), adapter=adapter)
 
 
-def _component_tools_input(r: _Reader, top: dict[str, Any], hosts: dict[str, HostInput]
-                           ) -> tuple[WasmToolsInput | None, AdapterInput | None]:
-    if "wasm-tools" not in top and "wasip1-adapter" not in top:
-        return None, None
-    for name in ("wasm-tools", "wasip1-adapter"):
-        if name not in top:
-            raise r.fail(name, "missing: [wasm-tools] and [wasip1-adapter] come together")
-    t = r.table(top["wasm-tools"], "wasm-tools", {"version", "packages", "hosts"}, {"runtime", "suite"})
-    names = r.strings(t["hosts"], "wasm-tools.hosts")
-    for i, host in enumerate(names):
-        if not hosts.get(host) or not hosts[host].debian_arch:
-            raise r.fail(f"wasm-tools.hosts[{i}]", f"{host!r} has no [llvm.hosts.{host}] with a debian-arch")
-    wasm_tools = WasmToolsInput(
-        version=r.string(t["version"], "wasm-tools.version"), packages=r.strings(t["packages"], "wasm-tools.packages"),
-        runtime=tuple(_package_version(r, entry, f"wasm-tools.runtime[{i}]")
-                      for i, entry in enumerate(r.strings(t["runtime"], "wasm-tools.runtime")))
-        if "runtime" in t else (),
-        hosts=names, suite=r.string(t["suite"], "wasm-tools.suite") if "suite" in t else "")
+def _adapter_input(r: _Reader, top: dict[str, Any], components: list[ComponentInput]) -> AdapterInput | None:
+    """[wasip1-adapter], which comes with the host-packages component `wasm-tools`: together they make a component."""
+    tools = any(c.name == "wasm-tools" and c.kind == "debian-host-packages" for c in components)
+    if "wasip1-adapter" not in top:
+        if tools:
+            raise r.fail("wasip1-adapter", "missing: [components.wasm-tools] and [wasip1-adapter] come together")
+        return None
+    if not tools:
+        raise r.fail("components.wasm-tools", "missing: [components.wasm-tools] (kind = \"debian-host-packages\") and "
+                                              "[wasip1-adapter] come together")
     a = r.table(top["wasip1-adapter"], "wasip1-adapter", {"package", "version", "member", "member-sha256"})
     member_sha256 = r.string(a["member-sha256"], "wasip1-adapter.member-sha256")
     if not re.fullmatch(r"[0-9a-f]{64}", member_sha256):
         raise r.fail("wasip1-adapter.member-sha256", f"expected 64 lowercase hex characters, got {member_sha256!r}")
-    adapter = AdapterInput(package=r.string(a["package"], "wasip1-adapter.package"),
-                           version=r.string(a["version"], "wasip1-adapter.version"),
-                           member=r.string(a["member"], "wasip1-adapter.member"), member_sha256=member_sha256)
-    return wasm_tools, adapter
+    return AdapterInput(package=r.string(a["package"], "wasip1-adapter.package"),
+                        version=r.string(a["version"], "wasip1-adapter.version"),
+                        member=r.string(a["member"], "wasip1-adapter.member"), member_sha256=member_sha256)
 
 
 def _package_version(r: _Reader, entry: str, where: str) -> tuple[str, str]:

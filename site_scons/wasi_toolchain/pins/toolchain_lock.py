@@ -250,15 +250,7 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
     w = r.table(top["wasi-libc"], "wasi-libc", required={"version", "files"})
     ws = r.table(top["wasi-libc-source"], "wasi-libc-source", required={"version", "files"})
     x = r.table(top["libcxx"], "libcxx", required={"version", "headers", "libraries", "files"})
-    binaryen_version, binaryen_hosts = "", {}
-    if "binaryen" in top:
-        bn = r.table(top["binaryen"], "binaryen", required={"version", "hosts"})
-        binaryen_version = r.string(bn["version"], "binaryen.version")
-        for host, value in r.mapping(bn["hosts"], "binaryen.hosts").items():
-            where = f"binaryen.hosts.{host}"
-            if host not in KNOWN_HOSTS:
-                raise r.fail(where, f"unknown host {host!r}; known hosts: {', '.join(KNOWN_HOSTS)}")
-            binaryen_hosts[host] = r.files(r.table(value, where, required={"files"})["files"], f"{where}.files")
+    binaryen_version, binaryen_hosts = _host_packages(r, top, "binaryen") if "binaryen" in top else ("", {})
     lock = Lock(
         path=lock_path,
         digest=hashlib.sha256(text).hexdigest(),
@@ -284,25 +276,31 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
     return lock
 
 
+def _host_packages(r: _Reader, top: dict[str, Any], name: str) -> tuple[str, dict[str, tuple[Artifact, ...]]]:
+    """A table of host programs (binaryen, wasm-tools): its version, and its files per host."""
+    t = r.table(top[name], name, required={"version", "hosts"})
+    hosts: dict[str, tuple[Artifact, ...]] = {}
+    for host, value in r.mapping(t["hosts"], f"{name}.hosts").items():
+        where = f"{name}.hosts.{host}"
+        if host not in KNOWN_HOSTS:
+            raise r.fail(where, f"unknown host {host!r}; known hosts: {', '.join(KNOWN_HOSTS)}")
+        hosts[host] = r.files(r.table(value, where, required={"files"})["files"], f"{where}.files")
+    return r.string(t["version"], f"{name}.version"), hosts
+
+
 def _component_tools(r: _Reader, top: dict[str, Any]) -> ComponentToolPins | None:
     if "wasm-tools" not in top and "wasip1-adapter" not in top:
         return None
     for name in ("wasm-tools", "wasip1-adapter"):
         if name not in top:
             raise r.fail(name, "missing: [wasm-tools] and [wasip1-adapter] come together (both make a component)")
-    t = r.table(top["wasm-tools"], "wasm-tools", required={"version", "hosts"})
-    hosts: dict[str, tuple[Artifact, ...]] = {}
-    for host, value in r.mapping(t["hosts"], "wasm-tools.hosts").items():
-        where = f"wasm-tools.hosts.{host}"
-        if host not in KNOWN_HOSTS:
-            raise r.fail(where, f"unknown host {host!r}; known hosts: {', '.join(KNOWN_HOSTS)}")
-        hosts[host] = r.files(r.table(value, where, required={"files"})["files"], f"{where}.files")
+    version, hosts = _host_packages(r, top, "wasm-tools")
     a = r.table(top["wasip1-adapter"], "wasip1-adapter", required={"version", "member", "member-sha256", "files"})
     member_sha256 = a["member-sha256"]
     if not isinstance(member_sha256, str) or not _SHA256.fullmatch(member_sha256):
         raise r.fail("wasip1-adapter.member-sha256", f"expected 64 lowercase hex characters, got {member_sha256!r}")
     return ComponentToolPins(
-        wasm_tools_version=r.string(t["version"], "wasm-tools.version"), wasm_tools=hosts,
+        wasm_tools_version=version, wasm_tools=hosts,
         adapter_version=r.string(a["version"], "wasip1-adapter.version"),
         adapter_member=r.member_dir(a["member"], "wasip1-adapter.member"), adapter_member_sha256=member_sha256,
         adapter=r.files(a["files"], "wasip1-adapter.files", exactly_one=True)[0])
