@@ -1,6 +1,7 @@
-"""Batched compiles with the real toolchain (WASI_BATCH_SIZE): the objects are the bytes of one-file compiles, an
-edit recompiles only what changed, a failing file is named as without batches, compile_commands.json keeps one
-entry per file, and a CacheDir filled by one batch size serves the other.
+"""Batched compiles with the real toolchain (WASI_BATCH_SIZE=16 here; the default, 1, compiles each file on its
+own): the objects are the bytes of one-file compiles, an edit recompiles only what changed, a failing file is named
+as without batches, compile_commands.json keeps one entry per file, and a CacheDir filled by one batch size serves
+the other.
 
 Uses the session's one real toolchain build (the `real` fixture in conftest.py) as the store.
 """
@@ -63,10 +64,8 @@ class Project:
         shutil.copy(Path(__file__).resolve().parent.parent / "toolchain.lock", root / "toolchain.lock")
         self.log = root / "spawn.log"
 
-    def scons(self, *args: str, size: str | None = None, log: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {"WASI_CACHE_DIR": str(self.store), "SPAWN_LOG": str(self.log) if log else ""}
-        if size is not None:
-            env["WASI_BATCH_SIZE"] = size
+    def scons(self, *args: str, size: str = "16", log: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {"WASI_CACHE_DIR": str(self.store), "SPAWN_LOG": str(self.log) if log else "", "WASI_BATCH_SIZE": size}
         result = run_scons(self.root, "-Q", *args, env=env)
         assert "Traceback" not in result.stdout + result.stderr, result.stderr
         return result

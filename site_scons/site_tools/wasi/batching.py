@@ -1,6 +1,7 @@
 """Batched compiles in SCons: WasiObject's actions, with a batch_key (as SCons's own MSVC tool has).
 
-Objects of one environment, one action (C or C++) and one output directory share an SCons batch executor of at most
+With WASI_BATCH_SIZE > 1 (the default is 1) and a provider that can batch (not Debian's), objects of one
+environment, one action (C or C++) and one output directory share an SCons batch executor of at most
 WASI_BATCH_SIZE members; when one of them is out of date, SCons runs the action once for all, and it compiles only
 the changed members ($CHANGED_TARGETS), in one clang run (see wasi_toolchain.targets.batch for how each object stays
 byte-identical to a one-file compile). WASI_BATCH_SIZE=1 gives SCons's plain executors, one per object.
@@ -83,7 +84,7 @@ class CompileAction(SCons.Action.CommandAction):
             size = batch.batch_size(env.get("WASI_BATCH_SIZE"))
         except WasiError as e:
             raise SCons.Errors.UserError(str(e)) from None
-        if size <= 1 or len(target) != 1 or len(source) != 1:
+        if size <= 1 or len(target) != 1 or len(source) != 1 or not _provider_batches(env):
             return None
         node = target[0]
         key = getattr(node.attributes, "wasi_batch", None)
@@ -169,6 +170,12 @@ class CompileAction(SCons.Action.CommandAction):
             if status:
                 return status
         return 0
+
+
+def _provider_batches(env: Any) -> bool:
+    from wasi_toolchain.toolchain.llvm import provider_class
+
+    return provider_class(env["WASI_TOOLCHAIN"].provider).batch_compiles
 
 
 def _changed(executor: Any) -> list[tuple[Any, Any]] | None:
