@@ -3,7 +3,8 @@
 One clang driver given N sources with ``-c`` compiles them all, in order, and goes on after a failing one; it saves
 the driver process of each source but not its -cc1 process (clang runs -cc1 in-process only for a command with one
 job). clang names each object after its source's base name (``a.c`` -> ``a.o``) in its working directory, and
-``-o`` is refused with more than one input. So a batch runs with ``-working-directory=<a private temp dir>`` and the objects are moved to their targets.
+``-o`` is refused with more than one input. So a batch runs with ``-working-directory=<a private temp dir>`` and the
+objects are moved to their targets.
 
 What the working directory changes, and how the batch command puts it back (checked byte for byte, with and
 without ``-g``, against the one-file command run from the top directory, which is what SCons does):
