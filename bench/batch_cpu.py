@@ -32,7 +32,7 @@ def children_cpu() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--size", type=int, default=batch.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--size", type=int, default=16)
     args = parser.parse_args()
     env = {"WASI_CACHE_DIR": os.environ.get("WASI_CACHE_DIR") or tempfile.mkdtemp(prefix="bench-cache-")}
     root = Path(tempfile.mkdtemp(prefix="bench-batch-cpu-"))

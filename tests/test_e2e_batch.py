@@ -1,6 +1,7 @@
-"""Batched compiles with the real toolchain (WASI_BATCH_SIZE): the objects are the bytes of one-file compiles, an
-edit recompiles only what changed, a failing file is named as without batches, compile_commands.json keeps one
-entry per file, and a CacheDir filled by one batch size serves the other.
+"""Batched compiles with the real toolchain (WASI_BATCH_SIZE=16 here; the default, 1, compiles each file on its
+own): the objects are the bytes of one-file compiles, an edit recompiles only what changed, a failing file is named
+as without batches, compile_commands.json keeps one entry per file, and a CacheDir filled by one batch size serves
+the other.
 
 Uses the session's one real toolchain build (the `real` fixture in conftest.py) as the store.
 """
@@ -63,10 +64,8 @@ class Project:
         shutil.copy(Path(__file__).resolve().parent.parent / "toolchain.lock", root / "toolchain.lock")
         self.log = root / "spawn.log"
 
-    def scons(self, *args: str, size: str | None = None, log: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {"WASI_CACHE_DIR": str(self.store), "SPAWN_LOG": str(self.log) if log else ""}
-        if size is not None:
-            env["WASI_BATCH_SIZE"] = size
+    def scons(self, *args: str, size: str = "16", log: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {"WASI_CACHE_DIR": str(self.store), "SPAWN_LOG": str(self.log) if log else "", "WASI_BATCH_SIZE": size}
         result = run_scons(self.root, "-Q", *args, env=env)
         assert "Traceback" not in result.stdout + result.stderr, result.stderr
         return result
@@ -190,3 +189,23 @@ def test_compile_commands_keep_one_entry_per_file(tmp_path: Path, store: Path) -
     assert entries["16"] == entries["1"]
     assert [file for file, _, _ in entries["16"]] == sorted([*C_SOURCES, "src/w.cpp"] * 2)
     assert all(f" -o {output} {file}" in command for file, output, command in entries["16"])
+
+
+def test_a_flag_made_from_the_source_still_gives_each_object_its_own(tmp_path: Path, store: Path) -> None:
+    """Members whose one-file commands differ in more than their target and source compile alone."""
+    objects = {}
+    for size in ("16", "1"):
+        root = tmp_path / f"size{size}"
+        root.mkdir()
+        for name in ("a", "b", "c"):
+            (root / f"{name}.c").write_text(f'#define S(x) #x\n#define T(x) S(x)\nconst char *{name}(void) '
+                                            '{ return "base=" T(BASE); }\n')
+        (root / "SConstruct").write_text(
+            "DefaultEnvironment(tools=[])\nenv = Environment(tools=['wasi'], "
+            "WASI_CCFLAGS=['-DBASE=${SOURCE.filebase}'])\nenv.WasiLibrary('build/lib', ['a.c', 'b.c', 'c.c'])\n")
+        shutil.copy(Path(__file__).resolve().parent.parent / "toolchain.lock", root / "toolchain.lock")
+        result = run_scons(root, "-Q", env={"WASI_CACHE_DIR": str(store), "WASI_BATCH_SIZE": size})
+        assert result.returncode == 0, result.stderr
+        objects[size] = {p.name: p.read_bytes() for p in sorted(root.glob("*.o"))}
+    assert objects["16"] == objects["1"]
+    assert [b"base=" + name.encode() in data for name, data in zip("abc", objects["16"].values())] == [True] * 3

@@ -1,6 +1,7 @@
 """Batched compiles in SCons: WasiObject's actions, with a batch_key (as SCons's own MSVC tool has).
 
-Objects of one environment, one action (C or C++) and one output directory share an SCons batch executor of at most
+With WASI_BATCH_SIZE > 1 (the default is 1) and a provider that can batch (not Debian's), objects of one
+environment, one action (C or C++) and one output directory share an SCons batch executor of at most
 WASI_BATCH_SIZE members; when one of them is out of date, SCons runs the action once for all, and it compiles only
 the changed members ($CHANGED_TARGETS), in one clang run (see wasi_toolchain.targets.batch for how each object stays
 byte-identical to a one-file compile). WASI_BATCH_SIZE=1 gives SCons's plain executors, one per object.
@@ -83,16 +84,11 @@ class CompileAction(SCons.Action.CommandAction):
             size = batch.batch_size(env.get("WASI_BATCH_SIZE"))
         except WasiError as e:
             raise SCons.Errors.UserError(str(e)) from None
-        if size <= 1 or len(target) != 1 or len(source) != 1:
+        if size <= 1 or len(target) != 1 or len(source) != 1 or not _provider_batches(env):
             return None
         from .distcc import distributing
 
         if distributing(env):  # distcc distributes one-source compiles only: keep each object a job of its own
-            return None
-        if env["WASI_TOOLCHAIN"].provider == "debian":
-            # With more than one job, clang's driver runs each -cc1 as a process of its own (Driver::BuildJobs turns
-            # in-process cc1 off), started as /proc/self/exe, which for the Debian provider is the pinned glibc's
-            # loader: `-cc1: cannot open shared object file`. So that provider compiles one file per clang run.
             return None
         node = target[0]
         key = getattr(node.attributes, "wasi_batch", None)
@@ -144,15 +140,28 @@ class CompileAction(SCons.Action.CommandAction):
         import tempfile
 
         top = env["WASI_TOPDIR"]
-        lines = env.subst_list(self.cmd_list, SCons.Subst.SUBST_CMD, [members[0][0]], [members[0][1]])
-        named = [env.subst_list("$TARGET $SOURCE", SCons.Subst.SUBST_CMD, [t], [s]) for t, s in members]
-        if len(lines) != 1 or any(len(n) != 1 or len(n[0]) != 2 for n in named):
+        # Each member's one-file command, its target and its source as they appear in it. Members whose command
+        # differs from the first's in more than those two words (a flag made from $SOURCE, say) compile alone.
+        commands: list[tuple[list[str], str, str, list[str]] | None] = []
+        for target, source in members:
+            lines = env.subst_list(self.cmd_list, SCons.Subst.SUBST_CMD, [target], [source])
+            named = env.subst_list("$TARGET $SOURCE", SCons.Subst.SUBST_CMD, [target], [source])
+            if len(lines) != 1 or len(named) != 1 or len(named[0]) != 2:
+                commands.append(None)
+                continue
+            words = [str(w) for w in lines[0]]
+            target_word, source_word = str(named[0][0]), str(named[0][1])
+            shape = ["\0target" if w == target_word else "\0source" if w == source_word else w for w in words]
+            commands.append((words, target_word, source_word, shape))
+        first = commands[0]
+        if first is None:
             return self._each(members, env)
-        words = [str(w) for w in lines[0]]
+        same = [i for i, c in enumerate(commands) if c is not None and c[3] == first[3]]
+        different = [i for i in range(len(members)) if i not in same]
         work_dir = tempfile.mkdtemp(prefix=".wasi-batch-", dir=members[0][0].dir.get_abspath())
         try:
-            found = batch.plan(words, str(named[0][0][0]), [str(n[0][1]) for n in named], top=top,
-                               work_dir=work_dir)
+            found = batch.plan(first[0], first[1], [commands[i][2] for i in same],  # type: ignore[index]
+                               top=top, work_dir=work_dir)
             if found is None:
                 return self._each(members, env)
             status = _run(found.argv, env, top)
@@ -160,15 +169,16 @@ class CompileAction(SCons.Action.CommandAction):
             for index, name in found.batched:
                 produced = os.path.join(work_dir, name)
                 if os.path.exists(produced):
-                    os.replace(produced, members[index][0].get_abspath())
+                    os.replace(produced, members[same[index]][0].get_abspath())
                 else:
-                    failed.append(index)
+                    failed.append(same[index])
             if status:
                 # clang goes on after a failing source: the ones without an object are the ones that failed.
                 node = members[failed[0]][0] if failed else [t for t, _ in members]
                 return _MemberError(node, status, self)
             # Not batched, or no object although clang succeeded (a flag that renames it): one file at a time.
-            return self._each([members[i] for i in sorted(found.alone + failed)], env)
+            alone = sorted({*different, *(same[i] for i in found.alone), *failed})
+            return self._each([members[i] for i in alone], env)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -178,6 +188,12 @@ class CompileAction(SCons.Action.CommandAction):
             if status:
                 return status
         return 0
+
+
+def _provider_batches(env: Any) -> bool:
+    from wasi_toolchain.toolchain.llvm import provider_class
+
+    return provider_class(env["WASI_TOOLCHAIN"].provider).batch_compiles
 
 
 def _changed(executor: Any) -> list[tuple[Any, Any]] | None:

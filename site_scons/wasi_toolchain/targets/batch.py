@@ -1,10 +1,10 @@
 """Batched compiles: many sources in one clang run, each object byte-identical to a one-file compile.
 
-Per process, a compile of a small file costs about 47 ms of CPU on the reference machine, 40 % of it system time
-spent mapping the statically linked compiler; one clang driver given N sources with ``-c`` compiles them all in one
-process (its -cc1 jobs run in-process, in order, and it goes on after a failing one). clang then names each object
-after its source's base name (``a.c`` -> ``a.o``) in its working directory, and ``-o`` is refused with more than one
-input. So a batch runs with ``-working-directory=<a private temp dir>`` and the objects are moved to their targets.
+One clang driver given N sources with ``-c`` compiles them all, in order, and goes on after a failing one; it saves
+the driver process of each source but not its -cc1 process (clang runs -cc1 in-process only for a command with one
+job). clang names each object after its source's base name (``a.c`` -> ``a.o``) in its working directory, and
+``-o`` is refused with more than one input. So a batch runs with ``-working-directory=<a private temp dir>`` and the
+objects are moved to their targets.
 
 What the working directory changes, and how the batch command puts it back (checked byte for byte, with and
 without ``-g``, against the one-file command run from the top directory, which is what SCons does):
@@ -29,9 +29,12 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError
 
-# Sources per clang run. Large enough that per-process costs stop mattering (measured in bench/full_build.py),
-# small enough that -jN still has batches to spread: one directory of 200 files makes 13 of them.
-DEFAULT_BATCH_SIZE = 16
+# Sources per clang run unless WASI_BATCH_SIZE says otherwise: 1, no batches. zig's clang (the default provider)
+# starts every -cc1 in a process of its own, batch or not, and a batch saved no measurable CPU per file
+# (bench/batch_cpu.py: 25.0 ms against 24.8 ms) nor wall time (bench/full_build.py); Debian's clang cannot batch
+# at all (toolchain/llvm.py, DebianProvider.batch_compiles). A batch size that pays off elsewhere: 16 (one
+# directory of 200 files makes 13 batches, enough for -jN to spread).
+DEFAULT_BATCH_SIZE = 1
 MAX_BATCH_SIZE = 1024
 VARIABLE = "WASI_BATCH_SIZE"
 
@@ -56,8 +59,7 @@ def batch_size(value: object, environ: Mapping[str, str] | None = None) -> int:
         size = 0
     if not 1 <= size <= MAX_BATCH_SIZE or (isinstance(value, float) and value != size):
         raise ConfigError(f"{VARIABLE}: expected a whole number from 1 to {MAX_BATCH_SIZE}, got {value!r}",
-                          hint=f"set {VARIABLE}=1 to compile each file on its own, or leave it unset "
-                               f"(default {DEFAULT_BATCH_SIZE})")
+                          hint=f"set {VARIABLE}=1 (the default) to compile each file on its own, or e.g. 16")
     return size
 
 

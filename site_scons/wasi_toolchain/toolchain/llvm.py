@@ -37,6 +37,8 @@ class LlvmProvider(ABC):
     name: str
     # Only the hosts a provider's binaries can run on; the lock says which of them are pinned.
     hosts: tuple[str, ...]
+    # Whether one clang run may compile several sources (WASI_BATCH_SIZE, targets/batch.py).
+    batch_compiles: bool = True
 
     def __init__(self, host: str | None = None, emulator: str | None = None) -> None:
         self.host = host  # the lock's host name; providers whose layout depends on it require it
@@ -162,6 +164,9 @@ class DebianProvider(LlvmProvider):
     """
 
     name = "debian"
+    # clang runs -cc1 in-process only when a command has one job; given several sources it starts each -cc1 as
+    # /proc/self/exe, the loader here, which fails (`-cc1: cannot open shared object file`). So no batches.
+    batch_compiles = False
     hosts = ("linux-x86_64", "linux-aarch64")
     MULTIARCH = GLIBC_MULTIARCH
     LOADER = GLIBC_LOADER
