@@ -9,8 +9,7 @@ from __future__ import annotations
 WASM_V1 = b"\0asm\x01\0\0\0"
 
 
-def uleb128(data: bytes, pos: int) -> tuple[int, int]:
-    """An unsigned LEB128 at ``pos``: (value, position after it); ValueError if the data ends inside it."""
+def _leb128(data: bytes, pos: int, *, signed: bool) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= len(data):
@@ -20,21 +19,17 @@ def uleb128(data: bytes, pos: int) -> tuple[int, int]:
         result |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
-            return result, pos
+            return (result - (1 << shift) if signed and byte & 0x40 else result), pos
+
+
+def uleb128(data: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned LEB128 at ``pos``: (value, position after it); ValueError if the data ends inside it."""
+    return _leb128(data, pos, signed=False)
 
 
 def sleb128(data: bytes, pos: int) -> tuple[int, int]:
     """A signed LEB128 at ``pos``: (value, position after it); ValueError if the data ends inside it."""
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated LEB128")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return (result - (1 << shift) if byte & 0x40 else result), pos
+    return _leb128(data, pos, signed=True)
 
 
 def sections(module: bytes) -> list[tuple[int, str | None, int, int]]:
