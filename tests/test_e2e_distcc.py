@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from support.distcc import (Worker, children, distcc_installed, free_port, guard_compiler, link_store, listening,
-                            shared_dir, start_worker)
+                            shared_dir, start_worker, toolchain_entries)
 from support.helpers import REPO, make_project, run_scons
 
 pytestmark = [pytest.mark.e2e,
@@ -101,7 +101,7 @@ def rig(real) -> Iterator[Rig]:  # type: ignore[no-untyped-def]
         for name in ("w1", "w2"):
             store = link_store(project.cache, base / f"{name}-store")
             workers.append(start_worker(base, name, store))
-            for entry in (store / "sysroots").iterdir():  # plain mode: the compiler is all a worker needs
+            for entry in toolchain_entries(store):  # plain mode: the compiler is all a worker needs
                 shutil.rmtree(entry / "sysroot")
                 shutil.rmtree(entry / "resource")
         local = make_project(base / "local", SOURCES)
@@ -169,7 +169,7 @@ def test_a_worker_with_another_locks_toolchain_is_reported_and_refused(rig: Rig)
     # A worker whose store holds the same compiler under another key, as a worker of another lock does: its list
     # of allowed compilers names that key, not this lock's.
     store = link_store(rig.real_store, rig.base / "foreign-store")
-    (entry,) = (store / "sysroots").iterdir()
+    (entry,) = toolchain_entries(store, "ziglang")
     entry.rename(entry.with_name(entry.name[:-8] + "00000000"))
     foreign = _foreign_worker(rig.base, store)
     closed = f"127.0.0.1:{free_port()}"
@@ -201,7 +201,7 @@ def _foreign_worker(base: Path, store: Path) -> Worker:
     from wasi_toolchain.distributed import worker
     from wasi_toolchain.distributed.client import find_program
 
-    (entry,) = (store / "sysroots").iterdir()
+    (entry,) = toolchain_entries(store, "ziglang")
     cmdlist = worker.cmdlist_path(store)
     worker.add_compilers(cmdlist, [entry / "bin" / "clang"])
     port = free_port()
@@ -273,7 +273,7 @@ def test_ssh_hosts_use_the_launcher_the_worker_command_writes(rig: Rig) -> None:
     assert prepared.returncode == 0, prepared.stdout + prepared.stderr
     launcher = store / "distcc" / "distccd-ssh"
     assert f"@HOST/LIMIT:{launcher}" in prepared.stdout and os.access(launcher, os.X_OK)
-    for entry in (store / "sysroots").iterdir():
+    for entry in toolchain_entries(store):
         shutil.rmtree(entry / "sysroot")
         shutil.rmtree(entry / "resource")
     ssh_log = rig.base / "ssh.log"
@@ -317,7 +317,7 @@ def test_the_debian_provider_end_to_end(rig: Rig) -> None:
     worker = start_worker(rig.base, "debian-worker", link_store(store, rig.base / "debian-worker-store"),
                           extra_env=debian)
     try:
-        for entry in (worker.store / "sysroots").iterdir():
+        for entry in toolchain_entries(worker.store):
             if entry.name.startswith("debian-"):
                 shutil.rmtree(entry / "sysroot")
                 shutil.rmtree(entry / "resource")

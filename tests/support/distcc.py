@@ -48,8 +48,19 @@ def link_store(store: Path, to: Path, *, keep: tuple[str, ...] = ()) -> Path:
         except OSError:
             shutil.copy2(src, dst)
 
-    shutil.copytree(store / "sysroots", to / "sysroots", symlinks=True, copy_function=link)
+    (to / "sysroots").mkdir(parents=True)
+    for entry in toolchain_entries(store):
+        shutil.copytree(entry, to / "sysroots" / entry.name, symlinks=True, copy_function=link)
     return to
+
+
+def toolchain_entries(store: Path, provider: str = "") -> list[Path]:
+    """The LLVM toolchain entries of ``store`` (bin/clang and a sysroot), of ``provider`` if given: not the other
+    entries that earlier e2e tests may have added to the session's store (component tools, the C++ runtime,
+    wasm-opt), which a distcc worker has no use for."""
+    return [entry for entry in sorted((store / "sysroots").iterdir())
+            if (entry / "bin" / "clang").exists() and (entry / "sysroot").is_dir()
+            and entry.name.startswith(f"{provider}-" if provider else "")]
 
 
 def guard_compiler(store: Path, log: Path) -> None:
