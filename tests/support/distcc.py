@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from .nginx import free_port  # noqa: F401 - one free-port helper for the support package
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER_SCONSTRUCT = "Environment(tools=['wasi'])\n"
@@ -99,14 +100,6 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -68,19 +68,25 @@ def toolchain_node(env: Any) -> Any:
                        lambda: _sysroot.ensure(toolchain, lock, settings))
 
 
-_size_libc_plans: dict[tuple[str, str], _sysroot.Toolchain] = {}
+# Entries planned from an environment's toolchain, once per (what, toolchain or lock, store) in a build: planning
+# is pure, and every object and program asks again.
+_plans: dict[tuple[str, str, str], Any] = {}
+
+
+def _planned_once(what: str, key: str, env: Any, plan: Callable[[], Any]) -> Any:
+    cache_key = (what, key, str(env["WASI_SETTINGS"].cache_dir))
+    planned = _plans.get(cache_key)
+    if planned is None:
+        planned = _plans[cache_key] = plan()
+    return planned
 
 
 def size_libc_toolchain(env: Any) -> _sysroot.Toolchain:
     """The entry of the -Oz libc for this environment's toolchain (source flavour only; sysroot.plan_size_libc,
     once per toolchain and store)."""
     toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
-    settings = env["WASI_SETTINGS"]
-    cache_key = (toolchain.key, str(settings.cache_dir))
-    planned = _size_libc_plans.get(cache_key)
-    if planned is None:
-        planned = _size_libc_plans[cache_key] = _sysroot.plan_size_libc(toolchain, env["WASI_LOCK_DATA"], settings)
-    return planned
+    return _planned_once("size-libc", toolchain.key, env, lambda: _sysroot.plan_size_libc(
+        toolchain, env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]))
 
 
 def link_toolchain(env: Any, size_mode: bool) -> _sysroot.Toolchain:
@@ -99,21 +105,14 @@ def size_libc_node(env: Any) -> Any:
                        lambda: _sysroot.ensure(entry, lock, settings))
 
 
-_cxx_runtime_plans: dict[tuple[str, str], Any] = {}
-
-
 def cxx_runtime(env: Any) -> Any:
     """The C++ runtime with exceptions for this environment's toolchain and store (cxx_runtime.plan, once per
     pair). Raises WasiError for a toolchain it cannot be built on."""
     from wasi_toolchain.toolchain import cxx_runtime as _cxx_runtime
 
     toolchain: _sysroot.Toolchain = env["WASI_TOOLCHAIN"]
-    settings = env["WASI_SETTINGS"]
-    cache_key = (toolchain.key, str(settings.cache_dir))
-    planned = _cxx_runtime_plans.get(cache_key)
-    if planned is None:
-        planned = _cxx_runtime_plans[cache_key] = _cxx_runtime.plan(toolchain, env["WASI_LOCK_DATA"], settings)
-    return planned
+    return _planned_once("cxx-runtime", toolchain.key, env, lambda: _cxx_runtime.plan(
+        toolchain, env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]))
 
 
 def cxx_runtime_node(env: Any) -> Any:
@@ -127,20 +126,14 @@ def cxx_runtime_node(env: Any) -> Any:
                        lambda: _cxx_runtime.ensure(runtime, lock, settings))
 
 
-_wasm_opt_plans: dict[tuple[str, str], Any] = {}
-
-
 def wasm_opt_plan(env: Any) -> Any:
     """The wasm-opt entry for this environment's lock and store (wasi_toolchain.toolchain.wasm_opt.plan, once per pair).
     Raises WasiError (HostNotSupported) on a host the pin does not cover."""
     from wasi_toolchain.toolchain import wasm_opt as _wasm_opt
 
-    lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
-    cache_key = (lock.digest, str(settings.cache_dir))
-    tool = _wasm_opt_plans.get(cache_key)
-    if tool is None:
-        tool = _wasm_opt_plans[cache_key] = _wasm_opt.plan(lock, settings, host=env["WASI_TOOLCHAIN"].host)
-    return tool
+    lock = env["WASI_LOCK_DATA"]
+    return _planned_once("wasm-opt", lock.digest, env, lambda: _wasm_opt.plan(
+        lock, env["WASI_SETTINGS"], host=env["WASI_TOOLCHAIN"].host))
 
 
 def wasm_opt_node(env: Any) -> Any:
