@@ -32,7 +32,9 @@ from wasi_toolchain.toolchain import sysroot as _sysroot
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.errors import ConfigError, WasiError
 from wasi_toolchain.toolchain.llvm import get_provider
-from wasi_toolchain.pins.toolchain_lock import Lock, load_lock
+from wasi_toolchain.pins.lock_cache import load_lock_cached
+from wasi_toolchain.pins.toolchain_lock import Lock
+from wasi_toolchain.store.store import Store
 
 from .aliases import define_aliases
 from .commands import add_builders, one_word, set_commands, shell_escape
@@ -44,7 +46,8 @@ from .spawn import direct_spawn, providers_by_bin
 _lock_cache: dict[tuple[str, int, int], Lock] = {}
 
 
-def _load_lock_cached(path: str, setting: object) -> Lock:
+def _load_lock_cached(path: str, setting: object, settings: Settings) -> Lock:
+    """The lock, parsed once per process (several environments, SConscripts) and once per content in the store."""
     try:
         st = os.stat(path)
         cache_key = (path, st.st_mtime_ns, st.st_size)
@@ -54,7 +57,7 @@ def _load_lock_cached(path: str, setting: object) -> Lock:
         cache_key = (path, 0, 0)
     lock = _lock_cache.get(cache_key)
     if lock is None:
-        lock = _lock_cache[cache_key] = load_lock(path)
+        lock = _lock_cache[cache_key] = load_lock_cached(path, Store(settings.cache_dir).parsed_locks_dir())
     return lock
 
 
@@ -118,7 +121,7 @@ def generate(env: Any, **kw: Any) -> None:
     apply_options(env)
     try:
         settings = _settings(env, kw)
-        lock = _load_lock_cached(_lock_path(env), env["WASI_LOCK"])
+        lock = _load_lock_cached(_lock_path(env), env["WASI_LOCK"], settings)
         toolchain = _sysroot.plan(lock, settings, provider=kw.get("provider") or env.get("WASI_LLVM_PROVIDER"),
                                   libc=kw.get("libc") or env.get("WASI_LIBC"))
     except ConfigError as e:  # a setting the user gave: name the SConstruct line that loads the tool
@@ -147,7 +150,6 @@ def generate(env: Any, **kw: Any) -> None:
         env["ESCAPE"] = shell_escape
     env["WASI_SYSROOT"] = one_word(str(toolchain.sysroot))
     env["WASI_TOPDIR"] = env.Dir("#").abspath
-    _plan_component_tools(env, lock, settings)
     set_commands(env)
     try:
         use_distcc(env)
@@ -156,22 +158,6 @@ def generate(env: Any, **kw: Any) -> None:
     add_builders(env)
     define_aliases(env)
     define_distcc_aliases(env)
-
-
-def _plan_component_tools(env: Any, lock: Lock, settings: Settings) -> None:
-    """Where the component tools (WASI_TARGET='wasm32-wasip2') live. Only planned here (pure, cheap); fetched by
-    the first build of a component. A lock or host without them is reported when a component is built."""
-    from wasi_toolchain.toolchain import component_tools
-
-    try:
-        tools = component_tools.plan(lock, settings)
-    except WasiError as e:
-        env["WASI_COMPONENT_TOOLS"] = e
-        return
-    env["WASI_COMPONENT_TOOLS"] = tools
-    env["WASI_WASM_TOOLS"] = one_word(str(tools.wasm_tools))
-    env["WASI_P2_ADAPTER"] = one_word(str(tools.adapter))
-    env["_WASI_ADAPTFLAG"] = one_word(f"wasi_snapshot_preview1={tools.adapter}")
 
 
 def exists(env: Any) -> bool:

@@ -17,7 +17,8 @@ from wasi_toolchain.errors import WasiError
 
 from .command_line import prune_options
 from .help import add_tool_help
-from .nodes import cxx_runtime, cxx_runtime_node, size_libc_node, size_libc_toolchain, stop, toolchain_node
+from .nodes import (component_tools_plan, cxx_runtime, cxx_runtime_node, size_libc_node, size_libc_toolchain, stop,
+                    toolchain_node)
 
 _aliases_defined: set[str] = set()
 # Every toolchain a generate() call planned in this run, by key: `scons wasi-prune` keeps these by default. Its
@@ -130,8 +131,11 @@ def _tool_entries_kept(kept: Sequence[Any]) -> list[Any]:
     for planned_env in _planned.values():
         lock, host = planned_env["WASI_LOCK_DATA"], planned_env["WASI_TOOLCHAIN"].host
         candidates: list[tuple[Any, str, dict[str, object]]] = []
-        tools = planned_env.get("WASI_COMPONENT_TOOLS")
-        if isinstance(tools, component_tools.ComponentTools):
+        try:
+            tools = component_tools_plan(planned_env)
+        except WasiError:  # this lock or host has none: no component could have been built
+            tools = None
+        if tools is not None:
             candidates.append((tools, "the component tools of this SConstruct's wasm32-wasip2 targets",
                                component_tools.key_inputs(lock, tools.host)))
         if lock.binaryen_hosts.get(host):
@@ -214,13 +218,12 @@ def _define_symbolize_alias(env: Any) -> None:
     """`scons wasi-symbolize MODULE [TRAP_FILE]`: the trap text (the file, or stdin) with MODULE's function names.
     MODULE is built first when the SConstruct builds it, so its names file is current. A wrong argument is reported
     by the alias's action, as `scons: *** [wasi-symbolize] …`."""
-    from wasi_toolchain.targets.symbolize import USAGE
-
     global _symbolize_defined
     arguments = _arguments_after("wasi-symbolize")
     if arguments is None or _symbolize_defined:  # one alias, whichever environment is created first
         return
     _symbolize_defined = True
+    from wasi_toolchain.targets.symbolize import USAGE  # only now: every other run need not import it
     launch = SCons.Script.GetLaunchDir()
     error, sources, module_path, trap_file = "", [], "", ""
     if len(arguments) not in (1, 2):

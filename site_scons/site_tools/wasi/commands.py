@@ -15,8 +15,8 @@ import SCons.Subst
 from wasi_toolchain.targets import buildvars
 
 from .host_flags import HOST_FLAGS, check_host_flags, host_flag
-from .nodes import (checked, component_tools_node, cxx_runtime, cxx_runtime_node, link_toolchain, size_libc_node,
-                    stop, toolchain_node, wasm_opt_node, wasm_opt_plan)
+from .nodes import (checked, component_tools_node, component_tools_plan, cxx_runtime, cxx_runtime_node,
+                    link_toolchain, size_libc_node, stop, toolchain_node, wasm_opt_node, wasm_opt_plan)
 from .distcc import distcc_launcher
 from .running import WasiRun
 
@@ -236,6 +236,19 @@ def _wasm_opt_flags(target: Any, source: Any, env: Any, for_signature: bool) -> 
     return [wasm_opt.OPT_LEVEL, *wasm_opt.FEATURES, *(["-g"] if keep_names else [])]
 
 
+def _wasm_tools(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    """The component tools' wasm-tools (a store path, used only inside $( $)), planned when a component is built."""
+    return "" if for_signature else one_word(str(component_tools_plan(env).wasm_tools))
+
+
+def _p2_adapter(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return "" if for_signature else one_word(str(component_tools_plan(env).adapter))
+
+
+def _adapt_flag(target: Any, source: Any, env: Any, for_signature: bool) -> Any:
+    return "" if for_signature else one_word(f"wasi_snapshot_preview1={component_tools_plan(env).adapter}")
+
+
 _LINK_ACTION = SCons.Action.Action("$WASI_LINKCOM", "$WASI_LINKCOMSTR")
 _WASM_OPT_ACTION = SCons.Action.Action("$WASI_WASMOPTCOM", "$WASI_WASMOPTCOMSTR")
 
@@ -448,6 +461,9 @@ def set_commands(env: Any) -> None:
     env["WASI_WASMOPTCOM"] = "$( $_WASI_WASMOPT $) $_WASI_WASMOPTFLAGS $TARGET -o $TARGET"
     # WASI_TARGET='wasm32-wasip2': the linked core module becomes a component in place (wasm-tools reads its whole
     # input before writing). The adapter satisfies the preview-1 imports of the wasip2 libc (component_tools.py).
+    env["WASI_WASM_TOOLS"] = _wasm_tools
+    env["WASI_P2_ADAPTER"] = _p2_adapter
+    env["_WASI_ADAPTFLAG"] = _adapt_flag
     env["WASI_COMPONENTCOM"] = ("$( $WASI_WASM_TOOLS $) component new $TARGET "
                                 "$( --adapt $_WASI_ADAPTFLAG $) -o $TARGET")
     # D: zero timestamps, uids and modes, so the archive's bytes depend only on its members.

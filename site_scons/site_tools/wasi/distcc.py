@@ -9,31 +9,48 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import SCons.Action
 import SCons.Errors
 import SCons.Script
 
-from wasi_toolchain.distributed.client import DistccClient, FallbackReport, HOSTS_VARIABLE, configure, run_compile
 from wasi_toolchain.errors import WasiError
 
 from .command_line import worker_options
 from .nodes import toolchain_node
 
+if TYPE_CHECKING:
+    from wasi_toolchain.distributed.client import DistccClient, FallbackReport
+
+# wasi_toolchain.distributed.client (three dataclasses, the host list's regexes) is imported only by a build that
+# uses distcc or runs one of its commands: every other start-up would pay ~4 ms for it. Hence its HOSTS_VARIABLE
+# spelled here too (tests/test_distcc.py sets it, as a construction and an environment variable, and expects the
+# client's own checks).
+HOSTS_VARIABLE = "WASI_DISTCC_HOSTS"
 WORKER_ALIAS = "wasi-distcc-worker"
 CHECK_ALIAS = "wasi-distcc-check"
-_fallbacks = FallbackReport()
+_fallbacks: list[FallbackReport] = []  # the one report, made with the first client
 _defined: set[str] = set()
 
 
 def use_distcc(env: Any) -> None:
     """With WASI_DISTCC_HOSTS (the construction variable, else the environment variable): every compile goes
     through distcc. Raises WasiError (distcc missing, a host list distcc cannot use)."""
-    client = configure(env.get(HOSTS_VARIABLE), env.get("WASI_DISTCC_STRICT"), os.environ)
+    hosts = env.get(HOSTS_VARIABLE)
+    text = os.environ.get(HOSTS_VARIABLE, "") if hosts is None else hosts
+    if isinstance(text, str) and not text.strip():
+        env["WASI_DISTCC_CLIENT"] = None  # unset or empty: compile here, as client.configure decides too
+        return
+    from wasi_toolchain.distributed.client import FallbackReport, configure
+
+    client = configure(hosts, env.get("WASI_DISTCC_STRICT"), os.environ)
     env["WASI_DISTCC_CLIENT"] = client
     if client is None:
         return
+    if not _fallbacks:
+        _fallbacks.append(FallbackReport())
+        atexit.register(_warn_fallbacks)
     env["ENV"].update(client.command_environment())  # SCons does not pass os.environ to commands
     env["WASI_DISTCC"] = client.distcc
     if not getattr(env["SPAWN"], "wasi_distcc", False):
@@ -73,6 +90,8 @@ def _distributed_spawn(spawn: Any, client: DistccClient) -> Any:
     """``spawn``, except for distcc's commands: those run with distcc's own stderr lines taken out, a fallback to
     this machine counted for one warning at exit, and (WASI_DISTCC_STRICT=1) a compile no host took reported as
     one error of ours."""
+    from wasi_toolchain.distributed.client import run_compile
+
     from .spawn import _unquoted
 
     def spawn_distributed(shell: str, escape: Any, command: str, args: list[str], env: dict[str, str]) -> Any:
@@ -86,7 +105,7 @@ def _distributed_spawn(spawn: Any, client: DistccClient) -> Any:
         if outcome.stderr:
             sys.stderr.write(outcome.stderr)
         if outcome.fell_back is not None:
-            _fallbacks.add(outcome.fell_back)
+            _fallbacks[0].add(outcome.fell_back)
         if outcome.failure is not None:
             source = next((w for w in reversed(words or []) if not w.startswith("-")), "a source")
             raise SCons.Errors.BuildError(
@@ -106,11 +125,8 @@ def _distributed_spawn(spawn: Any, client: DistccClient) -> Any:
 
 
 def _warn_fallbacks() -> None:
-    if (warning := _fallbacks.warning()) is not None:
+    if (warning := _fallbacks[0].warning()) is not None:
         print(warning, file=sys.stderr, flush=True)
-
-
-atexit.register(_warn_fallbacks)
 
 
 # -- `scons wasi-distcc-worker`, `scons wasi-distcc-check` ---------------------------------------------------------

@@ -27,9 +27,15 @@ def _line(name: str, text: str) -> str:
     return f"  {name:<{_WIDTH}} {text}\n" if len(name) <= _WIDTH else f"  {name}\n  {'':<{_WIDTH}} {text}\n"
 
 
+def _shown() -> bool:
+    """Whether this run prints the help (`scons -h`). The text is added only then: SCons formats every option's help
+    into it the first time anything is appended, about a millisecond that no other run needs."""
+    return bool(SCons.Script.GetOption("help"))
+
+
 def add_tool_help() -> None:
     """The tool's targets, once per scons run."""
-    if "tool" in _added:
+    if "tool" in _added or not _shown():
         return
     _added.add("tool")
     SCons.Script.HelpFunction("\nTargets of the wasi tool:\n" + "".join(_line(n, t) for n, t in TARGETS),
@@ -38,7 +44,7 @@ def add_tool_help() -> None:
 
 def add_run_help(alias: str, program: Any) -> None:
     """One line per WasiRun alias: ``run-hello   run build/hello.wasm in wasmtime``."""
-    if f"run {alias}" in _added:
+    if f"run {alias}" in _added or not _shown():
         return
     if not any(name.startswith("run ") for name in _added):
         SCons.Script.HelpFunction("\nWasiRun aliases of this project:\n", append=True)

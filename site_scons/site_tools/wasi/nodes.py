@@ -146,14 +146,25 @@ def wasm_opt_node(env: Any) -> Any:
     return _entry_node(env, tool.key, tool.key, tool.is_complete(), lambda: _wasm_opt.ensure(tool, lock, settings))
 
 
+def component_tools_plan(env: Any) -> Any:
+    """The component tools entry (WASI_TARGET='wasm32-wasip2') for this environment's lock and store
+    (component_tools.plan, once per pair): planned when a component first asks, not at start-up. Raises WasiError
+    when the lock or this host has none."""
+    from wasi_toolchain.toolchain import component_tools
+
+    lock = env["WASI_LOCK_DATA"]
+    return _planned_once("component-tools", lock.digest, env, lambda: component_tools.plan(lock, env["WASI_SETTINGS"]))
+
+
 def component_tools_node(env: Any) -> Any:
     """The stamp node every component depends on. Stops the read naming the caller when this lock or host has no
     component tools."""
     from wasi_toolchain.toolchain import component_tools
 
-    tools = env["WASI_COMPONENT_TOOLS"]
-    if isinstance(tools, WasiError):
-        stop(f"{caller()}: {tools}")
+    try:
+        tools = component_tools_plan(env)
+    except WasiError as e:
+        stop(f"{caller()}: {e}")
     lock, settings = env["WASI_LOCK_DATA"], env["WASI_SETTINGS"]
     return _entry_node(env, tools.key, tools.key, tools.is_complete(),
                        lambda: component_tools.ensure(tools, lock, settings))

@@ -13,9 +13,6 @@ import SCons.Action
 import SCons.Errors
 
 from wasi_toolchain.errors import RunError, WasiError
-from wasi_toolchain.targets.run import (check_dirs, check_environment, check_expect_exit, check_max_memory_mb,
-                                        check_timeout)
-from wasi_toolchain.targets.stack import check_max_wasm_stack_kb
 
 from .help import add_run_help
 from .nodes import caller, checked
@@ -115,6 +112,11 @@ def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] 
     Relative paths are relative to the calling SConscript, like every SCons path. A bad argument stops the build
     with the calling file and line.
     """
+    # Imported by the first call: a project without WasiRun never needs them.
+    from wasi_toolchain.targets.run import (check_dirs, check_environment, check_expect_exit, check_max_memory_mb,
+                                            check_timeout)
+    from wasi_toolchain.targets.stack import check_max_wasm_stack_kb
+
     expected = checked(check_expect_exit, expect_exit)
     variables = checked(check_environment, env)
     run_dirs = checked(_host_dirs, build_env, checked(check_dirs, dirs))

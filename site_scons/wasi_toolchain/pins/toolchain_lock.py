@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,9 +198,16 @@ class _Reader(StrictReader):
 
 def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
     """Parse lock bytes. Raises LockError, and only LockError, on any problem."""
+    return lock_from_data(toml_data(text, lock_path), hashlib.sha256(text).hexdigest(), lock_path)
+
+
+def toml_data(text: bytes, lock_path: str = "toolchain.lock") -> dict[str, Any]:
+    """The lock's TOML as Python data, unchecked. LockError if it is not UTF-8 TOML."""
+    import tomllib  # here, not at the top: a warm start reads the parsed lock from the store (pins/lock_cache.py)
+
     r = _Reader(lock_path)
     try:
-        data = tomllib.loads(text.decode("utf-8"))
+        return tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise r.fail("", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
@@ -213,6 +219,11 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
         # CVE-2020-10735 (https://github.com/python/cpython/issues/95778).
         raise r.fail("", f"not valid TOML: {e}") from None
 
+
+def lock_from_data(data: Any, digest: str, lock_path: str = "toolchain.lock") -> Lock:
+    """The lock from its TOML data (toml_data), checked strictly. ``digest`` is the sha256 of the file's bytes.
+    Raises LockError, and only LockError, on any problem."""
+    r = _Reader(lock_path)
     top = r.table(data, "", required={"lock-version", "llvm", "builtins", "wasi-libc", "wasi-libc-source", "libcxx"},
                   optional={"binaryen", "wasm-tools", "wasip1-adapter"})
     version = top["lock-version"]
@@ -253,7 +264,7 @@ def parse_lock(text: bytes, lock_path: str = "toolchain.lock") -> Lock:
     binaryen_version, binaryen_hosts = _host_packages(r, top, "binaryen") if "binaryen" in top else ("", {})
     lock = Lock(
         path=lock_path,
-        digest=hashlib.sha256(text).hexdigest(),
+        digest=digest,
         llvm_version=llvm_version,
         hosts=hosts,
         builtins_version=r.string(b["version"], "builtins.version"),

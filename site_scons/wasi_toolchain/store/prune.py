@@ -13,6 +13,8 @@ Everything else goes, each with the reason and the bytes it held:
   downloads of the entries being removed, and downloads no kept key needs;
 - temp paths and partial downloads left by killed runs.
 
+``parsed-locks/`` is left alone: a few KB per lock content, read by every build (pins/lock_cache.py).
+
 Which downloads fed an entry: its stamp (STAMP) records the key's inputs, and with them the sha256 of every pinned
 file it was built from; a download is ``downloads/<sha256>/<name>``. What a kept key without an entry needs comes
 from the same inputs computed for this checkout (``needs_of``); for a ``--wasi-keep`` key this checkout does not

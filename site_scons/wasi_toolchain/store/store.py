@@ -12,6 +12,9 @@ Layout under the root (WASI_CACHE_DIR):
                                      dies, even by kill -9)
     locks/<name>.owner               who holds that lock and why, for the timeout message
     logs/                            logs of failed sysroot builds
+    parsed-locks/<sha256>.json       the TOML data of each toolchain.lock read, under the sha256 of its bytes, so a
+                                     warm start need not parse TOML (pins/lock_cache.py); small, never trusted
+                                     without the lock's strict checks
     .wasi-store                      the marker: the tool created this directory as its store (written when the
                                      first write creates the root, or finds it empty); commands that remove things
                                      (wasi-verify, wasi-prune) refuse a directory without it, so a wrong
@@ -25,7 +28,6 @@ run sweeps (or resumes) while holding the lock that guards them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import json
 import os
@@ -49,8 +51,9 @@ STORE_MARKER = ".wasi-store"
 MARKER_CONTENT = {"store-version": 1, "created-by": "scons-wasi"}
 # The SCons CacheDir that a build with only a remote cache (--remote-cache) uses as its first level.
 SCONS_CACHEDIR = "scons-cachedir"
+PARSED_LOCKS = "parsed-locks"
 # distcc/: a distcc worker's list of allowed compilers (wasi_toolchain.distributed.worker).
-STORE_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR, "distcc"})
+STORE_TOP_LEVEL_NAMES = frozenset({"downloads", "sysroots", "locks", "logs", SCONS_CACHEDIR, "distcc", PARSED_LOCKS})
 
 class Store:
     def __init__(self, root: Path, *, lock_timeout: float = 1800.0) -> None:
@@ -69,6 +72,12 @@ class Store:
 
     def lock_path(self, name: str) -> Path:
         return self.root / "locks" / f"{name}.lock"
+
+    def parsed_locks_dir(self) -> Path | None:
+        """Where parsed locks are kept (pins/lock_cache.py); None unless the root carries the marker: nothing is
+        written into a directory the tool did not make its store (a wrong WASI_CACHE_DIR), nor is a store created
+        just for this."""
+        return self.root / PARSED_LOCKS if self.is_marked() else None
 
     # -- the marker, and removing only what lies inside the store ------------------------------------------------
     def claim(self) -> None:
@@ -302,14 +311,18 @@ class Store:
             return False
 
 
-@dataclasses.dataclass(frozen=True)
 class EntryBuild:
-    """An entry being built (Store.building_entry): ``temp`` is filled, then published as ``root``."""
+    """An entry being built (Store.building_entry): ``temp`` is filled, then published as ``root``. A plain class,
+    not a dataclass: this module is imported by every scons start-up, which would pay ~1 ms to generate the
+    dataclass's methods for an object only a cold build makes."""
 
-    store: Store
-    root: Path
-    temp: Path
-    kill_points: str
+    __slots__ = ("store", "root", "temp", "kill_points")
+
+    def __init__(self, store: Store, root: Path, temp: Path, kill_points: str) -> None:
+        self.store = store
+        self.root = root
+        self.temp = temp
+        self.kill_points = kill_points
 
     def publish(self, stamp: Mapping[str, object] | Callable[[], Mapping[str, object]], *,
                 timed: Callable[[str], contextlib.AbstractContextManager[object]] | None = None) -> None:

@@ -43,14 +43,15 @@ def key_inputs(lock: Lock, host: str, provider: str, libc: LibcFlavour = "debian
     ``libc_optimize='size'`` (source flavour only) gives the inputs of the -Oz libc's entry: the same, with the -Oz
     make variables, plus a field saying so. The default leaves the inputs, and so every existing key, as they were
     before that entry existed."""
-    from .libc_source import APPENDED_FLAGS, make_variables
-
     if libc_optimize == "size" and libc != "source":
         raise ToolchainError("only the source libc flavour can be built for size; Debian's libc is prebuilt",
                              hint="this is a bug in scons-wasi: size mode keeps the debian flavour's libc as is")
-    libc_inputs: dict[str, object] = ({"flavour": "debian", "sha256": lock.wasi_libc.sha256} if libc == "debian" else
-                                      {"flavour": "source", "sha256": lock.wasi_libc_source.sha256,
-                                       "make": make_variables(libc_optimize), "appended-flags": list(APPENDED_FLAGS)})
+    libc_inputs: dict[str, object] = {"flavour": "debian", "sha256": lock.wasi_libc.sha256}
+    if libc != "debian":
+        from .libc_source import APPENDED_FLAGS, make_variables  # the source flavour's only: not every start-up's
+
+        libc_inputs = {"flavour": "source", "sha256": lock.wasi_libc_source.sha256,
+                       "make": make_variables(libc_optimize), "appended-flags": list(APPENDED_FLAGS)}
     size_only: dict[str, object] = {"libc-optimize": "size"} if libc_optimize == "size" else {}
     # The wrappers of an emulated entry (WASI_HOST_EMULATOR) start the emulator: not the host's own entry.
     emulated: dict[str, object] = {"emulator": os.path.basename(emulator)} if emulator else {}
