@@ -99,7 +99,7 @@ def test_only_a_marked_store_keeps_parsed_locks(tmp_path: Path) -> None:
 NOT_NEEDED = ("tomllib", "wasi_toolchain.distributed.client", "wasi_toolchain.distributed.hosts",
               "wasi_toolchain.remote_cache.config", "wasi_toolchain.targets.run", "wasi_toolchain.targets.symbolize",
               "wasi_toolchain.targets.hints", "wasi_toolchain.toolchain.component_tools",
-              "wasi_toolchain.toolchain.libc_source", "wasi_toolchain.store.fetch")
+              "wasi_toolchain.toolchain.libc_source", "wasi_toolchain.store.fetch", "wasi.store_commands")
 REPORT = f"""
 import atexit, sys
 atexit.register(lambda: print('IMPORTED', sorted(m for m in {NOT_NEEDED!r} if m in sys.modules)))
