@@ -37,8 +37,9 @@ def base_environ(*, bytecode: bool = True) -> dict[str, str]:
 SITE_DIR = Path(os.environ.get("WASI_BENCH_SITE_DIR") or REPO / "site_scons").resolve()
 
 
-def scons_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "SCons", f"--site-dir={SITE_DIR}", *args]
+def scons_command(*args: str, site_dir: Path | None = None) -> list[str]:
+    """scons with this checkout's tool (SITE_DIR), or with ``site_dir``'s (another version's, to compare)."""
+    return [sys.executable, "-m", "SCons", f"--site-dir={site_dir or SITE_DIR}", *args]
 
 
 def run(command: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True,
@@ -103,6 +104,10 @@ class Rotation:
     def ratio(self, label: str, reference: str) -> float:
         """Median of the per-round ratios ``label`` / ``reference``."""
         return statistics.median(x / y for x, y in zip(self.times[label], self.times[reference]))
+
+    def difference(self, label: str, reference: str) -> float:
+        """Median of the per-round differences ``label`` - ``reference``, in seconds."""
+        return statistics.median(x - y for x, y in zip(self.times[label], self.times[reference]))
 
 
 def rotate(name: str, sides: Mapping[str, Callable[[], float]], *, runs: int,
