@@ -54,13 +54,14 @@ def _check_compile_flags(env: Any) -> None:
 
 
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
-    checked(buildvars.target, env.subst("$WASI_TARGET"))
+    wasi_target = env.subst("$WASI_TARGET")  # once per call: every emitter substitution is per target
+    checked(buildvars.target, wasi_target)
     _check_compile_flags(env)
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.emulations, env.get("WASI_EMULATE", []))
     checked(_setjmp, env)
-    if buildvars.is_component_target(env.subst("$WASI_TARGET")):
-        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), buildvars.is_cxx_source(str(source[0])),
+    if buildvars.is_component_target(wasi_target):
+        checked(buildvars.check_component_program, wasi_target, buildvars.is_cxx_source(str(source[0])),
                 None, env["WASI_TOOLCHAIN"].libc)
     # The source's path, which the action's signature leaves out (it is the same for a whole batch, see
     # batching.CompileAction.get_presig): __FILE__ and debug info hold it, so another source rebuilds the object.
@@ -79,8 +80,9 @@ def _library_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
 def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
     checked(buildvars.check_program_sources, str(target[0]), source)
-    checked(buildvars.target, env.subst("$WASI_TARGET"))
-    checked(buildvars.exec_model, env.subst("$WASI_EXECMODEL"))
+    wasi_target, exec_model = env.subst("$WASI_TARGET"), env.subst("$WASI_EXECMODEL")
+    checked(buildvars.target, wasi_target)
+    checked(buildvars.exec_model, exec_model)
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
     checked(buildvars.exports, env.get("WASI_EXPORTS", []))
     checked(buildvars.flag, "WASI_STRIP", env.get("WASI_STRIP", True))
@@ -91,12 +93,11 @@ def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
     check_host_flags(env, ("LINKFLAGS",))
     checked(_setjmp, env)
     env.Depends(target, toolchain_node(env))
-    component = buildvars.is_component_target(env.subst("$WASI_TARGET"))
+    component = buildvars.is_component_target(wasi_target)
     if component:
         link_cxx = env.get("WASI_LINK_CXX", "auto")
         cxx = _has_cxx(source) if link_cxx == "auto" else buildvars.flag("WASI_LINK_CXX", link_cxx)
-        checked(buildvars.check_component_program, env.subst("$WASI_TARGET"), cxx, env.subst("$WASI_EXECMODEL"),
-                env["WASI_TOOLCHAIN"].libc)
+        checked(buildvars.check_component_program, wasi_target, cxx, exec_model, env["WASI_TOOLCHAIN"].libc)
         env.Depends(target, component_tools_node(env))
     if _may_link_cxx(source, env) and checked(_cxx_exceptions, env):
         env.Depends(target, checked(cxx_runtime_node, env))

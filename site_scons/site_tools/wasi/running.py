@@ -56,9 +56,15 @@ def _run_action(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     return 0
 
 
-# One action for every WasiRun: creating a Python-function action computes the function's contents (its
-# signature), which costs about a millisecond each time.
-_RUN_ACTION = SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR")
+# One action for every WasiRun, made by the first: creating a Python-function action computes the function's
+# contents (its signature), which costs a few hundred microseconds, and a project without WasiRun needs none.
+_run_actions: list[Any] = []
+
+
+def _the_run_action() -> Any:
+    if not _run_actions:
+        _run_actions.append(SCons.Action.Action(_run_action, "$WASI_RUNCOMSTR"))
+    return _run_actions[0]
 
 
 # A preopened directory: its absolute host path, its guest path, and the host path as the SConstruct wrote it.
@@ -126,7 +132,7 @@ def WasiRun(build_env: Any, alias: str, program: Any, /, *, args: Sequence[str] 
     stdin_node = build_env.File(stdin) if stdin else None
     run = build_env.Alias(
         alias, [program, *([stdin_node] if stdin_node else [])],
-        _RUN_ACTION,
+        _the_run_action(),
         WASI_RUN_ARGS=list(args), WASI_RUN_ENV=variables, WASI_RUN_DIRS=run_dirs, WASI_RUN_CALLER=caller(),
         WASI_RUN_STDIN=stdin_node.abspath if stdin_node else None, WASI_RUN_EXPECT_EXIT=expected,
         WASI_RUN_TIMEOUT=seconds, WASI_RUN_MAX_MEMORY_MB=memory, WASI_RUN_MAX_WASM_STACK_KB=wasm_stack,
