@@ -333,6 +333,8 @@ def _link_mode(target: Sequence[Any], source: Sequence[Any], env: Any, for_signa
 def _scan_libraries(node: Any, env: Any, libpath: Any = ()) -> list[Any]:
     """SCons's program scanner, with the WASI library prefix and suffix, so LIBS=['util'] plus LIBPATH finds the
     WasiLibrary output: it is built before the link, and a change to it relinks."""
+    if "LIBS" not in env:
+        return []  # what that scanner finds without LIBS, without making the override environment per program
     import SCons.Scanner.Prog
 
     wasi = env.Override({"LIBPREFIXES": ["$WASI_LIBPREFIX"], "LIBSUFFIXES": ["$WASI_LIBSUFFIX"]})
