@@ -136,3 +136,24 @@ def test_help_is_still_complete_with_a_cached_lock(tmp_path: Path) -> None:
     text = run_scons(project, "-Q", "--help", env=env).stdout
     assert "Targets of the wasi tool:" in text and "\n  run-a                    run build/a.wasm in wasmtime\n" in text
     assert "Targets of the wasi tool:" not in run_scons(project, "-Q", "-n", env=env).stdout
+
+
+def test_reading_a_variable_without_substitution_gives_what_substitution_gives(tmp_path: Path) -> None:
+    # commands.variable skips SCons's substitution for a string without $; each value must read the same both ways.
+    values = ["wasm32-wasip1", "  wasm32-wasip1  ", "a  b\t\tc", "a\nb", "\t", "", ["wasm32-wasi", "x"],
+              "$OTHER", "${OTHER}p1", "one $$ two"]
+    project = make_project(tmp_path / "p", {"SConstruct": f"""\
+import sys
+env = Environment(tools=['wasi'], OTHER='wasm32-wasi')
+variable = sys.modules['wasi.commands'].variable
+for value in {values!r}:
+    env['X'] = value
+    print('SAME' if variable(env, 'X') == env.subst('$X') else 'DIFFERENT %r: %r %r' % (value, variable(env, 'X'),
+                                                                                      env.subst('$X')))
+print('SAME' if variable(env, 'UNSET') == env.subst('$UNSET') else 'DIFFERENT unset')
+"""})
+    cache = tmp_path / "cache"
+    fake_entry(project, cache)
+    result = run_scons(project, "-Q", "-n", env={"WASI_CACHE_DIR": str(cache)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("SAME") == len(values) + 1 and "DIFFERENT" not in result.stdout, result.stdout

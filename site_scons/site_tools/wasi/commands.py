@@ -45,6 +45,19 @@ def shell_escape(word: str) -> str:
 
 # Where the store's paths are mapped to in debug info and __FILE__ (see _prefix_maps).
 TOOLCHAIN_PREFIX = "/wasi-toolchain"
+# What SCons's command-mode substitution makes one space of (SCons/Subst.py, _space_sep).
+_SPACES = re.compile(r"[\t ]+")
+
+
+def variable(env: Any, name: str) -> str:
+    """``env.subst("$NAME")``, without SCons's substitution machinery for the usual value, a string holding no $:
+    the same text (command mode: runs of spaces and tabs made one space, the ends stripped). WASI_TARGET and
+    WASI_EXECMODEL are read several times per target and build (emitters, the link's action list, its flags);
+    through env.subst that was a few ms of every null build."""
+    value = env.get(name)
+    if isinstance(value, str) and "$" not in value:
+        return _SPACES.sub(" ", value).strip()
+    return env.subst(f"${name}")
 
 
 def _check_compile_flags(env: Any) -> None:
@@ -54,7 +67,7 @@ def _check_compile_flags(env: Any) -> None:
 
 
 def _object_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
-    wasi_target = env.subst("$WASI_TARGET")  # once per call: every emitter substitution is per target
+    wasi_target = variable(env, "WASI_TARGET")
     checked(buildvars.target, wasi_target)
     _check_compile_flags(env)
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
@@ -80,7 +93,7 @@ def _library_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[li
 def _program_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     # Checked here, while the SConstruct runs, so a typo is reported with its file and line.
     checked(buildvars.check_program_sources, str(target[0]), source)
-    wasi_target, exec_model = env.subst("$WASI_TARGET"), env.subst("$WASI_EXECMODEL")
+    wasi_target, exec_model = variable(env, "WASI_TARGET"), variable(env, "WASI_EXECMODEL")
     checked(buildvars.target, wasi_target)
     checked(buildvars.exec_model, exec_model)
     checked(buildvars.optimize, env.get("WASI_OPTIMIZE", "speed"))
@@ -138,7 +151,7 @@ def _link_sysroot(target: Any, source: Any, env: Any, for_signature: bool) -> An
 
 
 def _target_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
-    return f"--target={buildvars.clang_target(env.subst('$WASI_TARGET'))}"
+    return f"--target={buildvars.clang_target(variable(env, 'WASI_TARGET'))}"
 
 
 def _setjmp(env: Any) -> bool:
@@ -154,7 +167,7 @@ def _setjmp_library_flag(target: Any, source: Any, env: Any, for_signature: bool
 
 
 def _cxx_exceptions(env: Any) -> bool:
-    return buildvars.cxx_exceptions(env.get("WASI_CXX_EXCEPTIONS", False), env.subst("$WASI_TARGET"),
+    return buildvars.cxx_exceptions(env.get("WASI_CXX_EXCEPTIONS", False), variable(env, "WASI_TARGET"),
                                     env["WASI_TOOLCHAIN"].libc)
 
 
@@ -194,7 +207,7 @@ def _cxx_exception_library_dir(target: Any, source: Any, env: Any, for_signature
 def _cxx_exception_libraries(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
     if not _links_cxx_exceptions(target, source, env):
         return []
-    command = buildvars.exec_model(env.subst("$WASI_EXECMODEL")) == "command"
+    command = buildvars.exec_model(variable(env, "WASI_EXECMODEL")) == "command"
     return [f"-l{buildvars.CXX_EXCEPTION_LIBRARY}",
             *(buildvars.CXX_EXCEPTION_COMMAND_LINK_FLAGS if command else ())]
 
@@ -258,7 +271,7 @@ def _keeps_names(env: Any) -> bool:
     """WASI_NAMES (on by default): write <module>.wasm.names beside a core module, for symbolized traps. Not for
     a component (WASI_TARGET='wasm32-wasip2'), whose core module wasm-tools wraps."""
     return (buildvars.flag("WASI_NAMES", env.get("WASI_NAMES", True))
-            and not buildvars.is_component_target(env.subst("$WASI_TARGET")))
+            and not buildvars.is_component_target(variable(env, "WASI_TARGET")))
 
 
 def _split_names(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
@@ -288,7 +301,7 @@ def _link_actions(source: Any, target: Any, env: Any, for_signature: bool) -> An
     wasm-tools wraps the core module into a component, in place (one builder, one output); for a core module with
     WASI_NAMES (the default), last, the names file is split off the module (see _split_names)."""
     actions = [_LINK_ACTION, *([_WASM_OPT_ACTION] if _size_mode(env) else [])]
-    if buildvars.is_component_target(env.subst("$WASI_TARGET")):
+    if buildvars.is_component_target(variable(env, "WASI_TARGET")):
         return [*actions, _COMPONENT_ACTION]
     if len(target) > 1:
         return [*actions, _SPLIT_NAMES_ACTION]
@@ -304,7 +317,7 @@ def _strip_flag(target: Any, source: Any, env: Any, for_signature: bool) -> str:
 
 
 def _exec_flags(target: Any, source: Any, env: Any, for_signature: bool) -> list[str]:
-    model = buildvars.exec_model(env.subst("$WASI_EXECMODEL"))
+    model = buildvars.exec_model(variable(env, "WASI_EXECMODEL"))
     return buildvars.link_flags(model, buildvars.exports(env.get("WASI_EXPORTS", [])))
 
 
