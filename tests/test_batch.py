@@ -17,7 +17,7 @@ def test_batch_size_from_the_construction_variable_then_the_environment_then_the
     assert batch.batch_size(4, {"WASI_BATCH_SIZE": "9"}) == 4
     assert batch.batch_size("1", {}) == 1
     assert batch.batch_size(None, {"WASI_BATCH_SIZE": " 9 "}) == 9
-    assert batch.batch_size(None, {}) == batch.DEFAULT_BATCH_SIZE == 1
+    assert batch.batch_size(None, {}) == batch.DEFAULT_BATCH_SIZE == 16
 
 
 def test_only_a_provider_whose_clang_runs_cc1_for_each_source_can_batch() -> None:
@@ -32,8 +32,8 @@ def test_a_bad_batch_size_says_what_it_expects(value: object) -> None:
     with pytest.raises(ConfigError) as caught:
         batch.batch_size(value, {})
     assert str(caught.value) == (f"WASI_BATCH_SIZE: expected a whole number from 1 to {batch.MAX_BATCH_SIZE}, "
-                                 f"got {value!r}\n  next step: set WASI_BATCH_SIZE=1 (the default) to compile each "
-                                 f"file on its own, or e.g. 16")
+                                 f"got {value!r}\n  next step: set WASI_BATCH_SIZE=1 to compile each file on its own, "
+                                 f"or e.g. 16 (the default)")
 
 
 def test_a_bad_batch_size_in_the_environment_is_reported_too() -> None:

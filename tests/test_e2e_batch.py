@@ -13,11 +13,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from support.helpers import run_scons
+from support.helpers import REPO, run_scons
 
 pytestmark = pytest.mark.e2e
 
@@ -209,3 +210,33 @@ def test_a_flag_made_from_the_source_still_gives_each_object_its_own(tmp_path: P
         objects[size] = {p.name: p.read_bytes() for p in sorted(root.glob("*.o"))}
     assert objects["16"] == objects["1"]
     assert [b"base=" + name.encode() in data for name, data in zip("abc", objects["16"].values())] == [True] * 3
+
+
+def test_a_batch_runs_as_one_compiler_process_with_the_objects_of_one_file_compiles(tmp_path: Path,
+                                                                                      store: Path) -> None:
+    """With the tool's own spawn (no user SPAWN), a batch is one clang -cc1 for all its sources (C, and C++ in a
+    batch of its own); with -g the driver batch runs instead. Every object is the one-file compile's."""
+    traced = shutil.which("strace")
+    objects = {}
+    for size in ("16", "1"):
+        project = Project(tmp_path / f"size{size}", store)
+        (project.root / "src/v.cpp").write_text('#include <vector>\n#include "d.h"\n'
+                                                'extern "C" int v(void) { return (int)std::vector<int>(D).size(); }\n')
+        sconstruct = project.root / "SConstruct"
+        sconstruct.write_text(sconstruct.read_text().replace("['src/w.cpp']", "Glob('src/*.cpp')"))
+        trace = tmp_path / f"trace{size}"
+        prefix = [traced, "-f", "-qq", "-e", "trace=execve", "-s", "4096", "-o", str(trace)] if traced else []
+        env = {**os.environ, "WASI_CACHE_DIR": str(store), "WASI_BATCH_SIZE": size}
+        result = subprocess.run([*prefix, sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q"],
+                                cwd=project.root, env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        objects[size] = project.objects()
+        if traced and size == "16":
+            cc1 = [line for line in trace.read_text().splitlines() if '"-cc1"' in line and "execve(" in line]
+            batched = [sorted(re.findall(r'/tree/(src/\w+\.c(?:pp)?)"', line)) for line in cc1]
+            # The C sources of the plain variant in one -cc1, the two C++ sources in another.
+            assert C_SOURCES in batched and ["src/v.cpp", "src/w.cpp"] in batched, batched
+    assert len(objects["16"]) == 2 * 7  # 5 C and 2 C++ sources, in the plain and the -g variant
+    assert objects["16"] == objects["1"]
+    assert b"src/a.c" in objects["16"]["src/a.wasi.o"]

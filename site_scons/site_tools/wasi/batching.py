@@ -164,6 +164,10 @@ class CompileAction(SCons.Action.CommandAction):
                                top=top, work_dir=work_dir)
             if found is None:
                 return self._each(members, env)
+            if len(found.batched) > 1:
+                done = self._frontend(found, members, same, different, env, top, work_dir)
+                if done is not None:
+                    return done
             status = _run(found.argv, env, top)
             failed = []
             for index, name in found.batched:
@@ -181,6 +185,44 @@ class CompileAction(SCons.Action.CommandAction):
             return self._each([members[i] for i in alone], env)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+    def _frontend(self, found: batch.BatchPlan, members: list[tuple[Any, Any]], same: list[int],
+                  different: list[int], env: Any, top: str, work_dir: str) -> Any:
+        """The batch compiled by one clang -cc1 (wasi_toolchain.targets.frontend_batch): one compiler process
+        instead of one per source. None when it cannot be: the driver batch runs instead, and also when the -cc1
+        batch fails, so that clang's messages and SCons's name the file that failed as a one-file compile would."""
+        from wasi_toolchain.targets import frontend_batch
+
+        from .spawn import frontend_start, run_captured, run_started
+
+        if not getattr(env["SPAWN"], "wasi_direct", False):  # a user's own SPAWN gets the driver's command
+            return None
+        environ = {k: str(v) for k, v in env["ENV"].items()}
+        start = frontend_start(found.argv[0], environ)
+        if start is None:
+            return None
+        status, printed = run_captured([*found.argv, "-###"], environ)
+        jobs = frontend_batch.jobs(printed) if status == 0 else None
+        overlay = os.path.join(work_dir, "overlay.json")
+        plan = frontend_batch.command(jobs, found.inputs, top=top, work_dir=work_dir, overlay_path=overlay) \
+            if jobs else None
+        if plan is None:
+            return None
+        with open(overlay, "w", encoding="utf-8") as f:
+            f.write(plan.overlay)
+        for directory in plan.directories:
+            os.makedirs(os.path.join(work_dir, directory), exist_ok=True)
+        status, text = run_started([*start[0], *plan.argv[1:]], start[1])
+        produced = [os.path.join(work_dir, name) for name in plan.objects]
+        if status or not all(os.path.isfile(path) for path in produced):
+            return None
+        for (index, _), path in zip(found.batched, produced):
+            os.replace(path, members[same[index]][0].get_abspath())
+        if text:  # warnings: name the files as a one-file compile from the top directory does
+            tree = os.path.join(work_dir, frontend_batch.TREE)
+            sys.stderr.write(batch.relative_diagnostics(batch.relative_diagnostics(text, tree), top))
+            sys.stderr.flush()
+        return self._each([members[i] for i in sorted({*different, *(same[i] for i in found.alone)})], env)
 
     def _each(self, members: list[tuple[Any, Any]], env: Any) -> Any:
         for target, source in members:

@@ -63,6 +63,11 @@ class LlvmProvider(ABC):
         """What each wrapper runs: tools(), started through the emulator when there is one."""
         return {tool: emulated(spec, self.emulator) if spec else None for tool, spec in self.tools().items()}
 
+    def frontend_spec(self) -> ToolSpec | None:
+        """What starts this provider's clang as -cc1 (``<words> -cc1 …``), through the emulator when there is one,
+        for a batch compiled by one -cc1 (targets/frontend_batch.py); None when it cannot be started that way."""
+        return None
+
     def scripts(self) -> dict[str, str]:
         """Wrapper script text for each tool."""
         return {tool: wrapper_script(spec) if spec else missing_tool_script(tool, self.name)
@@ -134,6 +139,10 @@ class ZiglangProvider(LlvmProvider):
 
     def clang_headers(self) -> str:
         return "llvm/ziglang/lib/include"
+
+    def frontend_spec(self) -> ToolSpec | None:
+        # zig picks clang from argv[1] and clang its -cc1 mode from the next word: `zig clang -cc1 …`.
+        return emulated(((f"{TOP}/libexec/clang", "clang"), ()), self.emulator)
 
     def tools(self) -> dict[str, ToolSpec | None]:
         zig = f"{TOP}/llvm/ziglang/zig"
