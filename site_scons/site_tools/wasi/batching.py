@@ -168,6 +168,8 @@ class CompileAction(SCons.Action.CommandAction):
                 done = self._frontend(found, members, same, different, env, top, work_dir)
                 if done is not None:
                     return done
+            if not _provider(env).driver_batches:
+                return self._each(members, env)
             status = _run(found.argv, env, top)
             failed = []
             for index, name in found.batched:
@@ -232,10 +234,14 @@ class CompileAction(SCons.Action.CommandAction):
         return 0
 
 
-def _provider_batches(env: Any) -> bool:
+def _provider(env: Any) -> Any:
     from wasi_toolchain.toolchain.llvm import provider_class
 
-    return provider_class(env["WASI_TOOLCHAIN"].provider).batch_compiles
+    return provider_class(env["WASI_TOOLCHAIN"].provider)
+
+
+def _provider_batches(env: Any) -> bool:
+    return _provider(env).batch_compiles
 
 
 def _changed(executor: Any) -> list[tuple[Any, Any]] | None:
