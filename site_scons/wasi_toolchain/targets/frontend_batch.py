@@ -83,6 +83,9 @@ def command(printed: Sequence[Sequence[str]], sources: Sequence[str], *, top: st
     assert template is not None
     if "-emit-obj" not in template or any(word.startswith(_NAMED_AFTER_THE_MAIN_FILE) for word in template):
         return None
+    # -disable-free: clang leaks each source's AST and preprocessor at exit to save the time freeing them; in a
+    # batch they would pile up (226 MB against 146 MB for 16 small C++ files), so a batch frees them. Same bytes.
+    template = [word for word in template if word != "-disable-free"]
     tree = f"{work_dir.rstrip('/')}/{TREE}"
     relative = [source[len(top) + 1:] for source in sources]
     objects = [posixpath.join(TREE, posixpath.dirname(path), _object_name(path)) for path in relative]
