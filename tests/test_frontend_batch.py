@@ -14,7 +14,8 @@ ZIG = "/store/llvm/ziglang/zig"
 
 def job(source: str, *extra: str) -> list[str]:
     name = source.rsplit("/", 1)[-1]
-    return [ZIG, "-cc1", "-triple", "wasm32-unknown-wasip1", "-O2", "-emit-obj", "-disable-free", "-main-file-name", name,
+    return [ZIG, "-cc1", "-triple", "wasm32-unknown-wasip1", "-O2", "-emit-obj", "-disable-free",
+            "-main-file-name", name,
             *extra, f"-fmacro-prefix-map={TOP}/=", "-o", name[:-2] + ".o", "-x", "c", source]
 
 
