@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -240,3 +241,46 @@ def test_a_batch_runs_as_one_compiler_process_with_the_objects_of_one_file_compi
     assert len(objects["16"]) == 2 * 7  # 5 C and 2 C++ sources, in the plain and the -g variant
     assert objects["16"] == objects["1"]
     assert b"src/a.c" in objects["16"]["src/a.wasi.o"]
+
+
+def test_an_edit_with_a_cache_dir_recompiles_only_the_edited_file(tmp_path: Path, store: Path) -> None:
+    """SCons deletes the targets of a task it retrieved before a miss; for a batch those were up-to-date members
+    that nothing compiled again (the link then failed). Out-of-date members are retrieved all or none."""
+    cache = f"--cache-dir={tmp_path / 'cachedir'}"
+    project = Project(tmp_path / "p", store)
+    assert project.scons(cache).returncode == 0
+    original = {name: (project.root / name).read_text() for name in ("src/c.c", "src/d.c")}
+    with open(project.root / "src/c.c", "a") as f:  # c.c: neither the first nor the last of its batch
+        f.write("int edited(void) { return 1; }\n")
+    result = project.scons(cache, "build/app.wasm")
+    assert result.returncode == 0, result.stderr
+    assert project.compiled(result) == ["src/c.c"]
+    assert all((project.root / name).with_suffix(".wasi.o").exists() for name in C_SOURCES)
+    # Two members edited, then both put back: their objects come from the cache, nothing compiles.
+    with open(project.root / "src/d.c", "a") as f:
+        f.write("int edited_too(void) { return 2; }\n")
+    assert project.compiled(project.scons(cache, "build/app.wasm")) == ["src/d.c"]
+    for name, text in original.items():
+        (project.root / name).write_text(text)
+    result = project.scons(cache, "build/app.wasm")
+    assert result.returncode == 0, result.stderr
+    assert project.compiled(result) == []
+    assert sorted(re.findall(r"^Retrieved `(src/\w+)\.wasi\.o' from cache$", result.stdout, re.M)) == \
+        ["src/c", "src/d"]
+
+
+def test_a_second_machine_with_one_edit_gets_the_rest_of_the_batch_from_the_remote_cache(
+        tmp_path: Path, store: Path, nginx: Any) -> None:
+    """Through the remote cache (a real nginx): the unedited members of a batch come from the server, the edited
+    one compiles, and the program links."""
+    first = Project(tmp_path / "laptop", store)
+    assert first.scons(f"--remote-cache={nginx.url()}", f"--cache-dir={tmp_path / 'laptop-cachedir'}").returncode == 0
+    second = Project(tmp_path / "runner" / "checkout", store)
+    with open(second.root / "src/c.c", "a") as f:
+        f.write("int edited(void) { return 1; }\n")
+    result = second.scons(f"--remote-cache={nginx.url()}", f"--cache-dir={tmp_path / 'runner-cachedir'}",
+                          "build/app.wasm")
+    assert result.returncode == 0, result.stderr
+    assert project_compiles(result) == ["src/c.c"]
+    served = sorted(re.findall(r"^Retrieved `(src/\w+)\.wasi\.o'", result.stdout, re.M))
+    assert served == sorted(name[:-2] for name in C_SOURCES if name != "src/c.c") + ["src/w"]

@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 import SCons.Action
+import SCons.CacheDir
 import SCons.Errors
 import SCons.Executor
 import SCons.Node
@@ -28,6 +29,9 @@ import SCons.Subst
 from wasi_toolchain.errors import WasiError
 from wasi_toolchain.targets import batch
 
+# Which out-of-date members of each batch executor came from the cache (BatchCacheDir), by id(executor): "all", or
+# the set of those retrieved (the others compile).
+_from_cache: dict[int, Any] = {}
 # How many objects each (action, environment, directory) has put into batches so far; the batch key's last part
 # is that count // size, so a batch closes when full.
 _counts: dict[tuple[int, int, int, str], int] = {}
@@ -58,6 +62,34 @@ class _BatchExecutor(SCons.Executor.Executor):
                 target.add_to_implicit(deps)
 
 
+class BatchCacheDir(SCons.CacheDir.CacheDir):
+    """A CacheDir (the tool's CACHEDIR_CLASS) that retrieves a batch's out-of-date members as one.
+
+    SCons's Task.execute retrieves a task's targets in order and, at the first miss, deletes the ones it retrieved
+    and runs the action. For a batch the targets are all its members, and the action compiles only the out-of-date
+    ones ($CHANGED_TARGETS): an up-to-date member retrieved before the miss was deleted and not compiled again, and
+    the link then failed (`no such file or directory: 'src/a.wasi.o'`). So the first target's retrieval speaks for
+    the batch: it retrieves every out-of-date member it can, and says "retrieved" only if it got all of them (the
+    other members then say the same, copying nothing: the up-to-date ones are there already). A miss is therefore
+    always the first target's, SCons deletes nothing, and the action compiles the members the cache did not have
+    (see _changed)."""
+
+    def retrieve(self, node: Any) -> bool:
+        executor = node.get_executor()
+        if executor is None or len(executor.batches) < 2:
+            return self.retrieve_one(node)
+        if node is not executor.get_all_targets()[0]:
+            return _from_cache.get(id(executor)) == "all"
+        changed = [target for target, _ in _changed(executor) or []]
+        retrieved = [target for target in changed if self.retrieve_one(target)]
+        _from_cache[id(executor)] = "all" if len(retrieved) == len(changed) else set(retrieved)
+        return len(retrieved) == len(changed)
+
+    def retrieve_one(self, node: Any) -> bool:
+        """SCons's retrieval of one target (a subclass adds a level behind it)."""
+        return super().retrieve(node)
+
+
 class _MemberError(SCons.Errors.BuildError):
     """A failed batch, naming the member that failed (`scons: *** [src/bad.wasi.o] Error 1`, as a one-file compile
     says). SCons's Node.build sets the error's node to the batch's first target; this error keeps its own."""
@@ -86,6 +118,8 @@ class CompileAction(SCons.Action.CommandAction):
             raise SCons.Errors.UserError(str(e)) from None
         if size <= 1 or len(target) != 1 or len(source) != 1 or not _provider_batches(env):
             return None
+        if not issubclass(env.get("CACHEDIR_CLASS", SCons.CacheDir.CacheDir), BatchCacheDir):
+            return None  # a CacheDir class of the user's own would not retrieve batches all or none
         from .distcc import distributing
 
         if distributing(env):  # distcc distributes one-source compiles only: keep each object a job of its own
@@ -245,10 +279,14 @@ def _provider_batches(env: Any) -> bool:
 
 
 def _changed(executor: Any) -> list[tuple[Any, Any]] | None:
-    """The (target, source) of each member to compile, when ``executor`` is a batch; else None."""
+    """The (target, source) of each member to compile, when ``executor`` is a batch; else None. Not the ones the
+    cache gave (BatchCacheDir)."""
     if executor is None or len(executor.batches) < 2:
         return None
     changed = set(executor.get_lvars()["CHANGED_TARGETS"].func())
+    retrieved = _from_cache.get(id(executor))
+    if isinstance(retrieved, set):
+        changed -= retrieved
     seen: set[Any] = set()
     members = []
     for member in executor.batches:
