@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import (REPO, Command, Rotation, alternate, fmt_seconds, library_inputs, machine_line, markdown_table,
+from common import (REPO, Command, Rotation, fmt_seconds, library_inputs, machine_line, markdown_table,
                     median, plain_scons_lines, record_commands, rotate, run, scons_command, timed)
 
 PROGRAMS = 20
@@ -232,14 +232,16 @@ class Trees:
                 raise SystemExit(f"bench: {wasm.name} differs between scons with WASI_BATCH_SIZE=1 and make")
 
 
-def edit_loop(trees: Trees, runs: int) -> tuple[list[float], list[float]]:
-    """One helper edited (a new function, so its object and the program change), then `scons -j2` with batching,
-    against that file's compile plus its program's link, run directly (the recorded one-file commands)."""
+def edit_loop(trees: Trees, runs: int) -> Rotation:
+    """One helper edited (a new function, so its object and the program change), then `scons -j2` with batching;
+    the same edit in the plain-SCons tree (SCons's own share); and that file's compile plus its program's link, run
+    directly (the recorded one-file commands)."""
     source, program = "prog07/h3.c", "out/prog07.wasm"
     compile_line = next(c.line for c in trees.commands if source in c.inputs)
     link_line = next(c.line for c in trees.commands if c.target == program)
     trees.clean_all()
     trees.scons_build()
+    trees.scons_build(tree=trees.plain)
     original = (trees.scons / source).read_text()
     counter = iter(range(10 ** 6))
 
@@ -256,6 +258,10 @@ def edit_loop(trees: Trees, runs: int) -> tuple[list[float], list[float]]:
             raise SystemExit(f"bench: the edit of {source} compiled {compiled}")
         return seconds
 
+    def plain_side() -> float:
+        edit(trees.plain)
+        return timed(lambda: run(scons_command("-Q", "-j2"), cwd=trees.plain, env=trees.env))
+
     def raw_side() -> float:
         edit(trees.scons)
         started = time.perf_counter()
@@ -263,9 +269,10 @@ def edit_loop(trees: Trees, runs: int) -> tuple[list[float], list[float]]:
             run(["sh", "-c", line], cwd=trees.scons)
         return time.perf_counter() - started
 
-    result = alternate("edit one file", "scons", scons_side, "compile + link", raw_side, runs=runs)
+    result = rotate("edit one file", {"scons -j2 (batching on)": scons_side, "plain SCons -j2, same commands":
+                                      plain_side, "compile + link, run directly": raw_side}, runs=runs)
     run(scons_command("-Q", "-j2"), cwd=trees.scons, env=trees.env)  # leave the tree consistent with its sconsign
-    return result.a, result.b
+    return result
 
 
 def table(rotation: Rotation, reference_labels: tuple[str, ...] = ("make", "ninja")) -> str:
@@ -295,12 +302,12 @@ def main() -> None:
     null = rotate("null build", {k: v for k, v in c.sides(plain=False).items() if not k.endswith("=1")},
                   runs=args.runs)
     print(f"## {null.name} ({machine_line()})\n\n{table(null)}\n", flush=True)
-    edited, raw = edit_loop(c, args.runs)
-    print(f"## edit one file, then build (batching on; {machine_line()})\n")
-    print(markdown_table(["figure", "median"], [
-        ["`scons -j2` after editing prog07/h3.c (1 compile, 1 link)", fmt_seconds(median(edited))],
-        ["that compile + that link, run directly", fmt_seconds(median(raw))],
-        ["difference (median of pairs)", fmt_seconds(median([a - b for a, b in zip(edited, raw)]))]]), flush=True)
+    edit = edit_loop(c, args.runs)
+    raw = edit.times["compile + link, run directly"]
+    print(f"## edit prog07/h3.c, then build (1 compile, 1 link; {machine_line()})\n")
+    print(markdown_table(["side", "median", "over compile + link (median of rounds)"], [
+        [label, fmt_seconds(edit.median(label)), fmt_seconds(median([t - r for t, r in zip(times, raw)]))]
+        for label, times in edit.times.items()]), flush=True)
     print()
 
     # CacheDir: fill it from one checkout, then build fresh copies of the checkout at other paths from it.
