@@ -1,10 +1,11 @@
 """Batched compiles in SCons: WasiObject's actions, with a batch_key (as SCons's own MSVC tool has).
 
-With WASI_BATCH_SIZE > 1 (the default is 1) and a provider that can batch (not Debian's), objects of one
-environment, one action (C or C++) and one output directory share an SCons batch executor of at most
-WASI_BATCH_SIZE members; when one of them is out of date, SCons runs the action once for all, and it compiles only
-the changed members ($CHANGED_TARGETS), in one clang run (see wasi_toolchain.targets.batch for how each object stays
-byte-identical to a one-file compile). WASI_BATCH_SIZE=1 gives SCons's plain executors, one per object.
+With WASI_BATCH_SIZE > 1 (the default is 16), objects of one environment, one action (C or C++) and one output
+directory share an SCons batch executor of at most WASI_BATCH_SIZE members; when one of them is out of date, SCons
+runs the action once for all, and it compiles only the changed members ($CHANGED_TARGETS), in one clang -cc1 process
+where it can (wasi_toolchain.targets.frontend_batch), else in one clang driver run (wasi_toolchain.targets.batch,
+which also says how each object stays byte-identical to a one-file compile). WASI_BATCH_SIZE=1 gives SCons's plain
+executors, one per object. With a CacheDir, BatchCacheDir retrieves a batch's members as one.
 
 Two things are the same whichever the batch size, so switching it rebuilds nothing and a CacheDir or remote cache
 serves both: an object's action signature (the command without its target and source, which are in the object's
