@@ -1,5 +1,5 @@
-"""200 generated source files: a full `scons -j2` build, with batched compiles (WASI_BATCH_SIZE=16) and without
-(WASI_BATCH_SIZE=1, the default), against a generated Makefile run with `make -j2` and a generated build.ninja run with
+"""200 generated source files: a full `scons -j2` build, with batched compiles (WASI_BATCH_SIZE=16, the default) and
+without (WASI_BATCH_SIZE=1), against a generated Makefile run with `make -j2` and a generated build.ninja run with
 `ninja -j2`, both running the tool's own one-file commands (each recipe is a command the tool prints in a dry run
 with WASI_BATCH_SIZE=1); plain SCons running those commands, for scale; the null build; an edit of one file; and a
 rebuild from CacheDir in a fresh checkout at another path. `--cxx` adds the same project in C++.
@@ -19,14 +19,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import (REPO, Command, Rotation, alternate, fmt_seconds, library_inputs, machine_line, markdown_table,
+from common import (REPO, Command, Rotation, fmt_seconds, library_inputs, machine_line, markdown_table,
                     median, plain_scons_lines, record_commands, rotate, run, scons_command, timed)
 
 PROGRAMS = 20
 FILES_PER_PROGRAM = 9  # main + 8 helpers
 LIBRARY_FILES = 20  # 20 * 9 + 20 = 200 source files
 NINJA = shutil.which("ninja") or "/usr/bin/ninja"
-BATCHED = "16"  # the batch size of the batched side (the tool's default, 1, is the other scons side)
+BATCHED = "16"  # the batch size of the batched side, the tool's default (1, no batches, is the other scons side)
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 _SOURCE_SUFFIXES = (".c", ".cpp")
 
@@ -198,8 +198,8 @@ class Trees:
 
     def sides(self, *, plain: bool) -> dict[str, Callable[[], float]]:
         sides: dict[str, Callable[[], float]] = {
-            f"scons, WASI_BATCH_SIZE={BATCHED}": self.scons_build,
-            "scons, WASI_BATCH_SIZE=1 (the default)": lambda: self.scons_build("1"),
+            f"scons (WASI_BATCH_SIZE={BATCHED}, the default)": self.scons_build,
+            "scons, WASI_BATCH_SIZE=1": lambda: self.scons_build("1"),
             "make": self.make_build, "ninja": self.ninja_build}
         if plain:
             sides["plain SCons, same commands"] = lambda: self.scons_build(tree=self.plain)
@@ -232,14 +232,16 @@ class Trees:
                 raise SystemExit(f"bench: {wasm.name} differs between scons with WASI_BATCH_SIZE=1 and make")
 
 
-def edit_loop(trees: Trees, runs: int) -> tuple[list[float], list[float]]:
-    """One helper edited (a new function, so its object and the program change), then `scons -j2` with batching,
-    against that file's compile plus its program's link, run directly (the recorded one-file commands)."""
+def edit_loop(trees: Trees, runs: int) -> Rotation:
+    """One helper edited (a new function, so its object and the program change), then `scons -j2` with batching;
+    the same edit in the plain-SCons tree (SCons's own share); and that file's compile plus its program's link, run
+    directly (the recorded one-file commands)."""
     source, program = "prog07/h3.c", "out/prog07.wasm"
     compile_line = next(c.line for c in trees.commands if source in c.inputs)
     link_line = next(c.line for c in trees.commands if c.target == program)
     trees.clean_all()
     trees.scons_build()
+    trees.scons_build(tree=trees.plain)
     original = (trees.scons / source).read_text()
     counter = iter(range(10 ** 6))
 
@@ -256,6 +258,10 @@ def edit_loop(trees: Trees, runs: int) -> tuple[list[float], list[float]]:
             raise SystemExit(f"bench: the edit of {source} compiled {compiled}")
         return seconds
 
+    def plain_side() -> float:
+        edit(trees.plain)
+        return timed(lambda: run(scons_command("-Q", "-j2"), cwd=trees.plain, env=trees.env))
+
     def raw_side() -> float:
         edit(trees.scons)
         started = time.perf_counter()
@@ -263,9 +269,10 @@ def edit_loop(trees: Trees, runs: int) -> tuple[list[float], list[float]]:
             run(["sh", "-c", line], cwd=trees.scons)
         return time.perf_counter() - started
 
-    result = alternate("edit one file", "scons", scons_side, "compile + link", raw_side, runs=runs)
+    result = rotate("edit one file", {"scons -j2 (batching on)": scons_side, "plain SCons -j2, same commands":
+                                      plain_side, "compile + link, run directly": raw_side}, runs=runs)
     run(scons_command("-Q", "-j2"), cwd=trees.scons, env=trees.env)  # leave the tree consistent with its sconsign
-    return result.a, result.b
+    return result
 
 
 def table(rotation: Rotation, reference_labels: tuple[str, ...] = ("make", "ninja")) -> str:
@@ -292,14 +299,15 @@ def main() -> None:
     # A null build: every tree complete.
     for build in c.sides(plain=False).values():
         build()
-    null = rotate("null build", {k: v for k, v in c.sides(plain=False).items() if "=1" not in k}, runs=args.runs)
+    null = rotate("null build", {k: v for k, v in c.sides(plain=False).items() if not k.endswith("=1")},
+                  runs=args.runs)
     print(f"## {null.name} ({machine_line()})\n\n{table(null)}\n", flush=True)
-    edited, raw = edit_loop(c, args.runs)
-    print(f"## edit one file, then build (batching on; {machine_line()})\n")
-    print(markdown_table(["figure", "median"], [
-        ["`scons -j2` after editing prog07/h3.c (1 compile, 1 link)", fmt_seconds(median(edited))],
-        ["that compile + that link, run directly", fmt_seconds(median(raw))],
-        ["difference (median of pairs)", fmt_seconds(median([a - b for a, b in zip(edited, raw)]))]]), flush=True)
+    edit = edit_loop(c, args.runs)
+    raw = edit.times["compile + link, run directly"]
+    print(f"## edit prog07/h3.c, then build (1 compile, 1 link; {machine_line()})\n")
+    print(markdown_table(["side", "median", "over compile + link (median of rounds)"], [
+        [label, fmt_seconds(edit.median(label)), fmt_seconds(median([t - r for t, r in zip(times, raw)]))]
+        for label, times in edit.times.items()]), flush=True)
     print()
 
     # CacheDir: fill it from one checkout, then build fresh copies of the checkout at other paths from it.
@@ -321,7 +329,7 @@ def main() -> None:
                          [["rebuild from CacheDir in a fresh checkout at another path",
                            fmt_seconds(median(retrievals)), str(max(n[0] for n in counts)),
                            f"{min(n[1] for n in counts)} of {len(c.commands)}",
-                           f"{median(retrievals) / full.median(f'scons, WASI_BATCH_SIZE={BATCHED}'):.2f}"]]),
+                           f"{median(retrievals) / full.median(f'scons (WASI_BATCH_SIZE={BATCHED}, the default)'):.2f}"]]),
           flush=True)
     print()
 

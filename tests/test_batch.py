@@ -17,14 +17,15 @@ def test_batch_size_from_the_construction_variable_then_the_environment_then_the
     assert batch.batch_size(4, {"WASI_BATCH_SIZE": "9"}) == 4
     assert batch.batch_size("1", {}) == 1
     assert batch.batch_size(None, {"WASI_BATCH_SIZE": " 9 "}) == 9
-    assert batch.batch_size(None, {}) == batch.DEFAULT_BATCH_SIZE == 1
+    assert batch.batch_size(None, {}) == batch.DEFAULT_BATCH_SIZE == 16
 
 
-def test_only_a_provider_whose_clang_runs_cc1_for_each_source_can_batch() -> None:
+def test_both_providers_batch_and_only_ziglang_in_its_driver() -> None:
     from wasi_toolchain.toolchain.llvm import provider_class
 
-    assert provider_class("ziglang").batch_compiles
-    assert not provider_class("debian").batch_compiles  # its -cc1 would start as the loader
+    assert provider_class("ziglang").batch_compiles and provider_class("debian").batch_compiles
+    assert provider_class("ziglang").driver_batches
+    assert not provider_class("debian").driver_batches  # its driver's -cc1 would start as the loader
 
 
 @pytest.mark.parametrize("value", [0, -3, "many", 2.5, True, "1e3", batch.MAX_BATCH_SIZE + 1])
@@ -32,8 +33,8 @@ def test_a_bad_batch_size_says_what_it_expects(value: object) -> None:
     with pytest.raises(ConfigError) as caught:
         batch.batch_size(value, {})
     assert str(caught.value) == (f"WASI_BATCH_SIZE: expected a whole number from 1 to {batch.MAX_BATCH_SIZE}, "
-                                 f"got {value!r}\n  next step: set WASI_BATCH_SIZE=1 (the default) to compile each "
-                                 f"file on its own, or e.g. 16")
+                                 f"got {value!r}\n  next step: set WASI_BATCH_SIZE=1 to compile each file on its own, "
+                                 f"or e.g. 16 (the default)")
 
 
 def test_a_bad_batch_size_in_the_environment_is_reported_too() -> None:

@@ -20,8 +20,9 @@ from wasi_toolchain.store.store import Store
 
 def test_four_concurrent_cold_starts_build_the_sysroot_once(tmp_path: Path, server: LoopbackServer) -> None:
     # The stand-in make pauses long enough that all four have started (SCons start-up takes a second or more on a
-    # loaded 2-core machine) while the first still holds the lock, so the other three really wait for it.
-    rig = ColdRig.create(tmp_path, server, pause=4.0)
+    # loaded 2-core machine, and 4 s were once not enough beside a full build) while the first still holds the lock,
+    # so the other three really wait for it.
+    rig = ColdRig.create(tmp_path, server, pause=10.0)
     procs = [rig.start("wasi-toolchain", project=n) for n in range(4)]
     results = [proc.communicate(timeout=300) for proc in procs]
     for proc, (_, err) in zip(procs, results):

@@ -13,11 +13,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from support.helpers import run_scons
+from support.helpers import REPO, run_scons
 
 pytestmark = pytest.mark.e2e
 
@@ -209,3 +211,76 @@ def test_a_flag_made_from_the_source_still_gives_each_object_its_own(tmp_path: P
         objects[size] = {p.name: p.read_bytes() for p in sorted(root.glob("*.o"))}
     assert objects["16"] == objects["1"]
     assert [b"base=" + name.encode() in data for name, data in zip("abc", objects["16"].values())] == [True] * 3
+
+
+def test_a_batch_runs_as_one_compiler_process_with_the_objects_of_one_file_compiles(tmp_path: Path,
+                                                                                      store: Path) -> None:
+    """With the tool's own spawn (no user SPAWN), a batch is one clang -cc1 for all its sources (C, and C++ in a
+    batch of its own); with -g the driver batch runs instead. Every object is the one-file compile's."""
+    traced = shutil.which("strace")
+    objects = {}
+    for size in ("16", "1"):
+        project = Project(tmp_path / f"size{size}", store)
+        (project.root / "src/v.cpp").write_text('#include <vector>\n#include "d.h"\n'
+                                                'extern "C" int v(void) { return (int)std::vector<int>(D).size(); }\n')
+        sconstruct = project.root / "SConstruct"
+        sconstruct.write_text(sconstruct.read_text().replace("['src/w.cpp']", "Glob('src/*.cpp')"))
+        trace = tmp_path / f"trace{size}"
+        prefix = [traced, "-f", "-qq", "-e", "trace=execve", "-s", "4096", "-o", str(trace)] if traced else []
+        env = {**os.environ, "WASI_CACHE_DIR": str(store), "WASI_BATCH_SIZE": size}
+        result = subprocess.run([*prefix, sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q"],
+                                cwd=project.root, env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        objects[size] = project.objects()
+        if traced and size == "16":
+            cc1 = [line for line in trace.read_text().splitlines() if '"-cc1"' in line and "execve(" in line]
+            batched = [sorted(re.findall(r'/tree/(src/\w+\.c(?:pp)?)"', line)) for line in cc1]
+            # The C sources of the plain variant in one -cc1, the two C++ sources in another.
+            assert C_SOURCES in batched and ["src/v.cpp", "src/w.cpp"] in batched, batched
+    assert len(objects["16"]) == 2 * 7  # 5 C and 2 C++ sources, in the plain and the -g variant
+    assert objects["16"] == objects["1"]
+    assert b"src/a.c" in objects["16"]["src/a.wasi.o"]
+
+
+def test_an_edit_with_a_cache_dir_recompiles_only_the_edited_file(tmp_path: Path, store: Path) -> None:
+    """SCons deletes the targets of a task it retrieved before a miss; for a batch those were up-to-date members
+    that nothing compiled again (the link then failed). Out-of-date members are retrieved all or none."""
+    cache = f"--cache-dir={tmp_path / 'cachedir'}"
+    project = Project(tmp_path / "p", store)
+    assert project.scons(cache).returncode == 0
+    original = {name: (project.root / name).read_text() for name in ("src/c.c", "src/d.c")}
+    with open(project.root / "src/c.c", "a") as f:  # c.c: neither the first nor the last of its batch
+        f.write("int edited(void) { return 1; }\n")
+    result = project.scons(cache, "build/app.wasm")
+    assert result.returncode == 0, result.stderr
+    assert project.compiled(result) == ["src/c.c"]
+    assert all((project.root / name).with_suffix(".wasi.o").exists() for name in C_SOURCES)
+    # Two members edited, then both put back: their objects come from the cache, nothing compiles.
+    with open(project.root / "src/d.c", "a") as f:
+        f.write("int edited_too(void) { return 2; }\n")
+    assert project.compiled(project.scons(cache, "build/app.wasm")) == ["src/d.c"]
+    for name, text in original.items():
+        (project.root / name).write_text(text)
+    result = project.scons(cache, "build/app.wasm")
+    assert result.returncode == 0, result.stderr
+    assert project.compiled(result) == []
+    assert sorted(re.findall(r"^Retrieved `(src/\w+)\.wasi\.o' from cache$", result.stdout, re.M)) == \
+        ["src/c", "src/d"]
+
+
+def test_a_second_machine_with_one_edit_gets_the_rest_of_the_batch_from_the_remote_cache(
+        tmp_path: Path, store: Path, nginx: Any) -> None:
+    """Through the remote cache (a real nginx): the unedited members of a batch come from the server, the edited
+    one compiles, and the program links."""
+    first = Project(tmp_path / "laptop", store)
+    assert first.scons(f"--remote-cache={nginx.url()}", f"--cache-dir={tmp_path / 'laptop-cachedir'}").returncode == 0
+    second = Project(tmp_path / "runner" / "checkout", store)
+    with open(second.root / "src/c.c", "a") as f:
+        f.write("int edited(void) { return 1; }\n")
+    result = second.scons(f"--remote-cache={nginx.url()}", f"--cache-dir={tmp_path / 'runner-cachedir'}",
+                          "build/app.wasm")
+    assert result.returncode == 0, result.stderr
+    assert project_compiles(result) == ["src/c.c"]
+    served = sorted(re.findall(r"^Retrieved `(src/\w+)\.wasi\.o'", result.stdout, re.M))
+    assert served == sorted(name[:-2] for name in C_SOURCES if name != "src/c.c") + ["src/w"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -159,6 +160,47 @@ def test_the_debian_tools_load_no_host_library(builds: dict[str, Build], store: 
         assert any("libLLVM" in path for path in loaded), (tool, loaded)
         outside = [path for path in loaded if not Path(path).resolve().is_relative_to(entry)]
         assert outside == [], f"{tool} loaded host libraries: {outside}"
+
+
+@needs_debian
+def test_debian_batches_run_as_one_cc1_through_the_loader(builds: dict[str, Build], store: Path,
+                                                          tmp_path: Path) -> None:
+    """Debian's clang cannot start a -cc1 of its own under the loader (no driver batch), but a batch started as
+    one -cc1 through the loader works: the same objects as one-file compiles; a failing file named as without
+    batches."""
+    assert builds["debian"].result.returncode == 0
+    traced = shutil.which("strace")
+    objects = {}
+    for size in ("16", "1"):
+        root = tmp_path / f"size{size}"
+        (root / "src").mkdir(parents=True)
+        for name in "abc":
+            (root / "src" / f"{name}.c").write_text(f'#include <assert.h>\n#include "k.h"\nconst char *{name}(int x)'
+                                                    f' {{ assert(x > K); return __FILE__; }}\n')
+        (root / "src" / "k.h").write_text("#define K 1\n")
+        (root / "SConstruct").write_text("DefaultEnvironment(tools=[])\nenv = Environment(tools=['wasi'])\n"
+                                         "env.WasiLibrary('build/k', Glob('src/*.c'))\n")
+        shutil.copy(REPO / "toolchain.lock", root / "toolchain.lock")
+        env = {**os.environ, "WASI_CACHE_DIR": str(store), "WASI_LLVM_PROVIDER": "debian", "WASI_BATCH_SIZE": size}
+        trace = tmp_path / f"trace{size}"
+        prefix = [traced, "-f", "-qq", "-e", "trace=execve", "-s", "4096", "-o", str(trace)] if traced else []
+        result = subprocess.run([*prefix, sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q"],
+                                cwd=root, env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr
+        objects[size] = {p.name: p.read_bytes() for p in sorted((root / "src").glob("*.o"))}
+        if traced and size == "16":
+            cc1 = [line for line in trace.read_text().splitlines() if '"-cc1"' in line and "execve(" in line]
+            assert [sorted(re.findall(r'/tree/src/(\w\.c)"', line)) for line in cc1] == [["a.c", "b.c", "c.c"]]
+        if size == "16":  # a failing file: the -cc1 batch fails, then each file alone names it
+            (root / "src" / "b.c").write_text("int b(void) { return nope; }\n")
+            failed = subprocess.run([sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-Q"],
+                                    cwd=root, env=env, capture_output=True, text=True, timeout=900)
+            assert failed.returncode != 0
+            assert re.search(r"^src/b\.c:1:22: error: use of undeclared identifier 'nope'$", failed.stderr, re.M)
+            assert re.findall(r"^scons: \*\*\* .*$", failed.stderr, re.M) == ["scons: *** [src/b.wasi.o] Error 1"]
+    assert sorted(objects["16"]) == ["a.wasi.o", "b.wasi.o", "c.wasi.o"]
+    assert objects["16"] == objects["1"]
+    assert b"src/a.c" in objects["16"]["a.wasi.o"]
 
 
 def test_the_generator_reproduces_the_committed_lock(store: Path) -> None:

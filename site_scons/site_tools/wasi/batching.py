@@ -1,10 +1,11 @@
 """Batched compiles in SCons: WasiObject's actions, with a batch_key (as SCons's own MSVC tool has).
 
-With WASI_BATCH_SIZE > 1 (the default is 1) and a provider that can batch (not Debian's), objects of one
-environment, one action (C or C++) and one output directory share an SCons batch executor of at most
-WASI_BATCH_SIZE members; when one of them is out of date, SCons runs the action once for all, and it compiles only
-the changed members ($CHANGED_TARGETS), in one clang run (see wasi_toolchain.targets.batch for how each object stays
-byte-identical to a one-file compile). WASI_BATCH_SIZE=1 gives SCons's plain executors, one per object.
+With WASI_BATCH_SIZE > 1 (the default is 16), objects of one environment, one action (C or C++) and one output
+directory share an SCons batch executor of at most WASI_BATCH_SIZE members; when one of them is out of date, SCons
+runs the action once for all, and it compiles only the changed members ($CHANGED_TARGETS), in one clang -cc1 process
+where it can (wasi_toolchain.targets.frontend_batch), else in one clang driver run (wasi_toolchain.targets.batch,
+which also says how each object stays byte-identical to a one-file compile). WASI_BATCH_SIZE=1 gives SCons's plain
+executors, one per object. With a CacheDir, BatchCacheDir retrieves a batch's members as one.
 
 Two things are the same whichever the batch size, so switching it rebuilds nothing and a CacheDir or remote cache
 serves both: an object's action signature (the command without its target and source, which are in the object's
@@ -20,6 +21,7 @@ import sys
 from typing import Any
 
 import SCons.Action
+import SCons.CacheDir
 import SCons.Errors
 import SCons.Executor
 import SCons.Node
@@ -28,6 +30,9 @@ import SCons.Subst
 from wasi_toolchain.errors import WasiError
 from wasi_toolchain.targets import batch
 
+# Which out-of-date members of each batch executor came from the cache (BatchCacheDir), by id(executor): "all", or
+# the set of those retrieved (the others compile).
+_from_cache: dict[int, Any] = {}
 # How many objects each (action, environment, directory) has put into batches so far; the batch key's last part
 # is that count // size, so a batch closes when full.
 _counts: dict[tuple[int, int, int, str], int] = {}
@@ -58,6 +63,34 @@ class _BatchExecutor(SCons.Executor.Executor):
                 target.add_to_implicit(deps)
 
 
+class BatchCacheDir(SCons.CacheDir.CacheDir):
+    """A CacheDir (the tool's CACHEDIR_CLASS) that retrieves a batch's out-of-date members as one.
+
+    SCons's Task.execute retrieves a task's targets in order and, at the first miss, deletes the ones it retrieved
+    and runs the action. For a batch the targets are all its members, and the action compiles only the out-of-date
+    ones ($CHANGED_TARGETS): an up-to-date member retrieved before the miss was deleted and not compiled again, and
+    the link then failed (`no such file or directory: 'src/a.wasi.o'`). So the first target's retrieval speaks for
+    the batch: it retrieves every out-of-date member it can, and says "retrieved" only if it got all of them (the
+    other members then say the same, copying nothing: the up-to-date ones are there already). A miss is therefore
+    always the first target's, SCons deletes nothing, and the action compiles the members the cache did not have
+    (see _changed)."""
+
+    def retrieve(self, node: Any) -> bool:
+        executor = node.get_executor()
+        if executor is None or len(executor.batches) < 2:
+            return self.retrieve_one(node)
+        if node is not executor.get_all_targets()[0]:
+            return _from_cache.get(id(executor)) == "all"
+        changed = [target for target, _ in _changed(executor) or []]
+        retrieved = [target for target in changed if self.retrieve_one(target)]
+        _from_cache[id(executor)] = "all" if len(retrieved) == len(changed) else set(retrieved)
+        return len(retrieved) == len(changed)
+
+    def retrieve_one(self, node: Any) -> bool:
+        """SCons's retrieval of one target (a subclass adds a level behind it)."""
+        return super().retrieve(node)
+
+
 class _MemberError(SCons.Errors.BuildError):
     """A failed batch, naming the member that failed (`scons: *** [src/bad.wasi.o] Error 1`, as a one-file compile
     says). SCons's Node.build sets the error's node to the batch's first target; this error keeps its own."""
@@ -86,6 +119,8 @@ class CompileAction(SCons.Action.CommandAction):
             raise SCons.Errors.UserError(str(e)) from None
         if size <= 1 or len(target) != 1 or len(source) != 1 or not _provider_batches(env):
             return None
+        if not issubclass(env.get("CACHEDIR_CLASS", SCons.CacheDir.CacheDir), BatchCacheDir):
+            return None  # a CacheDir class of the user's own would not retrieve batches all or none
         from .distcc import distributing
 
         if distributing(env):  # distcc distributes one-source compiles only: keep each object a job of its own
@@ -164,6 +199,12 @@ class CompileAction(SCons.Action.CommandAction):
                                top=top, work_dir=work_dir)
             if found is None:
                 return self._each(members, env)
+            if len(found.batched) > 1:
+                done = self._frontend(found, members, same, different, env, top, work_dir)
+                if done is not None:
+                    return done
+            if not _provider(env).driver_batches:
+                return self._each(members, env)
             status = _run(found.argv, env, top)
             failed = []
             for index, name in found.batched:
@@ -182,6 +223,44 @@ class CompileAction(SCons.Action.CommandAction):
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
+    def _frontend(self, found: batch.BatchPlan, members: list[tuple[Any, Any]], same: list[int],
+                  different: list[int], env: Any, top: str, work_dir: str) -> Any:
+        """The batch compiled by one clang -cc1 (wasi_toolchain.targets.frontend_batch): one compiler process
+        instead of one per source. None when it cannot be: the driver batch runs instead, and also when the -cc1
+        batch fails, so that clang's messages and SCons's name the file that failed as a one-file compile would."""
+        from wasi_toolchain.targets import frontend_batch
+
+        from .spawn import frontend_start, run_captured, run_started
+
+        if not getattr(env["SPAWN"], "wasi_direct", False):  # a user's own SPAWN gets the driver's command
+            return None
+        environ = {k: str(v) for k, v in env["ENV"].items()}
+        start = frontend_start(found.argv[0], environ)
+        if start is None:
+            return None
+        status, printed = run_captured([*found.argv, "-###"], environ)
+        jobs = frontend_batch.jobs(printed) if status == 0 else None
+        overlay = os.path.join(work_dir, "overlay.json")
+        plan = frontend_batch.command(jobs, found.inputs, top=top, work_dir=work_dir, overlay_path=overlay) \
+            if jobs else None
+        if plan is None:
+            return None
+        with open(overlay, "w", encoding="utf-8") as f:
+            f.write(plan.overlay)
+        for directory in plan.directories:
+            os.makedirs(os.path.join(work_dir, directory), exist_ok=True)
+        status, text = run_started([*start[0], *plan.argv[1:]], start[1])
+        produced = [os.path.join(work_dir, name) for name in plan.objects]
+        if status or not all(os.path.isfile(path) for path in produced):
+            return None
+        for (index, _), path in zip(found.batched, produced):
+            os.replace(path, members[same[index]][0].get_abspath())
+        if text:  # warnings: name the files as a one-file compile from the top directory does
+            tree = os.path.join(work_dir, frontend_batch.TREE)
+            sys.stderr.write(batch.relative_diagnostics(batch.relative_diagnostics(text, tree), top))
+            sys.stderr.flush()
+        return self._each([members[i] for i in sorted({*different, *(same[i] for i in found.alone)})], env)
+
     def _each(self, members: list[tuple[Any, Any]], env: Any) -> Any:
         for target, source in members:
             status = self._one(target, source, env)
@@ -190,17 +269,25 @@ class CompileAction(SCons.Action.CommandAction):
         return 0
 
 
-def _provider_batches(env: Any) -> bool:
+def _provider(env: Any) -> Any:
     from wasi_toolchain.toolchain.llvm import provider_class
 
-    return provider_class(env["WASI_TOOLCHAIN"].provider).batch_compiles
+    return provider_class(env["WASI_TOOLCHAIN"].provider)
+
+
+def _provider_batches(env: Any) -> bool:
+    return _provider(env).batch_compiles
 
 
 def _changed(executor: Any) -> list[tuple[Any, Any]] | None:
-    """The (target, source) of each member to compile, when ``executor`` is a batch; else None."""
+    """The (target, source) of each member to compile, when ``executor`` is a batch; else None. Not the ones the
+    cache gave (BatchCacheDir)."""
     if executor is None or len(executor.batches) < 2:
         return None
     changed = set(executor.get_lvars()["CHANGED_TARGETS"].func())
+    retrieved = _from_cache.get(id(executor))
+    if isinstance(retrieved, set):
+        changed -= retrieved
     seen: set[Any] = set()
     members = []
     for member in executor.batches:

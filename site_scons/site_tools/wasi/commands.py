@@ -499,8 +499,10 @@ _COMPONENT_ACTION = SCons.Action.Action("$WASI_COMPONENTCOM", "$WASI_COMPONENTCO
 def add_builders(env: Any) -> None:
     import SCons.Scanner.C
 
-    from .batching import CompileAction
+    from .batching import BatchCacheDir, CompileAction
 
+    # A CacheDir (--cache-dir, CacheDir(), the remote cache's local level) retrieves a batch all or none.
+    env.SetDefault(CACHEDIR_CLASS=BatchCacheDir)
     # targets: what SCons prepares (removes) before the action runs; in a batch, only the members it recompiles.
     compile_c = CompileAction("$WASI_CCCOM", cmdstr="$WASI_CCCOMSTR", targets="$CHANGED_TARGETS")
     compile_cxx = CompileAction("$WASI_CXXCOM", cmdstr="$WASI_CXXCOMSTR", targets="$CHANGED_TARGETS")

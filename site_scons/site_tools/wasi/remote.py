@@ -17,22 +17,24 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import SCons.Action
-import SCons.CacheDir
 
 from wasi_toolchain.remote_cache.client import RemoteCache
 from wasi_toolchain.remote_cache.config import RemoteCacheConfig
 from wasi_toolchain.store.store import SCONS_CACHEDIR
 
+from .batching import BatchCacheDir
+
 LOCAL_LEVEL = SCONS_CACHEDIR  # under WASI_CACHE_DIR, when only a remote cache is given
 
 
-class RemoteCacheDir(SCons.CacheDir.CacheDir):
-    """A CacheDir with a remote second level. ``remote`` is set once per process by :func:`use_remote_cache`."""
+class RemoteCacheDir(BatchCacheDir):
+    """A CacheDir with a remote second level. ``remote`` is set once per process by :func:`use_remote_cache`.
+    Batches are retrieved all or none (BatchCacheDir), each target through both levels (``retrieve_one``)."""
 
     remote: ClassVar[RemoteCache | None] = None
 
-    def retrieve(self, node: Any) -> bool:
-        if super().retrieve(node):
+    def retrieve_one(self, node: Any) -> bool:
+        if super().retrieve_one(node):
             return True
         remote = type(self).remote
         # -n never downloads (SCons runs CacheRetrieve even then, and checks execute_actions itself).
@@ -41,7 +43,7 @@ class RemoteCacheDir(SCons.CacheDir.CacheDir):
         _, cachefile = self.cachepath(node)
         if not remote.fetch(node.get_cachedir_bsig(), Path(cachefile)):
             return False
-        return super().retrieve(node)
+        return super().retrieve_one(node)
 
     def push(self, node: Any) -> Any:
         result = super().push(node)

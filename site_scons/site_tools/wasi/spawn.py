@@ -60,14 +60,29 @@ def direct_spawn(spawn: Any) -> Any:
 def run_captured(words: list[str], env: Mapping[str, str]) -> tuple[int, str]:
     """Run a command of a toolchain's clang as ``spawn_directly`` would (directly when the wrapper is ours, else the
     wrapper), with its stderr read and returned rather than passed on: (exit code, stderr)."""
-    import subprocess
-
     direct = _direct_command(words[0], env)
     argv, environ = ([*direct[0], *words[1:]], direct[1]) if direct else (words, dict(env))
     if direct and sys.stderr.isatty():
         argv.append("-fcolor-diagnostics")  # as spawn_directly does: the colours survive the pipe
+    return run_started(argv, environ)
+
+
+def frontend_start(clang: str, env: Mapping[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    """The words and environment that start clang's -cc1 for the wrapper ``clang`` (a toolchain's bin/clang, byte
+    for byte the one its provider writes), or None when its provider cannot start -cc1 itself."""
+    provider = providers_by_bin.get(os.path.dirname(clang))
+    spec = provider.frontend_spec() if provider is not None else None
+    if spec is None or _direct_command(clang, env) is None:
+        return None
+    return direct_command(spec, clang, env)
+
+
+def run_started(argv: list[str], environ: Mapping[str, str]) -> tuple[int, str]:
+    """Run ``argv`` with exactly ``environ``, its stderr read and returned: (exit code, stderr)."""
+    import subprocess
+
     try:
-        process = subprocess.run(argv, env=environ, close_fds=True, stderr=subprocess.PIPE)
+        process = subprocess.run(argv, env=dict(environ), close_fds=True, stderr=subprocess.PIPE)
     except OSError as e:  # as sh would say it, with its exit code
         return 127, f"scons: {argv[0]}: {e.strerror}\n"
     return process.returncode, process.stderr.decode("utf-8", errors="replace")

@@ -1,5 +1,9 @@
 """Batched compiles: many sources in one clang run, each object byte-identical to a one-file compile.
 
+This module makes the driver's batch command. Where it can, the batch then runs as one -cc1 process made from that
+command (targets/frontend_batch.py, the fast way); the driver batch below is what runs where it cannot (debug
+info) and what names the failing file when a -cc1 batch fails.
+
 One clang driver given N sources with ``-c`` compiles them all, in order, and goes on after a failing one; it saves
 the driver process of each source but not its -cc1 process (clang runs -cc1 in-process only for a command with one
 job). clang names each object after its source's base name (``a.c`` -> ``a.o``) in its working directory, and
@@ -29,12 +33,11 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError
 
-# Sources per clang run unless WASI_BATCH_SIZE says otherwise: 1, no batches. zig's clang (the default provider)
-# starts every -cc1 in a process of its own, batch or not, and a batch saved no measurable CPU per file
-# (bench/batch_cpu.py: 25.0 ms against 24.8 ms) nor wall time (bench/full_build.py); Debian's clang cannot batch
-# at all (toolchain/llvm.py, DebianProvider.batch_compiles). A batch size that pays off elsewhere: 16 (one
-# directory of 200 files makes 13 batches, enough for -jN to spread).
-DEFAULT_BATCH_SIZE = 1
+# Sources per clang run unless WASI_BATCH_SIZE says otherwise. A batch runs as one clang -cc1 process where it can
+# (targets/frontend_batch.py): 200 small C files built 0.74 x the time of make -j2 running one-file commands, against
+# 0.97 x without batches (bench/full_build.py). 16 gives one directory of 200 files 13 batches, enough for -jN to
+# spread. Debian's clang makes -cc1 batches only (toolchain/llvm.py, DebianProvider.driver_batches).
+DEFAULT_BATCH_SIZE = 16
 MAX_BATCH_SIZE = 1024
 VARIABLE = "WASI_BATCH_SIZE"
 
@@ -59,7 +62,8 @@ def batch_size(value: object, environ: Mapping[str, str] | None = None) -> int:
         size = 0
     if not 1 <= size <= MAX_BATCH_SIZE or (isinstance(value, float) and value != size):
         raise ConfigError(f"{VARIABLE}: expected a whole number from 1 to {MAX_BATCH_SIZE}, got {value!r}",
-                          hint=f"set {VARIABLE}=1 (the default) to compile each file on its own, or e.g. 16")
+                          hint=f"set {VARIABLE}=1 to compile each file on its own, or e.g. {DEFAULT_BATCH_SIZE} "
+                               "(the default)")
     return size
 
 
@@ -74,12 +78,13 @@ class BatchPlan:
     """What a batch runs. A plain class, not a dataclass: this module is imported by every build, even a null one
     (the batch size is read when the SConstruct calls a builder), and a dataclass costs about a millisecond to make."""
 
-    __slots__ = ("argv", "batched", "alone")
+    __slots__ = ("argv", "batched", "alone", "inputs")
 
-    def __init__(self, argv: list[str], batched: list[tuple[int, str]], alone: list[int]) -> None:
+    def __init__(self, argv: list[str], batched: list[tuple[int, str]], alone: list[int], inputs: list[str]) -> None:
         self.argv = argv  # the batch's command
         self.batched = batched  # (member index, object file name in the work dir)
         self.alone = alone  # members compiled on their own (a source outside the top dir, a clashing object name)
+        self.inputs = inputs  # the absolute source of each of ``batched``, as ``argv`` names it
 
 
 def plan(words: Sequence[str], target: str, sources: Sequence[str], *, top: str, work_dir: str) -> BatchPlan | None:
@@ -157,7 +162,7 @@ def plan(words: Sequence[str], target: str, sources: Sequence[str], *, top: str,
     at = flags.index(_SOURCES)
     argv = [*flags[:at], *inputs, *flags[at + 1:], f"-ffile-prefix-map={top}/=", f"-ffile-compilation-dir={top}",
             f"-working-directory={work_dir}"]
-    return BatchPlan(argv, batched, alone)
+    return BatchPlan(argv, batched, alone, inputs)
 
 
 def _only_index(words: Sequence[str], word: str) -> int:

@@ -37,8 +37,10 @@ class LlvmProvider(ABC):
     name: str
     # Only the hosts a provider's binaries can run on; the lock says which of them are pinned.
     hosts: tuple[str, ...]
-    # Whether one clang run may compile several sources (WASI_BATCH_SIZE, targets/batch.py).
+    # Whether one clang run may compile several sources (WASI_BATCH_SIZE, targets/batch.py): as one -cc1
+    # (frontend_spec) or, where that cannot be, as one driver run with several sources (driver_batches).
     batch_compiles: bool = True
+    driver_batches: bool = True
 
     def __init__(self, host: str | None = None, emulator: str | None = None) -> None:
         self.host = host  # the lock's host name; providers whose layout depends on it require it
@@ -62,6 +64,11 @@ class LlvmProvider(ABC):
     def specs(self) -> dict[str, ToolSpec | None]:
         """What each wrapper runs: tools(), started through the emulator when there is one."""
         return {tool: emulated(spec, self.emulator) if spec else None for tool, spec in self.tools().items()}
+
+    def frontend_spec(self) -> ToolSpec | None:
+        """What starts this provider's clang as -cc1 (``<words> -cc1 …``), through the emulator when there is one,
+        for a batch compiled by one -cc1 (targets/frontend_batch.py); None when it cannot be started that way."""
+        return None
 
     def scripts(self) -> dict[str, str]:
         """Wrapper script text for each tool."""
@@ -135,6 +142,10 @@ class ZiglangProvider(LlvmProvider):
     def clang_headers(self) -> str:
         return "llvm/ziglang/lib/include"
 
+    def frontend_spec(self) -> ToolSpec | None:
+        # zig picks clang from argv[1] and clang its -cc1 mode from the next word: `zig clang -cc1 …`.
+        return emulated(((f"{TOP}/libexec/clang", "clang"), ()), self.emulator)
+
     def tools(self) -> dict[str, ToolSpec | None]:
         zig = f"{TOP}/llvm/ziglang/zig"
         return {
@@ -165,8 +176,9 @@ class DebianProvider(LlvmProvider):
 
     name = "debian"
     # clang runs -cc1 in-process only when a command has one job; given several sources it starts each -cc1 as
-    # /proc/self/exe, the loader here, which fails (`-cc1: cannot open shared object file`). So no batches.
-    batch_compiles = False
+    # /proc/self/exe, the loader here, which fails (`-cc1: cannot open shared object file`). So no driver batches;
+    # a -cc1 batch starts clang through the loader itself (frontend_spec).
+    driver_batches = False
     hosts = ("linux-x86_64", "linux-aarch64")
     MULTIARCH = GLIBC_MULTIARCH
     LOADER = GLIBC_LOADER
@@ -245,6 +257,12 @@ class DebianProvider(LlvmProvider):
         # -fuse-ld=<bin/wasm-ld>; this alias on the wrappers' PATH makes a plain `clang … -o x.wasm` link too.
         tools[f"wasm-ld-{self.CLANG_MAJOR}"] = tools["wasm-ld"]
         return tools
+
+    def frontend_spec(self) -> ToolSpec | None:
+        # The loader starts clang itself, whose first argument -cc1 selects its compiler mode: no driver, so no
+        # /proc/self/exe to re-execute.
+        spec = loader_tool_spec(self.host or "", "llvm", f"{self.PREFIX}/bin/clang", (f"{self.PREFIX}/lib",))
+        return emulated(spec, self.emulator)
 
     def install(self, files: Sequence[Path], entry: Path, builtins_archive: Path) -> None:
         super().install(files, entry, builtins_archive)
