@@ -1,6 +1,8 @@
 """What a batch saves per file, without SCons: the 200 compiles of bench/full_build.py's project run one after the
-other, once as 200 one-file commands and once as the batches the tool would run (WASI_BATCH_SIZE files of one
-directory per clang run, made by wasi_toolchain.targets.batch.plan from the same one-file commands). CPU time of
+other, as 200 one-file commands, as driver batches (WASI_BATCH_SIZE files of one directory per clang driver run, made
+by wasi_toolchain.targets.batch.plan from the same one-file commands), and as the tool runs a batch: the driver's
+`-###` and then one clang -cc1 for the batch (wasi_toolchain.targets.frontend_batch). Every object is compared
+with the one-file command's. CPU time of
 the compiler processes (user + system, from the kernel's accounting of children) is reported beside wall time: it
 moves less than wall time on a loaded machine.
 
@@ -21,7 +23,9 @@ from pathlib import Path
 from common import fmt_seconds, machine_line, markdown_table, median, record_commands, run, scons_command
 from full_build import _SOURCE_SUFFIXES, generate
 
-from wasi_toolchain.targets import batch
+from wasi_toolchain.targets import batch, frontend_batch
+from wasi_toolchain.toolchain.launch import direct_command
+from wasi_toolchain.toolchain.llvm import ZiglangProvider
 
 
 def children_cpu() -> float:
@@ -61,10 +65,49 @@ def main() -> None:
                     os.replace(os.path.join(work, name), root / part[index].target)
                 os.rmdir(work)
 
-    results: dict[str, tuple[list[float], list[float]]] = {"one-file commands": ([], []), "batched": ([], [])}
+    wrapper = shlex.split(compiles[0].line)[0]
+    spec = ZiglangProvider().frontend_spec()
+    assert spec is not None
+    start, start_env = direct_command(spec, wrapper, os.environ)
+
+    def frontend() -> None:
+        for directory, members in groups.items():
+            for i in range(0, len(members), args.size):
+                part = members[i:i + args.size]
+                work = tempfile.mkdtemp(dir=root / directory)
+                plan = batch.plan(shlex.split(part[0].line), part[0].target, [c.inputs[0] for c in part],
+                                  top=str(root), work_dir=work)
+                assert plan is not None and not plan.alone
+                printed = subprocess.run([*plan.argv, "-###"], cwd=root, check=True, capture_output=True, text=True)
+                jobs = frontend_batch.jobs(printed.stderr)
+                overlay = os.path.join(work, "overlay.json")
+                made = frontend_batch.command(jobs or [], plan.inputs, top=str(root), work_dir=work,
+                                              overlay_path=overlay)
+                assert made is not None, "no -cc1 batch for these commands"
+                Path(overlay).write_text(made.overlay)
+                for d in made.directories:
+                    os.makedirs(os.path.join(work, d), exist_ok=True)
+                subprocess.run([*start, *made.argv[1:]], env=start_env, check=True)
+                for (index, _), name in zip(plan.batched, made.objects):
+                    os.replace(os.path.join(work, name), root / part[index].target)
+                subprocess.run(["rm", "-rf", work], check=True)
+
+    def objects() -> dict[str, bytes]:
+        return {c.target: (root / c.target).read_bytes() for c in compiles}
+
+    one_file()
+    reference = objects()
+    for action in (batched, frontend):
+        action()
+        if objects() != reference:
+            raise SystemExit(f"bench: {action.__name__} gave other objects than the one-file commands")
+
+    sides = {"one-file commands": one_file, "driver batches": batched, "one -cc1 per batch (the tool)": frontend}
+    results: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in sides}
     for i in range(args.runs):
-        order = [("one-file commands", one_file), ("batched", batched)]
-        for label, action in order if i % 2 == 0 else order[::-1]:
+        order = list(sides.items())
+        order = order[i % len(order):] + order[:i % len(order)]
+        for label, action in order:
             wall, cpu = time.perf_counter(), children_cpu()
             action()
             results[label][0].append(time.perf_counter() - wall)
