@@ -1,0 +1,211 @@
+"""The LLVM files fetched in a lane of their own (store/background.py) while the small pins are fetched beside them:
+a failure on either side is a clear error naming its file, nothing half-written lands in the store, the other
+download is stopped (pip killed, the connection shut) rather than left running, and progress lines stay whole.
+
+Offline: every file is made here and served from loopback (pip reads a loopback index)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import filelock
+import pytest
+
+from support.helpers import LoopbackServer, make_zip, sha256, status, store_leftovers, trickle
+from wasi_toolchain.errors import FetchError
+from wasi_toolchain.log import one_line_at_a_time
+from wasi_toolchain.pins.toolchain_lock import Artifact
+from wasi_toolchain.settings import Settings
+from wasi_toolchain.store.background import BackgroundFetch
+from wasi_toolchain.store.fetch import fetch
+from wasi_toolchain.store.store import Store
+
+BIG = os.urandom(3_000_000)  # the "wheel": long enough to be mid-download when the other side fails
+SMALL = os.urandom(50_000)
+BIG_PATH, SMALL_PATH = "pool/main/b/big/big_1.0_all.deb", "pool/main/s/small/small_1.0_all.deb"
+HEAD = f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(BIG)}\r\n\r\n".encode()
+
+
+def pin(name: str, data: bytes, locator: str) -> Artifact:
+    return Artifact(name=name, sha256=sha256(data), size=len(data), locators=(locator,), where="test")
+
+
+BIG_PIN = pin("big_1.0_all.deb", BIG, f"debian:{BIG_PATH}")
+SMALL_PIN = pin("small_1.0_all.deb", SMALL, f"debian:{SMALL_PATH}")
+
+
+def settings(tmp_path: Path, server: LoopbackServer, **env: str) -> Settings:
+    return Settings.from_environ({"WASI_CACHE_DIR": str(tmp_path / "cache"), "WASI_DEBIAN_MIRROR": server.url("/d"),
+                                  "WASI_FETCH_RETRIES": "0", **env})
+
+
+def lane_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "wasi-fetch-lane"]
+
+
+def downloads(tmp_path: Path) -> list[str]:
+    """Every file under downloads/, partial and temp files included."""
+    root = tmp_path / "cache" / "downloads"
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of the live processes that name ``text`` (a pip started for this test names its temp dir)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(cmdline)
+    return found
+
+
+def test_both_sides_deliver_verified_files(tmp_path: Path, server: LoopbackServer) -> None:
+    server.files[f"/d/{BIG_PATH}"] = BIG
+    server.files[f"/d/{SMALL_PATH}"] = SMALL
+    s = settings(tmp_path, server)
+    store = Store(s.cache_dir)
+    with BackgroundFetch([BIG_PIN], store, s, log=lambda line: None) as lane:
+        small = fetch(SMALL_PIN, store, s, log=lambda line: None)
+        big, = lane.result()
+    assert big.read_bytes() == BIG and small.read_bytes() == SMALL
+    assert downloads(tmp_path) == sorted([f"{BIG_PIN.sha256}/{BIG_PIN.name}", f"{SMALL_PIN.sha256}/{SMALL_PIN.name}"])
+    assert lane_threads() == []
+    assert lane.seconds > 0
+
+
+def test_a_file_the_lane_cannot_fetch_is_an_error_naming_it_and_leaves_nothing(tmp_path: Path,
+                                                                               server: LoopbackServer) -> None:
+    server.files[f"/d/{SMALL_PATH}"] = SMALL  # the big file is not served: 404
+    s = settings(tmp_path, server)
+    store = Store(s.cache_dir)
+    with pytest.raises(FetchError) as info:
+        with BackgroundFetch([BIG_PIN], store, s, log=lambda line: None) as lane:
+            fetch(SMALL_PIN, store, s, log=lambda line: None)
+            lane.result()
+    assert f"could not fetch big_1.0_all.deb (sha256 {BIG_PIN.sha256})" in str(info.value)
+    assert info.value.attempts == [(server.url(f"/d/{BIG_PATH}"), "HTTP 404 Not Found")]
+    assert downloads(tmp_path) == [f"{SMALL_PIN.sha256}/{SMALL_PIN.name}"]  # the good one is kept, verified
+    assert store_leftovers(s.cache_dir) == [] and lane_threads() == []
+
+
+def test_a_lane_that_failed_is_reported_by_check_before_the_caller_waits(tmp_path: Path,
+                                                                         server: LoopbackServer) -> None:
+    s = settings(tmp_path, server)
+    with BackgroundFetch([BIG_PIN], Store(s.cache_dir), s, log=lambda line: None) as lane:
+        deadline = time.monotonic() + 10
+        while lane_threads() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(FetchError, match="could not fetch big_1.0_all.deb"):
+            lane.check()
+
+
+def test_a_failure_beside_the_lane_stops_its_http_download_and_removes_its_bytes(tmp_path: Path,
+                                                                                server: LoopbackServer) -> None:
+    sent: list[int] = []
+    # 3 MB at 16 kB every 20 ms: about 4 s, far longer than the test waits once the other side failed.
+    server.faults[f"/d/{BIG_PATH}"] = trickle(HEAD, BIG, interval=0.02, piece=16384, sent=sent, give_up_after=60)
+    server.files[f"/d/{SMALL_PATH}"] = SMALL[:-1] + bytes([SMALL[-1] ^ 1])  # one byte changed: refused
+    s = settings(tmp_path, server)
+    store = Store(s.cache_dir)
+    with pytest.raises(FetchError) as info:
+        with BackgroundFetch([BIG_PIN], store, s, log=lambda line: None):
+            while sum(sent) < 200_000:  # the big download is under way
+                time.sleep(0.01)
+            fetch(SMALL_PIN, store, s, log=lambda line: None)
+    stopped_at = time.monotonic()
+    assert "could not fetch small_1.0_all.deb" in str(info.value) and "sha256 mismatch" in str(info.value)
+    assert lane_threads() == []  # leaving the block waited for the lane to stop
+    delivered = sum(sent)
+    time.sleep(0.3)
+    assert sum(sent) <= delivered + 16384 * 2, "the server kept sending: the connection was left open"
+    assert delivered < len(BIG)
+    assert downloads(tmp_path) == []  # neither the refused file nor the big one's partial bytes
+    assert store_leftovers(s.cache_dir) == []
+    assert time.monotonic() - stopped_at < 1
+
+
+def test_a_failure_beside_the_lane_kills_its_pip(tmp_path: Path, server: LoopbackServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    name = "wasitestpkg-1.0-py3-none-any.whl"
+    wheel = make_zip([("wasitestpkg/__init__.py", b""), ("wasitestpkg/filler.bin", BIG),
+                      ("wasitestpkg-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: wasitestpkg\n"
+                                                             b"Version: 1.0\n"),
+                      ("wasitestpkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
+                                                          b"Tag: py3-none-any\n"),
+                      ("wasitestpkg-1.0.dist-info/RECORD", b"")])
+    server.faults["/simple/wasitestpkg/"] = status(200, headers={"Content-Type": "text/html"}, body=(
+        f'<html><body><a href="/files/{name}#sha256={sha256(wheel)}">{name}</a></body></html>').encode())
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(wheel)}\r\n\r\n"
+            ).encode()
+    sent: list[int] = []
+    server.faults[f"/files/{name}"] = trickle(head, wheel, interval=0.02, piece=16384, sent=sent, give_up_after=60)
+    server.files[f"/d/{SMALL_PATH}"] = SMALL
+    s = settings(tmp_path, server, WASI_PYPI_INDEX=server.url("/simple/"))
+    wheel_pin = Artifact(name=name, sha256=sha256(wheel), size=len(wheel), locators=("pypi:wasitestpkg==1.0",),
+                         where="test")
+    wrong_small = Artifact(name=SMALL_PIN.name, sha256="0" * 64, size=len(SMALL), locators=SMALL_PIN.locators,
+                           where="test")
+    store = Store(s.cache_dir)
+    with pytest.raises(FetchError, match="could not fetch small_1.0_all.deb"):
+        with BackgroundFetch([wheel_pin], store, s, log=lambda line: None):
+            deadline = time.monotonic() + 60
+            while sum(sent) < 100_000 and time.monotonic() < deadline:  # pip is downloading the wheel
+                time.sleep(0.01)
+            assert processes_mentioning(str(tmp_path / "cache")), "pip is not running"
+            fetch(wrong_small, store, s, log=lambda line: None)
+    assert processes_mentioning(str(tmp_path / "cache")) == []  # pip was killed and waited for
+    assert sum(sent) < len(wheel)
+    assert downloads(tmp_path) == [] and store_leftovers(s.cache_dir) == [] and lane_threads() == []
+
+
+def test_a_lane_waiting_for_another_process_s_download_stops_waiting_when_cancelled(tmp_path: Path,
+                                                                                    server: LoopbackServer) -> None:
+    s = settings(tmp_path, server, WASI_LOCK_TIMEOUT="20")  # a regression fails after 20 s rather than hangs
+    store = Store(s.cache_dir, lock_timeout=s.lock_timeout)
+    store.claim()
+    store.lock_path(f"download-{BIG_PIN.sha256}").parent.mkdir(parents=True, exist_ok=True)
+    # The lock another build would hold while it downloads the same file (flock: held per open file, so the
+    # lane's own FileLock waits for it as another process's would).
+    holder = filelock.FileLock(str(store.lock_path(f"download-{BIG_PIN.sha256}")), thread_local=False)
+    holder.acquire()
+    try:
+        lines: list[str] = []
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="the build failed here"):
+            with BackgroundFetch([BIG_PIN], store, s, log=lines.append):
+                deadline = time.monotonic() + 10
+                while not any("waiting for" in line for line in lines) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                raise RuntimeError("the build failed here")
+        assert time.monotonic() - started < 5  # not WASI_LOCK_TIMEOUT
+        assert any(line.startswith("wasi: waiting for") for line in lines)
+        assert lane_threads() == [] and server.requests == []
+    finally:
+        holder.release()
+
+
+def test_lines_from_two_threads_are_never_interleaved() -> None:
+    written: list[str] = []
+
+    def two_writes(message: str) -> None:  # as print() does: the text, then the newline
+        written.append(message)
+        time.sleep(0)
+        written.append("\n")
+
+    log = one_line_at_a_time(two_writes)
+    lines = {name: [f"wasi: {name} line {i}" for i in range(300)] for name in ("lane", "caller")}
+    threads = [threading.Thread(target=lambda name=name: [log(line) for line in lines[name]]) for name in lines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out = "".join(written).splitlines()
+    assert sorted(out) == sorted(lines["lane"] + lines["caller"])
