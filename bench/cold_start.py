@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from common import (REPO, alternate, base_environ, copy_project, fmt_seconds, machine_line, markdown_table, median,
-                    scons_command, timed)
+                    pip_download, scons_command, timed)
 
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.host import detect_host
@@ -130,14 +130,6 @@ def raw(work: Path, lock_path: Path) -> float:
                                                                            "PYTHONPATH": str(REPO / "site_scons")}))
     raw_phases.append(steps)
     return sum(steps.values())
-
-
-def pip_download(wheel: Artifact, into: Path) -> None:
-    requirement = into / "req.txt"
-    requirement.write_text(f"ziglang==0.14.1 --hash=sha256:{wheel.sha256}\n")
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "--require-hashes", "--disable-pip-version-check", "-r", str(requirement), "-d", str(into)],
-                   check=True)
 
 
 def debian_url(artifact: Artifact, settings: Settings) -> str:

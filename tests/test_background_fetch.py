@@ -6,6 +6,7 @@ Offline: every file is made here and served from loopback (pip reads a loopback 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -14,14 +15,17 @@ from pathlib import Path
 import filelock
 import pytest
 
-from support.helpers import LoopbackServer, make_zip, sha256, status, store_leftovers, trickle
+from support.coldrun import ColdRig
+from support.helpers import (LoopbackServer, make_deb, make_zip, sha256, status, store_leftovers, trickle,
+                             unverified_downloads)
+from support.standin_cold import LIBC_DEB_NAME, LIBC_DEB_POOL
 from wasi_toolchain.errors import FetchError
 from wasi_toolchain.log import one_line_at_a_time
 from wasi_toolchain.pins.toolchain_lock import Artifact
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.store.background import BackgroundFetch
 from wasi_toolchain.store.fetch import fetch
-from wasi_toolchain.store.store import Store
+from wasi_toolchain.store.store import STAMP, Store
 
 BIG = os.urandom(3_000_000)  # the "wheel": long enough to be mid-download when the other side fails
 SMALL = os.urandom(50_000)
@@ -209,3 +213,81 @@ def test_lines_from_two_threads_are_never_interleaved() -> None:
         thread.join()
     out = "".join(written).splitlines()
     assert sorted(out) == sorted(lines["lane"] + lines["caller"])
+
+
+# -- a cold `scons wasi-toolchain` (the stand-in pins): the LLVM wheel is downloading when the other side fails ----
+def slow_wheel(rig: ColdRig, sent: list[int]) -> None:
+    """The stand-in wheel, trickled: ~2.5 MB at 16 kB every 20 ms, about 3 s, far longer than a failure takes."""
+    body = rig.standin.files[rig.standin.host_wheel]
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+    rig.server.faults[f"/wheels/{rig.standin.host_wheel}"] = trickle(head, body, interval=0.02, piece=16384,
+                                                                     sent=sent, give_up_after=60)
+
+
+def repin(rig: ColdRig, name: str, data: bytes) -> None:
+    """Serve ``data`` as the stand-in file ``name`` and pin it in every project's lock (sha256 and size)."""
+    old = rig.standin.files[name]
+    rig.standin.lock = rig.standin.lock.replace(sha256(old), sha256(data)).replace(
+        f'name = "{name}", size = {len(old)}', f'name = "{name}", size = {len(data)}')
+    rig.standin.files[name] = data
+    for path, body in list(rig.server.files.items()):
+        if body == old:
+            rig.server.files[path] = data
+    (rig.project(0) / "toolchain.lock").write_text(rig.standin.lock)
+
+
+def test_a_bad_libc_download_fails_the_cold_build_at_once_and_stops_the_wheel(tmp_path: Path,
+                                                                               server: LoopbackServer) -> None:
+    rig = ColdRig.create(tmp_path, server, libc="debian")
+    sent: list[int] = []
+    slow_wheel(rig, sent)
+    libc = rig.standin.files[LIBC_DEB_NAME]
+    server.files[f"/debian/{LIBC_DEB_POOL}"] = libc[:-1] + bytes([libc[-1] ^ 1])  # not the pinned bytes
+    started = time.monotonic()
+    failed = rig.run()
+    took = time.monotonic() - started
+    assert failed.returncode == 2, failed.stderr
+    assert f".stamp] could not fetch {LIBC_DEB_NAME} (sha256 {rig.standin.sha(LIBC_DEB_NAME)}):" in failed.stderr
+    assert all(line.startswith(("wasi: ", "scons: *** ", "  ")) for line in failed.stderr.splitlines())
+    assert "sha256 mismatch" in failed.stderr and "Traceback" not in failed.stderr
+    assert 0 < sum(sent) < len(rig.standin.files[rig.standin.host_wheel])  # the wheel was cut off mid-way
+    assert took < 3 + 2.5, took  # scons's start-up, not the wheel's remaining seconds
+    assert store_leftovers(rig.cache) == [] and rig.entries() == []
+    assert unverified_downloads(rig.cache) == []
+
+
+def test_a_libc_package_without_its_files_fails_the_cold_build_before_the_wheel_is_in(tmp_path: Path,
+                                                                                      server: LoopbackServer) -> None:
+    rig = ColdRig.create(tmp_path, server, libc="debian")
+    sent: list[int] = []
+    slow_wheel(rig, sent)
+    # Pinned as it is served, so it downloads fine; it is unpacked beside the wheel's download and lacks libc.a.
+    repin(rig, LIBC_DEB_NAME, make_deb([("./usr/include/wasm32-wasi/stdio.h", b"/* stand-in */\n")]))
+    failed = rig.run()
+    assert failed.returncode == 2, failed.stderr
+    assert f".stamp] {LIBC_DEB_NAME} (sha256 {rig.standin.sha(LIBC_DEB_NAME)}) did not provide" in failed.stderr
+    assert "lib/wasm32-wasi/libc.a" in failed.stderr
+    assert sum(sent) < len(rig.standin.files[rig.standin.host_wheel])  # reported before the wheel was in
+    assert store_leftovers(rig.cache) == [] and rig.entries() == []
+
+
+def test_a_cold_build_says_where_its_time_went_and_wasi_timings_says_it_again(tmp_path: Path,
+                                                                             server: LoopbackServer) -> None:
+    rig = ColdRig.create(tmp_path, server, libc="debian")
+    built = rig.run()
+    assert built.returncode == 0, built.stderr
+    ready, = [line for line in built.stderr.splitlines() if " ready in " in line]
+    assert "(fetch " in ready and ", unpack " in ready and ", manifest " in ready
+    assert "; alongside: LLVM fetch " in ready and ", libc and libc++ " in ready
+    stamp = json.loads((rig.entries()[0] / STAMP).read_text())
+    assert set(stamp["timings"]) >= {"fetch", "unpack", "manifest"}
+    assert set(stamp["timings-alongside"]) == {"LLVM fetch", "libc and libc++"}
+    assert 0 < sum(stamp["timings"].values()) <= stamp["timings-total"]
+    again = rig.run("wasi-timings")
+    assert again.returncode == 0 and again.stderr == ""  # warm: nothing built, nothing fetched
+    line, = again.stdout.splitlines()
+    key = rig.entries()[0].name
+    # The same phases, in the order the build ran them (the stamp's JSON sorts its keys).
+    assert line.startswith(f"wasi: toolchain {key} was built in {stamp['timings-total']:.1f} s (fetch ")
+    assert line.endswith(ready[ready.index(" s (fetch ") + 2:])

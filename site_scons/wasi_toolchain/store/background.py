@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -67,9 +67,14 @@ class BackgroundFetch:
         if self._error is not None:
             raise self._error
 
-    def result(self) -> list[Path]:
-        """Wait for every file; their store paths, in the order given. Raises the lane's error if it failed."""
-        self._thread.join()
+    def result(self, *, while_waiting: Callable[[], None] | None = None) -> list[Path]:
+        """Wait for every file; their store paths, in the order given. Raises the lane's error if it failed.
+        ``while_waiting`` is called every fraction of a second meanwhile; what it raises ends the wait (the caller's
+        other work failed), and leaving the ``with`` block then stops the lane."""
+        while self._thread.is_alive():
+            if while_waiting is not None:
+                while_waiting()
+            self._thread.join(0.05)
         self.check()
         if len(self._paths) != len(self.artifacts):  # cancelled before it finished: only stop() cancels
             raise FetchCancelled("the lane was stopped before its files were fetched")

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -94,6 +94,10 @@ class Toolchain:
                      or (self.base.is_complete() and (self.sysroot / LIB_DIR / "libc.a").is_file())))
 
 
+# The phases of an entry build, in the order they run (the build may skip some: Debian's libc has no make).
+PHASES = ("fetch", "unpack", "sysroot build", "libc++ install", "manifest")
+
+
 class Timings:
     """Seconds spent in each phase of an entry build (fetch, unpack, sysroot build, libc++ install, manifest), on
     the build's own path: they add up to its wall time, give or take the checks between phases. Work done in
@@ -118,10 +122,24 @@ class Timings:
     def rounded(self) -> dict[str, float]:
         return {name: round(seconds, 3) for name, seconds in self.seconds.items()}
 
-    def stamp_fields(self) -> dict[str, dict[str, float]]:
-        """What the entry's stamp records: ``timings`` (the phases) and ``timings-alongside``."""
+    def stamp_fields(self, total: float) -> dict[str, object]:
+        """What the entry's stamp records: ``timings`` (the phases), ``timings-alongside`` and ``timings-total``
+        (the entry's build, start to stamp, in seconds)."""
         return {"timings": self.rounded(),
-                "timings-alongside": {name: round(seconds, 3) for name, seconds in self.beside.items()}}
+                "timings-alongside": {name: round(seconds, 3) for name, seconds in self.beside.items()},
+                "timings-total": round(total, 3)}
+
+    @classmethod
+    def from_stamp(cls, stamp: Mapping[str, object]) -> Timings:
+        """The timings an entry's stamp recorded (an entry from before issue 22 has only ``timings``)."""
+        timings = cls()
+        for field, record in (("timings", timings.seconds), ("timings-alongside", timings.beside)):
+            recorded = stamp.get(field)
+            if isinstance(recorded, Mapping):
+                # The stamp's keys are sorted; the phases are shown in the order a build runs them.
+                names = sorted(recorded, key=lambda n: (PHASES.index(n) if n in PHASES else len(PHASES), n))
+                record.update({str(n): float(recorded[n]) for n in names if isinstance(recorded[n], (int, float))})
+        return timings
 
     def summary(self) -> str:
         """The phases in the order they ran, for the build's last line: `fetch 0.4 s, unpack 1.5 s, …`, then what
