@@ -84,7 +84,8 @@ def define_aliases(env: Any) -> None:
     if key in _aliases_defined:
         return
     _aliases_defined.add(key)
-    ready = toolchain_node(env)  # joins `wasi-toolchain`, as does each entry a builder call asks for (nodes._entry_node)
+    # The node joins `wasi-toolchain`, as does each entry a builder call asks for (nodes._entry_node).
+    ready = toolchain_node(env)
     env.AlwaysBuild(env.Alias("wasi-cache-key", [], SCons.Action.Action(_print_key, strfunction=lambda *a, **k: None)))
     # After the entry is ready (built now if it was not): where its cold start went, from its stamp.
     env.AlwaysBuild(env.Alias("wasi-timings", [ready],
