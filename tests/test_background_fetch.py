@@ -291,3 +291,48 @@ def test_a_cold_build_says_where_its_time_went_and_wasi_timings_says_it_again(tm
     # The same phases, in the order the build ran them (the stamp's JSON sorts its keys).
     assert line.startswith(f"wasi: toolchain {key} was built in {stamp['timings-total']:.1f} s (fetch ")
     assert line.endswith(ready[ready.index(" s (fetch ") + 2:])
+
+
+def test_pip_in_a_lane_draws_no_bar_and_says_how_far_it_got_in_plain_lines(tmp_path: Path, server: LoopbackServer,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import wasi_toolchain.store.pip_download as pip_download
+
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setattr(pip_download, "PROGRESS_EVERY", 0.5)
+    # As on a terminal, where pip alone would draw its bar on our standard error.
+    monkeypatch.setattr(pip_download.sys.stderr, "isatty", lambda: True)
+    runs: list[tuple[list[str], bool]] = []
+    run_pip = pip_download._run_pip
+
+    def recorded(command, temp_dir, settings, interactive, *rest):  # type: ignore[no-untyped-def]
+        runs.append((command, interactive))
+        return run_pip(command, temp_dir, settings, interactive, *rest)
+
+    monkeypatch.setattr(pip_download, "_run_pip", recorded)
+    name = "wasitestpkg-1.0-py3-none-any.whl"
+    wheel = make_zip([("wasitestpkg/__init__.py", b""), ("wasitestpkg/filler.bin", SMALL * 20),
+                      ("wasitestpkg-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: wasitestpkg\n"
+                                                             b"Version: 1.0\n"),
+                      ("wasitestpkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
+                                                          b"Tag: py3-none-any\n"),
+                      ("wasitestpkg-1.0.dist-info/RECORD", b"")])
+    server.faults["/simple/wasitestpkg/"] = status(200, headers={"Content-Type": "text/html"}, body=(
+        f'<html><body><a href="/files/{name}#sha256={sha256(wheel)}">{name}</a></body></html>').encode())
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(wheel)}\r\n\r\n"
+            ).encode()
+    # 1 MB in 64 kB pieces every 0.1 s: about 1.6 s, long enough for a few progress lines.
+    server.faults[f"/files/{name}"] = trickle(head, wheel, interval=0.1, piece=65536, give_up_after=60)
+    s = settings(tmp_path, server, WASI_PYPI_INDEX=server.url("/simple/"))
+    wheel_pin = Artifact(name=name, sha256=sha256(wheel), size=len(wheel), locators=("pypi:wasitestpkg==1.0",),
+                         where="test")
+    lines: list[str] = []
+    with BackgroundFetch([wheel_pin], Store(s.cache_dir), s, log=lines.append) as lane:
+        path, = lane.result()
+    assert path.read_bytes() == wheel
+    progress = [line for line in lines if line.startswith("wasi: pip has ")]
+    assert progress, lines
+    for line in progress:
+        assert line.endswith(" s") and f" of {name} (1.0 MB) after " in line, line
+    assert lines[0] == f"wasi: fetching {name} (1.0 MB) with pip"
+    (command, interactive), = runs
+    assert not interactive and command[command.index("--progress-bar") + 1] == "off"  # pip's output is captured
