@@ -24,6 +24,7 @@ from wasi_toolchain.log import one_line_at_a_time
 from wasi_toolchain.pins.toolchain_lock import Artifact
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.store.background import BackgroundFetch
+from wasi_toolchain.store.lane import FetchCancelled, Lane
 from wasi_toolchain.store.fetch import fetch
 from wasi_toolchain.store.store import STAMP, Store
 
@@ -336,3 +337,20 @@ def test_pip_in_a_lane_draws_no_bar_and_says_how_far_it_got_in_plain_lines(tmp_p
     assert lines[0] == f"wasi: fetching {name} (1.0 MB) with pip"
     (command, interactive), = runs
     assert not interactive and command[command.index("--progress-bar") + 1] == "off"  # pip's output is captured
+
+
+def test_a_retry_s_wait_in_a_lane_ends_when_the_lane_is_cancelled() -> None:
+    lane = Lane()
+    slept: list[float] = []
+    lane.sleep(0.6, slept.append)  # not cancelled: the whole wait, in slices
+    assert slept == [0.25, 0.25, pytest.approx(0.1)]
+
+    slept.clear()
+
+    def cancel_after_first(seconds: float) -> None:
+        slept.append(seconds)
+        lane.cancelled.set()
+
+    with pytest.raises(FetchCancelled):
+        lane.sleep(30, cancel_after_first)  # a Retry-After of 30 s, cut short
+    assert slept == [0.25]
