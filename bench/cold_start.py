@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from common import (REPO, alternate, base_environ, copy_project, fmt_seconds, machine_line, markdown_table, median,
-                    scons_command, timed)
+                    pip_download, scons_command, timed)
 
 from wasi_toolchain.settings import Settings
 from wasi_toolchain.host import detect_host
@@ -110,9 +110,13 @@ def raw(work: Path, lock_path: Path) -> float:
 
     source_dir = next((root / "src").glob("*/Makefile")).parent
     sysroot = root / "sysroot"
-    steps["sysroot build"] = timed(lambda: subprocess.run(
-        ["make", "-j2", f"CC={root}/bin/clang", f"SYSROOT={sysroot}", "-o", "check-symbols"], cwd=source_dir,
-        check=True, capture_output=True))
+
+    def build_libc() -> None:
+        subprocess.run(["make", "-j2", f"CC={root}/bin/clang", f"SYSROOT={sysroot}", "-o", "check-symbols"],
+                       cwd=source_dir, check=True, capture_output=True)
+        # clang 22 looks in lib/wasm32-wasip1 for --target=wasm32-wasip1; the 2022 Makefile installs lib/wasm32-wasi.
+        (sysroot / "lib" / "wasm32-wasip1").symlink_to("wasm32-wasi")
+    steps["sysroot build"] = timed(build_libc)
 
     def install_libcxx() -> None:
         shutil.copytree(root / "deb" / lock.libcxx.headers, sysroot / "include/c++/v1", symlinks=True)
@@ -124,20 +128,13 @@ def raw(work: Path, lock_path: Path) -> float:
          f"-fuse-ld={root}/bin/wasm-ld", str(REPO / "samples/first.c"), "-o", str(root / "first.wasm")], check=True))
     # In a new process, as `scons run-first` imports wasmtime in its own.
     steps["run"] = timed(lambda: subprocess.run(
-        [sys.executable, "-c", "import sys; from wasi_toolchain.targets.run import run_module; "
-                               "sys.exit(run_module(sys.argv[1], ['first.wasm', 'from', 'raw']))",
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+                               "from wasi_toolchain.targets.run import run_module; "
+                               "sys.exit(run_module(Path(sys.argv[1]), ['first.wasm', 'from', 'raw']))",
          str(root / "first.wasm")], check=True, capture_output=True, env={**base_environ(),
                                                                            "PYTHONPATH": str(REPO / "site_scons")}))
     raw_phases.append(steps)
     return sum(steps.values())
-
-
-def pip_download(wheel: Artifact, into: Path) -> None:
-    requirement = into / "req.txt"
-    requirement.write_text(f"ziglang==0.14.1 --hash=sha256:{wheel.sha256}\n")
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "--require-hashes", "--disable-pip-version-check", "-r", str(requirement), "-d", str(into)],
-                   check=True)
 
 
 def debian_url(artifact: Artifact, settings: Settings) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "site_scons"))
 
+from wasi_toolchain.pins.toolchain_lock import Artifact  # noqa: E402 - after the path is set
+
 # Python writes and reuses __pycache__ for the tool, as on a user's machine. Sessions on the machine these figures
 # come from set PYTHONDONTWRITEBYTECODE=1, which would make every scons run compile the tool from source; the
 # warm-overhead bench measures that case separately.
@@ -223,6 +225,18 @@ def plain_scons_lines(commands: Sequence[Command]) -> tuple[list[str], list[str]
         lines.append(f"command({c.target!r}, {sources!r}, {c.line.replace('$', '$$')!r}, {cpppath!r})\n")
     used = {i for c in commands for i in (*c.inputs, *library_inputs(c, targets))}
     return lines, [c.target for c in commands if c.target not in used or c.target.endswith(".a")]
+
+
+# -- the floor's download ------------------------------------------------------------------------------------------
+def pip_download(wheel: Artifact, into: Path) -> Path:
+    """`pip download` of the pinned LLVM wheel into ``into``, as a person would type it: the version from the
+    wheel's own file name (the lock's, whatever it pins), the pin's sha256 required. Returns the wheel's path."""
+    requirement = into / "req.txt"
+    requirement.write_text(f"ziglang=={wheel.name.split('-')[1]} --hash=sha256:{wheel.sha256}\n")
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "--require-hashes", "--disable-pip-version-check", "-r", str(requirement), "-d", str(into)],
+                   check=True)
+    return into / wheel.name
 
 
 # -- reporting -----------------------------------------------------------------------------------------------------

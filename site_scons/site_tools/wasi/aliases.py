@@ -1,4 +1,4 @@
-"""Aliases: `wasi-toolchain`, `wasi-cache-key`, the store commands `wasi-verify`, `wasi-prune` and
+"""Aliases: `wasi-toolchain`, `wasi-cache-key`, `wasi-timings`, the store commands `wasi-verify`, `wasi-prune` and
 `wasi-fetch-all DIR`, and `wasi-symbolize MODULE [TRAP_FILE]`."""
 
 from __future__ import annotations
@@ -53,6 +53,24 @@ def _print_key(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
     return 0
 
 
+def _print_timings(target: Sequence[Any], source: Sequence[Any], env: Any) -> int:
+    import json
+
+    from wasi_toolchain.store.store import STAMP
+    from wasi_toolchain.toolchain.entry import Timings
+
+    toolchain = env["WASI_TOOLCHAIN"]
+    try:
+        stamp = json.loads((toolchain.root / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        print(f"wasi: toolchain {toolchain.key} has no readable {STAMP} in {toolchain.root}")
+        return 0
+    total = stamp.get("timings-total")
+    took = f" in {total:.1f} s" if isinstance(total, (int, float)) else ""
+    print(f"wasi: toolchain {toolchain.key} was built{took} ({Timings.from_stamp(stamp).summary() or 'no timings'})")
+    return 0
+
+
 def define_aliases(env: Any) -> None:
     add_tool_help()
     key = env["WASI_SYSROOT_KEY"]
@@ -64,8 +82,12 @@ def define_aliases(env: Any) -> None:
     if key in _aliases_defined:
         return
     _aliases_defined.add(key)
-    toolchain_node(env)  # joins `wasi-toolchain`, as does each entry a builder call asks for (nodes._entry_node)
+    # The node joins `wasi-toolchain`, as does each entry a builder call asks for (nodes._entry_node).
+    ready = toolchain_node(env)
     env.AlwaysBuild(env.Alias("wasi-cache-key", [], SCons.Action.Action(_print_key, strfunction=lambda *a, **k: None)))
+    # After the entry is ready (built now if it was not): where its cold start went, from its stamp.
+    env.AlwaysBuild(env.Alias("wasi-timings", [ready],
+                              SCons.Action.Action(_print_timings, strfunction=lambda *a, **k: None)))
     _define_store_aliases(env)
     _define_symbolize_alias(env)
 

@@ -14,6 +14,7 @@ import SCons.Script
 TARGETS = (
     ("wasi-toolchain", "fetch and build the pinned toolchain and sysroot only"),
     ("wasi-cache-key", "print the sysroot key: a CI cache key for the store (with -Q)"),
+    ("wasi-timings", "where the toolchain's cold start went, phase by phase (its stamp)"),
     ("wasi-verify", "re-hash the store against the lock; report and remove bad entries"),
     ("wasi-prune", "remove store entries and downloads this SConstruct does not use"),
     ("wasi-fetch-all DIR", "download every pinned file for every host into DIR"),

@@ -39,20 +39,22 @@ from ..pins.toolchain_lock import Artifact
 from ..settings import Settings
 from .digest import CHUNK, is_verified, megabytes, mismatch, sha256_file
 from .http_download import RetryPolicy, SlowAnswer, fetch_http
+from .lane import Lane
 from .pip_download import DISK_FULL, fetch_with_pip
 from .store import Store
 from ..log import Log, log_to_stderr
 
 
 def fetch(artifact: Artifact, store: Store, settings: Settings, *, log: Log = log_to_stderr,
-          apt_root: Path = Path("/"), retry: RetryPolicy | None = None) -> Path:
-    """Return the store path of ``artifact``, downloading and verifying it first if needed."""
+          apt_root: Path = Path("/"), retry: RetryPolicy | None = None, lane: Lane | None = None) -> Path:
+    """Return the store path of ``artifact``, downloading and verifying it first if needed. ``lane``: the fetch
+    runs beside other work (store/background.py), which may tell it to stop."""
     return fetch_to(artifact, store.download_path(artifact), store, settings, log=log, apt_root=apt_root,
-                    retry=retry)
+                    retry=retry, lane=lane)
 
 
 def fetch_to(artifact: Artifact, final: Path, store: Store, settings: Settings, *, log: Log = log_to_stderr,
-             apt_root: Path = Path("/"), retry: RetryPolicy | None = None) -> Path:
+             apt_root: Path = Path("/"), retry: RetryPolicy | None = None, lane: Lane | None = None) -> Path:
     """Make ``final`` hold ``artifact``'s verified bytes (it may be outside the store, e.g. for wasi-fetch-all).
 
     The store's lock for this sha256 serialises every writer of it, in the store or not.
@@ -62,7 +64,8 @@ def fetch_to(artifact: Artifact, final: Path, store: Store, settings: Settings, 
             return final
         log(f"wasi: cached {artifact.name} does not match its pin any more; fetching it again")
     retry = retry or RetryPolicy.from_settings(settings)
-    with store.locked(f"download-{artifact.sha256}", f"downloading {artifact.name} to {final.parent}", log=log):
+    with store.locked(f"download-{artifact.sha256}", f"downloading {artifact.name} to {final.parent}", log=log,
+                      while_waiting=lane.check if lane is not None else None):
         if final.is_file():
             if is_verified(final, artifact):
                 return final  # another process fetched it while we waited
@@ -73,10 +76,10 @@ def fetch_to(artifact: Artifact, final: Path, store: Store, settings: Settings, 
         partial = store.partial_path(final)
         try:
             try:
-                _obtain(artifact, final, partial, store, settings, log, apt_root, retry)
+                _obtain(artifact, final, partial, store, settings, log, apt_root, retry, lane)
             except OSError as e:  # every source turns its network and read errors into SourceFailed: this is local
                 raise _local_write_error(e, artifact, final, store) from None
-        except Exception:
+        except Exception:  # FetchCancelled too: a lane told to stop ends as a failed fetch
             partial.unlink(missing_ok=True)  # a failed fetch leaves nothing; only a killed one leaves bytes to resume
             raise
         kill_point("fetch.published")
@@ -84,12 +87,12 @@ def fetch_to(artifact: Artifact, final: Path, store: Store, settings: Settings, 
 
 
 def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settings: Settings, log: Log,
-            apt_root: Path, retry: RetryPolicy) -> None:
+            apt_root: Path, retry: RetryPolicy, lane: Lane | None) -> None:
     attempts: list[tuple[str, str]] = []
     if settings.distdir is not None:
         where = f"WASI_DISTDIR {settings.distdir / artifact.name}"
         try:
-            _copy_local(settings.distdir / artifact.name, artifact, partial, where, log)
+            _copy_local(settings.distdir / artifact.name, artifact, partial, where, log, lane)
             _publish(partial, final)
             return
         except SourceFailed as e:
@@ -117,14 +120,16 @@ def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settin
                 attempts.append((source.describe(), "not tried: WASI_OFFLINE=1"))
                 continue
             network_attempts += 1
+            if lane is not None:
+                lane.check()
             try:
                 if isinstance(source, PipSource):
-                    fetch_with_pip(source, artifact, partial, store, settings, log)
+                    fetch_with_pip(source, artifact, partial, store, settings, log, lane)
                 elif source.url.startswith("file://"):
                     path = Path(urllib.request.url2pathname(urllib.parse.urlparse(source.url).path))
-                    _copy_local(path, artifact, partial, source.url, log)
+                    _copy_local(path, artifact, partial, source.url, log, lane)
                 else:
-                    fetch_http(source.url, artifact, partial, settings, retry, log)
+                    fetch_http(source.url, artifact, partial, settings, retry, log, lane=lane)
                 _publish(partial, final)
                 return
             except SlowAnswer as e:
@@ -139,7 +144,7 @@ def _obtain(artifact: Artifact, final: Path, partial: Path, store: Store, settin
         log(f"wasi: no other source delivered {artifact.name}; asking {source.url} again, waiting up to "
             f"{settings.fetch_timeout:g} s (WASI_FETCH_TIMEOUT) for its answer")
         try:
-            fetch_http(source.url, artifact, partial, settings, retry, log, patient=True)
+            fetch_http(source.url, artifact, partial, settings, retry, log, patient=True, lane=lane)
             _publish(partial, final)
             return
         except SourceFailed as e:
@@ -205,7 +210,8 @@ def _publish(partial: Path, final: Path) -> None:
 
 
 # -- local files (WASI_DISTDIR, file:// URLs) --------------------------------------------------------------------
-def _copy_local(path: Path, artifact: Artifact, partial: Path, where: str, log: Log) -> None:
+def _copy_local(path: Path, artifact: Artifact, partial: Path, where: str, log: Log,
+                lane: Lane | None = None) -> None:
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, for ever. It changes nothing for
         # a regular file, and anything else is refused below before a byte is read.
@@ -233,6 +239,8 @@ def _copy_local(path: Path, artifact: Artifact, partial: Path, where: str, log: 
                     raise SourceFailed(f"cannot read it: {e.strerror}") from None
                 if not chunk:
                     break
+                if lane is not None:
+                    lane.check()
                 digest.update(chunk)
                 out.write(chunk)
     if digest.hexdigest() != artifact.sha256:

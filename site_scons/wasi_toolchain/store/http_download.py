@@ -24,6 +24,7 @@ from ..net import CONNECT_TIMEOUT, MAX_REDIRECTS, NET_CHUNK, SourceFailed, descr
 from ..pins.toolchain_lock import Artifact
 from ..settings import Settings
 from .digest import CHUNK, megabytes, mismatch
+from .lane import FetchCancelled, Lane
 from ..log import Log
 
 PROGRESS_BAR_MIN_BYTES = 4 << 20
@@ -59,21 +60,25 @@ class _Retry(Exception):
 
 
 def fetch_http(url: str, artifact: Artifact, partial: Path, settings: Settings, retry: RetryPolicy,
-               log: Log, *, patient: bool = False) -> None:
+               log: Log, *, patient: bool = False, lane: Lane | None = None) -> None:
     """Download ``url`` into ``partial``. Each request's answer (its first byte and its header block) is due within
     WASI_FETCH_HEADER_TIMEOUT, or within WASI_FETCH_TIMEOUT when ``patient`` (the last try of a slow source); past
-    that, SlowAnswer."""
+    that, SlowAnswer. In a ``lane``, no progress bar is drawn, and a cancelled lane ends the download at once
+    (FetchCancelled): the rate guard's watcher shuts the connection, and no retry is waited for."""
     kept = partial.stat().st_size if partial.is_file() else 0
     resuming = f", resuming an interrupted download at byte {kept}" if 0 < kept < artifact.size else ""
     log(f"wasi: fetching {artifact.name} ({megabytes(artifact.size)}) from {url}{resuming}")
     failures = 0
     restarted = False
     while True:
+        if lane is not None:
+            lane.check()
         try:
             # A session per attempt: its connections are made under that attempt's rate guard.
             with new_session(adapter=_guarded_adapter_class()()) as session:
-                with _RateGuard(settings, patient=patient) as guard:
-                    resumed, actual = _http_attempt(session, url, artifact, partial, settings, log, guard)
+                with _RateGuard(settings, patient=patient, lane=lane) as guard:
+                    resumed, actual = _http_attempt(session, url, artifact, partial, settings, log, guard,
+                                                    bars=lane is None)
         except _Retry as e:
             failures += 1
             if failures >= retry.attempts:
@@ -85,7 +90,10 @@ def fetch_http(url: str, artifact: Artifact, partial: Path, settings: Settings, 
             have = partial.stat().st_size if partial.is_file() else 0
             resume = f", resuming at byte {have}" if have else ""
             log(f"wasi: {url}: {e}; retry {failures} of {retry.attempts - 1} in {delay:g} s{resume}")
-            retry.sleep(delay)
+            if lane is not None:
+                lane.sleep(delay, retry.sleep)
+            else:
+                retry.sleep(delay)
             continue
         if actual == artifact.sha256:
             return
@@ -100,7 +108,7 @@ def fetch_http(url: str, artifact: Artifact, partial: Path, settings: Settings, 
 
 
 def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, settings: Settings,
-                  log: Log, guard: _RateGuard) -> tuple[bool, str]:
+                  log: Log, guard: _RateGuard, *, bars: bool = True) -> tuple[bool, str]:
     """One GET. Returns (resumed, sha256 of the whole partial file) once it holds ``artifact.size`` bytes."""
     import http.client
 
@@ -175,7 +183,8 @@ def _http_attempt(session: Any, url: str, artifact: Artifact, partial: Path, set
         # Only reading is the network's: an OSError from writing (a full disk) leaves this function as it is, and
         # fetch_to reports it as the local problem it is, without a retry.
         with open(partial, "ab" if offset else "wb") as out:
-            chunks = iter(_progress(response.raw.stream(NET_CHUNK, decode_content=False), artifact, offset))
+            stream = response.raw.stream(NET_CHUNK, decode_content=False)
+            chunks = iter(_progress(stream, artifact, offset) if bars else stream)
             while True:
                 try:
                     chunk = next(chunks, None)
@@ -233,7 +242,7 @@ class _RateGuard:
     allowed as slack so a mirror just above the rate is never cut off.
     """
 
-    def __init__(self, settings: Settings, *, patient: bool = False) -> None:
+    def __init__(self, settings: Settings, *, patient: bool = False, lane: Lane | None = None) -> None:
         self.min_rate = settings.fetch_min_rate
         self.grace = settings.fetch_grace
         # Patient (a slow server's last chance): the header block within WASI_FETCH_TIMEOUT, and the first byte
@@ -245,7 +254,9 @@ class _RateGuard:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._failure: SourceFailed | None = None
+        # A SourceFailed, or FetchCancelled when the lane the download runs in is told to stop.
+        self._failure: SourceFailed | FetchCancelled | None = None
+        self._lane = lane
         self._started = time.monotonic()
         self._awaiting: float | None = None  # when the request whose answer is awaited was sent
         self._first_byte = False
@@ -278,12 +289,17 @@ class _RateGuard:
         """The header block is in (or the request failed otherwise)."""
         self._awaiting = None
 
-    def failure(self) -> SourceFailed | None:
+    def failure(self) -> SourceFailed | FetchCancelled | None:
         return self._failure
 
     def _watch(self) -> None:
         poll = min(0.5, max(0.02, min(self.grace, self.header_timeout) / 10))
+        if self._lane is not None:
+            poll = min(poll, 0.1)
         while not self._stopped.wait(poll):
+            if self._lane is not None and self._lane.cancelled.is_set():
+                self._fail(FetchCancelled("stopped: another part of the build failed or was interrupted"))
+                return
             now = time.monotonic()
             awaiting, elapsed = self._awaiting, now - self._started
             if awaiting is not None and now - awaiting >= self.header_timeout and (self._first_byte or
@@ -299,7 +315,7 @@ class _RateGuard:
                     f"cut off"))
                 return
 
-    def _fail(self, failure: SourceFailed) -> None:
+    def _fail(self, failure: SourceFailed | FetchCancelled) -> None:
         with self._lock:
             self._failure = failure
             for sock in self._sockets:

@@ -19,6 +19,7 @@ from ..pins.locators import PipSource
 from ..pins.toolchain_lock import Artifact
 from ..settings import Settings
 from .digest import megabytes, mismatch, sha256_file
+from .lane import PROGRESS_EVERY, FetchCancelled, Lane
 from .store import Store, remove_tree
 from ..log import Log
 
@@ -26,9 +27,10 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store: Store, settings: Settings,
-                   log: Log) -> None:
+                   log: Log, lane: Lane | None = None) -> None:
     """Let pip download the file, so the user's pip configuration applies; then verify it ourselves. pip runs under
-    the bounds of our own downloads (see _run_pip)."""
+    the bounds of our own downloads (see _run_pip). In a ``lane``, pip draws no progress bar (our lines say how far
+    it got), and it is stopped when the lane is cancelled."""
     temp_dir = store.temp_path(partial.with_name(artifact.name))
     temp_dir.mkdir()
     try:
@@ -41,11 +43,11 @@ def fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store: 
             command += ["--platform", platform_tag]
         if source.index_url:
             command += ["--index-url", source.index_url]
-        interactive = sys.stderr.isatty()
+        interactive = lane is None and sys.stderr.isatty()
         if not interactive:
             command += ["--progress-bar", "off"]
         log(f"wasi: fetching {artifact.name} ({megabytes(artifact.size)}) with pip")
-        result = _run_pip(command, temp_dir, settings, interactive)
+        result = _run_pip(command, temp_dir, settings, interactive, lane, artifact, log)
         if result.returncode != 0:
             output = (result.stderr or "") + (result.stdout or "")
             for number in DISK_FULL:
@@ -67,11 +69,13 @@ def fetch_with_pip(source: PipSource, artifact: Artifact, partial: Path, store: 
         remove_tree(temp_dir)
 
 
-def _run_pip(command: list[str], temp_dir: Path, settings: Settings, interactive: bool) -> Any:
+def _run_pip(command: list[str], temp_dir: Path, settings: Settings, interactive: bool, lane: Lane | None,
+             artifact: Artifact, log: Log) -> Any:
     """Run pip, bounded as _RateGuard bounds an HTTP attempt: past WASI_FETCH_GRACE seconds, pip must have written
     WASI_FETCH_MIN_RATE bytes/s on average, or it is stopped (SourceFailed). Its --timeout bounds only silence, so a
     package index that trickles would hang a cold start for ever. What pip has written is measured in its own
-    TMPDIR, given here (pip streams a download into a temp dir before moving it to --dest)."""
+    TMPDIR, given here (pip streams a download into a temp dir before moving it to --dest). In a lane, pip is
+    killed (FetchCancelled) when the lane is cancelled, and every PROGRESS_EVERY seconds a line says how far it got."""
     pip_tmp = temp_dir / "tmp"
     pip_tmp.mkdir()
     environment = {**os.environ, "TMPDIR": str(pip_tmp)}
@@ -81,10 +85,19 @@ def _run_pip(command: list[str], temp_dir: Path, settings: Settings, interactive
     reader = threading.Thread(target=lambda: outputs.extend(process.communicate()), daemon=True)
     reader.start()
     started = time.monotonic()
+    reported = started
     try:
         while process.poll() is None:
-            reader.join(0.25)
-            elapsed = time.monotonic() - started
+            reader.join(0.1 if lane is not None else 0.25)
+            if lane is not None and lane.cancelled.is_set():
+                process.kill()
+                raise FetchCancelled("stopped: another part of the build failed or was interrupted")
+            now = time.monotonic()
+            elapsed = now - started
+            if lane is not None and now - reported >= PROGRESS_EVERY and process.poll() is None:
+                reported = now
+                log(f"wasi: pip has {megabytes(min(_bytes_under(temp_dir), artifact.size))} of {artifact.name} "
+                    f"({megabytes(artifact.size)}) after {elapsed:.0f} s")
             if settings.fetch_min_rate > 0 and elapsed >= settings.fetch_grace:
                 written = _bytes_under(temp_dir)
                 if written + NET_CHUNK < settings.fetch_min_rate * elapsed:

@@ -36,6 +36,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import StoreError, StoreLockTimeout
 from ..killpoints import kill_point
@@ -169,13 +170,16 @@ class Store:
 
     # -- locks -------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self, name: str, what: str, *, timeout: float | None = None, log: Log | None = None) -> Iterator[None]:
+    def locked(self, name: str, what: str, *, timeout: float | None = None, log: Log | None = None,
+               while_waiting: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold the store lock ``name`` (a file under locks/) while doing ``what``.
 
         ``timeout`` defaults to the store's (WASI_LOCK_TIMEOUT); 0 tries once. While the lock is held, a sidecar
         ``<name>.owner`` says who holds it, for other processes' timeout messages. It is removed just before the
         lock is released, so finding one on acquiring means its writer died holding the lock (killed): the lock
-        itself was released by the OS, and what it guarded is swept by the caller.
+        itself was released by the OS, and what it guarded is swept by the caller. ``while_waiting`` is called
+        every fraction of a second while the lock is held elsewhere; what it raises ends the wait (a fetch lane
+        that was cancelled, store/lane.py).
         """
         import filelock  # lazy: a warm build never takes a lock
 
@@ -194,7 +198,10 @@ class Store:
                 if log is not None:
                     log(f"wasi: waiting for {_describe_owner(owner, holder=False)} (up to {wait:g} s, "
                         f"WASI_LOCK_TIMEOUT)")
-                lock.acquire()
+                if while_waiting is None:
+                    lock.acquire()
+                else:
+                    _acquire_checking(lock, wait, while_waiting)
         except filelock.Timeout:
             holder = _describe_owner(owner)
             raise StoreLockTimeout(
@@ -336,6 +343,22 @@ class EntryBuild:
         kill_point(f"{self.kill_points}.stamped")
         self.store.publish(self.temp, self.root)
         kill_point(f"{self.kill_points}.published")
+
+
+def _acquire_checking(lock: Any, wait: float, while_waiting: Callable[[], None]) -> None:
+    """``lock.acquire()`` (a filelock.FileLock) within ``wait`` seconds, filelock.Timeout past them, calling
+    ``while_waiting`` between short tries."""
+    import filelock
+
+    deadline = time.monotonic() + wait
+    while True:
+        while_waiting()
+        try:
+            lock.acquire(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+            return
+        except filelock.Timeout:
+            if time.monotonic() >= deadline:
+                raise
 
 
 def _write_owner(owner: Path, what: str) -> None:

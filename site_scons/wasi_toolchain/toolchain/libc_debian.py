@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import ToolchainError
 from ..pins.toolchain_lock import Lock
-from .entry import LIB_DIR, Timings, Toolchain
+from .entry import LIB_DIR, Timings, Toolchain, move_tree
 from ..log import Log
 
 PACKAGE_DIRS = ("usr/include/", "usr/lib/")
@@ -36,7 +36,7 @@ def install(staged: Toolchain, lock: Lock, package: Path, log: Log, timings: Tim
         for name in ("include", "lib"):
             source = scratch / "usr" / name
             if source.is_dir():
-                shutil.copytree(source, sysroot / name, symlinks=True)
+                move_tree(source, sysroot / name)
     missing = [relative for relative in REQUIRED if not (sysroot / relative).is_file()]
     if missing:
         raise ToolchainError(

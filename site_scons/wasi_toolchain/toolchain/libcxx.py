@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import ToolchainError
 from ..pins.toolchain_lock import Lock
-from .entry import LIB_DIR, Timings, Toolchain
+from .entry import LIB_DIR, Timings, Toolchain, move_tree
 from ..log import Log
 
 INCLUDE_DIR = "include/c++/v1"
@@ -36,7 +36,7 @@ def install(staged: Toolchain, lock: Lock, debs: list[Path], log: Log, timings: 
     sysroot = staged.sysroot
     with timings.phase("libc++ install"):
         if headers.is_dir():
-            shutil.copytree(headers, sysroot / INCLUDE_DIR, symlinks=True)
+            move_tree(headers, sysroot / INCLUDE_DIR)
         lib = sysroot / LIB_DIR
         for archive in sorted(libraries.glob("*.a")) if libraries.is_dir() else []:
             shutil.copyfile(archive, lib / archive.name)

@@ -14,6 +14,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..settings import Settings
 from ..errors import ToolchainError
@@ -24,6 +25,9 @@ from ..pins.toolchain_lock import Lock
 from .entry import LIBC_FLAVOURS, TARGET, LibcFlavour, LibcOptimize, Timings, Toolchain, run_tool
 from ..store.store import Store, remove_tree
 from ..log import Log, log_to_stderr
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 # Only what plan() and a warm ensure() need is imported above: SCons imports this module at every start-up. The
 # cold path's modules (fetch pulls in urllib, http.client, ssl and email; archive pulls in tarfile, zipfile and the
@@ -121,8 +125,13 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         return toolchain
     if toolchain.base is not None:
         return _ensure_size_libc(toolchain, lock, settings, log)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..log import one_line_at_a_time
+    from ..store.background import BackgroundFetch
     from ..store.fetch import fetch
 
+    log = one_line_at_a_time(log)  # two lanes log below
     store = Store(settings.cache_dir, lock_timeout=settings.lock_timeout)
     with store.building_entry(toolchain.key, f"building the sysroot {toolchain.key}", complete=toolchain.is_complete,
                               log=log, kill_points="sysroot") as build:
@@ -133,24 +142,45 @@ def ensure(toolchain: Toolchain, lock: Lock, settings: Settings, *, log: Log = l
         timings = Timings()
         log(f"wasi: preparing toolchain {toolchain.key} (first use; it is cached in {settings.cache_dir})")
         libc_artifact = lock.wasi_libc if toolchain.libc == "debian" else lock.wasi_libc_source
-        with timings.phase("fetch"):
-            # Small pins first, so a bad builtins or wasi-libc pin fails before the big LLVM download.
-            builtins_deb = fetch(lock.builtins, store, settings, log=log)
-            libc_file = fetch(libc_artifact, store, settings, log=log)
-            libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
-            llvm_files = [fetch(a, store, settings, log=log)
-                          for a in lock.llvm_files(toolchain.host, toolchain.provider)]
         staged = dataclasses.replace(toolchain, root=build.temp)
-        _install_llvm(staged, lock, llvm_files, builtins_deb, log, timings)
+        # The LLVM files (the wheel: most of a cold start's download) come in a lane of their own while the small
+        # pins are fetched. Debian's libc and libc++ need no clang: they are unpacked into the entry in a thread of
+        # their own, beside the LLVM download and then beside LLVM's own unpacking. Either side's error ends both.
+        beside = Timings()
+        with BackgroundFetch(lock.llvm_files(toolchain.host, toolchain.provider), store, settings,
+                             log=log) as llvm_lane, ThreadPoolExecutor(1, thread_name_prefix="wasi-unpack") as pool:
+            with timings.phase("fetch"):
+                builtins_deb = fetch(lock.builtins, store, settings, log=log)
+                libc_file = fetch(libc_artifact, store, settings, log=log)
+                libcxx_debs = [fetch(a, store, settings, log=log) for a in lock.libcxx.files]
+            llvm_lane.check()
+            build.temp.mkdir(parents=True)
+            side = (pool.submit(_install_debian_parts, staged, lock, libc_file, libcxx_debs, log, beside)
+                    if toolchain.libc == "debian" else None)
+            with timings.phase("fetch"):  # what is left of the LLVM download once the rest is under way
+                llvm_files = llvm_lane.result(while_waiting=lambda: _raise_if_failed(side))
+            _install_llvm(staged, lock, llvm_files, builtins_deb, log, timings)
+            if side is not None:
+                with timings.phase("unpack"):  # what is left of Debian's libc and libc++ once LLVM is in
+                    side.result()
+        timings.alongside("LLVM fetch", llvm_lane.seconds)
+        if side is not None:
+            timings.alongside("libc and libc++", sum(beside.seconds.values()))
         kill_point("sysroot.llvm-installed")
-        _install_libc(staged, lock, libc_file, settings, store, log, timings)
-        _install_libcxx(staged, lock, libcxx_debs, log, timings)
+        if toolchain.libc == "source":  # built with the pinned clang: after LLVM
+            from . import libc_source
+
+            libc_source.build(staged, libc_file, settings, store, log, timings)
+        _add_extra_symbols(staged, log, timings)
+        if toolchain.libc == "source":
+            _install_libcxx(staged, lock, libcxx_debs, log, timings)
         kill_point("sysroot.built")
-        # The timings are a record for bench/cold_start.py, not an input: the key is computed from key_inputs.
+        # The timings are a record for bench/cold_floor.py and `scons --wasi-timings`, not an input: the key is
+        # computed from key_inputs.
         build.publish(lambda: {"key": toolchain.key,
                                **key_inputs(lock, toolchain.host, toolchain.provider, toolchain.libc,
                                             emulator=toolchain.emulator),
-                               "timings": timings.rounded()}, timed=timings.phase)
+                               **timings.stamp_fields(time.monotonic() - started)}, timed=timings.phase)
         # Where a cold start went, phase by phase (also kept in the entry's stamp, "timings").
         log(f"wasi: toolchain {toolchain.key} ready in {time.monotonic() - started:.1f} s ({timings.summary()})")
     return toolchain
@@ -219,16 +249,39 @@ def _install_llvm(staged: Toolchain, lock: Lock, llvm_files: list[Path], builtin
 def _install_libc(staged: Toolchain, lock: Lock, libc_file: Path, settings: Settings, store: Store, log: Log,
                   timings: Timings) -> None:
     """The libc flavour's step, then the symbols the pinned parts need from it."""
-    from . import extra_symbols
-
     if staged.libc == "debian":
-        from . import libc_debian
-
-        libc_debian.install(staged, lock, libc_file, log, timings)
+        _install_debian_libc(staged, lock, libc_file, log, timings)
     else:
         from . import libc_source
 
         libc_source.build(staged, libc_file, settings, store, log, timings)
+    _add_extra_symbols(staged, log, timings)
+
+
+def _install_debian_libc(staged: Toolchain, lock: Lock, libc_file: Path, log: Log, timings: Timings) -> None:
+    """Debian's prebuilt libc: unpacked and copied, no clang needed."""
+    from . import libc_debian
+
+    libc_debian.install(staged, lock, libc_file, log, timings)
+
+
+def _install_debian_parts(staged: Toolchain, lock: Lock, libc_file: Path, libcxx_debs: list[Path], log: Log,
+                          timings: Timings) -> None:
+    """Debian's libc, then libc++ into it: what needs no clang, so it runs beside the LLVM download and unpacking."""
+    _install_debian_libc(staged, lock, libc_file, log, timings)
+    _install_libcxx(staged, lock, libcxx_debs, log, timings)
+
+
+def _raise_if_failed(side: Future[None] | None) -> None:
+    """Raise the error of the work beside, if it has already failed (so a bad libc does not wait for LLVM)."""
+    if side is not None and side.done() and (error := side.exception()) is not None:
+        raise error
+
+
+def _add_extra_symbols(staged: Toolchain, log: Log, timings: Timings) -> None:
+    """What the pinned parts need from libc.a, compiled with the pinned clang."""
+    from . import extra_symbols
+
     extra_symbols.add(staged, staged.libc, log, timings)
 
 
