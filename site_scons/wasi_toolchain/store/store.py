@@ -75,9 +75,7 @@ class Store:
         return self.root / "locks" / f"{name}.lock"
 
     def parsed_locks_dir(self) -> Path | None:
-        """Where parsed locks are kept (pins/lock_cache.py); None unless the root carries the marker: nothing is
-        written into a directory the tool did not make its store (a wrong WASI_CACHE_DIR), nor is a store created
-        just for this."""
+        """Where parsed locks are kept (pins/lock_cache.py); None unless the root is marked as the tool's store."""
         return self.root / PARSED_LOCKS if self.is_marked() else None
 
     # -- the marker, and removing only what lies inside the store ------------------------------------------------
