@@ -34,9 +34,9 @@ from collections.abc import Mapping, Sequence
 from ..errors import ConfigError
 
 # Sources per clang run unless WASI_BATCH_SIZE says otherwise. A batch runs as one clang -cc1 process where it can
-# (targets/frontend_batch.py): 200 small C files built 0.74 x the time of make -j2 running one-file commands, against
-# 0.97 x without batches (bench/full_build.py). 16 gives one directory of 200 files 13 batches, enough for -jN to
-# spread. Debian's clang makes -cc1 batches only (toolchain/llvm.py, DebianProvider.driver_batches).
+# (targets/frontend_batch.py): 200 small C files built in 0.66-0.84 x the time of make -j2 running one-file commands,
+# against 0.93-1.08 x without batches (bench/full_build.py). 16 gives one directory of 200 files 13 batches, enough
+# for -jN to spread. Debian's clang makes -cc1 batches only (toolchain/llvm.py, DebianProvider.driver_batches).
 DEFAULT_BATCH_SIZE = 16
 MAX_BATCH_SIZE = 1024
 VARIABLE = "WASI_BATCH_SIZE"
