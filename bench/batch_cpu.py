@@ -15,9 +15,11 @@ import argparse
 import os
 import resource
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from common import fmt_seconds, machine_line, markdown_table, median, record_commands, run, scons_command
@@ -52,7 +54,8 @@ def main() -> None:
         for c in compiles:
             subprocess.run(shlex.split(c.line), cwd=root, check=True)
 
-    def batched() -> None:
+    def batches() -> Iterator[tuple[list, str, batch.BatchPlan]]:
+        """Each batch of up to --size files of one directory: its members, a work dir, the driver batch's plan."""
         for directory, members in groups.items():
             for i in range(0, len(members), args.size):
                 part = members[i:i + args.size]
@@ -60,10 +63,14 @@ def main() -> None:
                 plan = batch.plan(shlex.split(part[0].line), part[0].target, [c.inputs[0] for c in part],
                                   top=str(root), work_dir=work)
                 assert plan is not None and not plan.alone
-                subprocess.run(plan.argv, cwd=root, check=True)
-                for index, name in plan.batched:
-                    os.replace(os.path.join(work, name), root / part[index].target)
-                os.rmdir(work)
+                yield part, work, plan
+                shutil.rmtree(work)
+
+    def batched() -> None:
+        for part, work, plan in batches():
+            subprocess.run(plan.argv, cwd=root, check=True)
+            for index, name in plan.batched:
+                os.replace(os.path.join(work, name), root / part[index].target)
 
     wrapper = shlex.split(compiles[0].line)[0]
     spec = ZiglangProvider().frontend_spec()
@@ -71,26 +78,18 @@ def main() -> None:
     start, start_env = direct_command(spec, wrapper, os.environ)
 
     def frontend() -> None:
-        for directory, members in groups.items():
-            for i in range(0, len(members), args.size):
-                part = members[i:i + args.size]
-                work = tempfile.mkdtemp(dir=root / directory)
-                plan = batch.plan(shlex.split(part[0].line), part[0].target, [c.inputs[0] for c in part],
-                                  top=str(root), work_dir=work)
-                assert plan is not None and not plan.alone
-                printed = subprocess.run([*plan.argv, "-###"], cwd=root, check=True, capture_output=True, text=True)
-                jobs = frontend_batch.jobs(printed.stderr)
-                overlay = os.path.join(work, "overlay.json")
-                made = frontend_batch.command(jobs or [], plan.inputs, top=str(root), work_dir=work,
-                                              overlay_path=overlay)
-                assert made is not None, "no -cc1 batch for these commands"
-                Path(overlay).write_text(made.overlay)
-                for d in made.directories:
-                    os.makedirs(os.path.join(work, d), exist_ok=True)
-                subprocess.run([*start, *made.argv[1:]], env=start_env, check=True)
-                for (index, _), name in zip(plan.batched, made.objects):
-                    os.replace(os.path.join(work, name), root / part[index].target)
-                subprocess.run(["rm", "-rf", work], check=True)
+        for part, work, plan in batches():
+            printed = subprocess.run([*plan.argv, "-###"], cwd=root, check=True, capture_output=True, text=True)
+            overlay = os.path.join(work, "overlay.json")
+            made = frontend_batch.command(frontend_batch.jobs(printed.stderr) or [], plan.inputs, top=str(root),
+                                          work_dir=work, overlay_path=overlay)
+            assert made is not None, "no -cc1 batch for these commands"
+            Path(overlay).write_text(made.overlay)
+            for d in made.directories:
+                os.makedirs(os.path.join(work, d), exist_ok=True)
+            subprocess.run([*start, *made.argv[1:]], env=start_env, check=True)
+            for (index, _), name in zip(plan.batched, made.objects):
+                os.replace(os.path.join(work, name), root / part[index].target)
 
     def objects() -> dict[str, bytes]:
         return {c.target: (root / c.target).read_bytes() for c in compiles}
