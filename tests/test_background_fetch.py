@@ -71,6 +71,23 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+
+def index_with_a_wheel(server: LoopbackServer, filler: bytes) -> tuple[str, bytes, bytes]:
+    """A package index on ``server`` listing one wheel carrying ``filler``: the wheel's name, its bytes, and the
+    response head a test serves its body after (trickled, cut off, …)."""
+    name = "wasitestpkg-1.0-py3-none-any.whl"
+    wheel = make_zip([("wasitestpkg/__init__.py", b""), ("wasitestpkg/filler.bin", filler),
+                      ("wasitestpkg-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: wasitestpkg\n"
+                                                             b"Version: 1.0\n"),
+                      ("wasitestpkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
+                                                          b"Tag: py3-none-any\n"),
+                      ("wasitestpkg-1.0.dist-info/RECORD", b"")])
+    server.faults["/simple/wasitestpkg/"] = status(200, headers={"Content-Type": "text/html"}, body=(
+        f'<html><body><a href="/files/{name}#sha256={sha256(wheel)}">{name}</a></body></html>').encode())
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(wheel)}\r\n\r\n"
+            ).encode()
+    return name, wheel, head
+
 def test_both_sides_deliver_verified_files(tmp_path: Path, server: LoopbackServer) -> None:
     server.files[f"/d/{BIG_PATH}"] = BIG
     server.files[f"/d/{SMALL_PATH}"] = SMALL
@@ -139,17 +156,7 @@ def test_a_failure_beside_the_lane_stops_its_http_download_and_removes_its_bytes
 def test_a_failure_beside_the_lane_kills_its_pip(tmp_path: Path, server: LoopbackServer,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
-    name = "wasitestpkg-1.0-py3-none-any.whl"
-    wheel = make_zip([("wasitestpkg/__init__.py", b""), ("wasitestpkg/filler.bin", BIG),
-                      ("wasitestpkg-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: wasitestpkg\n"
-                                                             b"Version: 1.0\n"),
-                      ("wasitestpkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
-                                                          b"Tag: py3-none-any\n"),
-                      ("wasitestpkg-1.0.dist-info/RECORD", b"")])
-    server.faults["/simple/wasitestpkg/"] = status(200, headers={"Content-Type": "text/html"}, body=(
-        f'<html><body><a href="/files/{name}#sha256={sha256(wheel)}">{name}</a></body></html>').encode())
-    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(wheel)}\r\n\r\n"
-            ).encode()
+    name, wheel, head = index_with_a_wheel(server, BIG)
     sent: list[int] = []
     server.faults[f"/files/{name}"] = trickle(head, wheel, interval=0.02, piece=16384, sent=sent, give_up_after=60)
     server.files[f"/d/{SMALL_PATH}"] = SMALL
@@ -310,17 +317,7 @@ def test_pip_in_a_lane_draws_no_bar_and_says_how_far_it_got_in_plain_lines(tmp_p
         return run_pip(command, temp_dir, settings, interactive, *rest)
 
     monkeypatch.setattr(pip_download, "_run_pip", recorded)
-    name = "wasitestpkg-1.0-py3-none-any.whl"
-    wheel = make_zip([("wasitestpkg/__init__.py", b""), ("wasitestpkg/filler.bin", SMALL * 20),
-                      ("wasitestpkg-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: wasitestpkg\n"
-                                                             b"Version: 1.0\n"),
-                      ("wasitestpkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
-                                                          b"Tag: py3-none-any\n"),
-                      ("wasitestpkg-1.0.dist-info/RECORD", b"")])
-    server.faults["/simple/wasitestpkg/"] = status(200, headers={"Content-Type": "text/html"}, body=(
-        f'<html><body><a href="/files/{name}#sha256={sha256(wheel)}">{name}</a></body></html>').encode())
-    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(wheel)}\r\n\r\n"
-            ).encode()
+    name, wheel, head = index_with_a_wheel(server, SMALL * 20)
     # 1 MB in 64 kB pieces every 0.1 s: about 1.6 s, long enough for a few progress lines.
     server.faults[f"/files/{name}"] = trickle(head, wheel, interval=0.1, piece=65536, give_up_after=60)
     s = settings(tmp_path, server, WASI_PYPI_INDEX=server.url("/simple/"))
