@@ -117,7 +117,7 @@ class CompileAction(SCons.Action.CommandAction):
             size = batch.batch_size(env.get("WASI_BATCH_SIZE"))
         except WasiError as e:
             raise SCons.Errors.UserError(str(e)) from None
-        if size <= 1 or len(target) != 1 or len(source) != 1 or not _provider_batches(env):
+        if size <= 1 or len(target) != 1 or len(source) != 1:
             return None
         if not issubclass(env.get("CACHEDIR_CLASS", SCons.CacheDir.CacheDir), BatchCacheDir):
             return None  # a CacheDir class of the user's own would not retrieve batches all or none
@@ -234,7 +234,7 @@ class CompileAction(SCons.Action.CommandAction):
 
         if not getattr(env["SPAWN"], "wasi_direct", False):  # a user's own SPAWN gets the driver's command
             return None
-        environ = {k: str(v) for k, v in env["ENV"].items()}
+        environ = _environ(env)
         start = frontend_start(found.argv[0], environ)
         if start is None:
             return None
@@ -269,14 +269,17 @@ class CompileAction(SCons.Action.CommandAction):
         return 0
 
 
+def _environ(env: Any) -> dict[str, str]:
+    """The environment a command of ``env`` runs with (its ENV, as strings), as SCons's spawn gets it."""
+    return {k: str(v) for k, v in env["ENV"].items()}
+
+
 def _provider(env: Any) -> Any:
     from wasi_toolchain.toolchain.llvm import provider_class
 
     return provider_class(env["WASI_TOOLCHAIN"].provider)
 
 
-def _provider_batches(env: Any) -> bool:
-    return _provider(env).batch_compiles
 
 
 def _changed(executor: Any) -> list[tuple[Any, Any]] | None:
@@ -304,7 +307,7 @@ def _run(argv: list[str], env: Any, top: str) -> int:
     from .spawn import run_captured
 
     spawn = env["SPAWN"]
-    environ = {k: str(v) for k, v in env["ENV"].items()}
+    environ = _environ(env)
     if not getattr(spawn, "wasi_direct", False):
         escape = env.get("ESCAPE", lambda x: x)
         escaped = SCons.Subst.escape_list([SCons.Subst.CmdStringHolder(word, None) for word in argv], escape)

@@ -30,6 +30,8 @@ import posixpath
 import re
 from collections.abc import Sequence
 
+from .batch import object_name
+
 # cc1 flags whose output depends on the main file's name (-main-file-name, which a -cc1 batch cannot give each
 # source) or that write a file per source.
 _NAMED_AFTER_THE_MAIN_FILE = ("-debug-info-kind", "-dwarf-debug-flags", "-record-command-line", "-split-dwarf",
@@ -88,7 +90,7 @@ def command(printed: Sequence[Sequence[str]], sources: Sequence[str], *, top: st
     template = [word for word in template if word != "-disable-free"]
     tree = f"{work_dir.rstrip('/')}/{TREE}"
     relative = [source[len(top) + 1:] for source in sources]
-    objects = [posixpath.join(TREE, posixpath.dirname(path), _object_name(path)) for path in relative]
+    objects = [posixpath.join(TREE, posixpath.dirname(path), object_name(path)) for path in relative]
     if len(set(objects)) != len(objects):
         return None
     directories = sorted({posixpath.dirname(path) for path in objects})
@@ -108,8 +110,3 @@ def _without_per_file_words(words: list[str]) -> list[str] | None:
         del words[indexes[0]:indexes[0] + 2]
     return words
 
-
-def _object_name(path: str) -> str:
-    """What -cc1 names the object of ``path`` given no -o: the path's last suffix replaced by ``.o``."""
-    base = posixpath.basename(path)
-    return f"{base[:base.rfind('.')]}.o" if "." in base else f"{base}.o"

@@ -37,9 +37,8 @@ class LlvmProvider(ABC):
     name: str
     # Only the hosts a provider's binaries can run on; the lock says which of them are pinned.
     hosts: tuple[str, ...]
-    # Whether one clang run may compile several sources (WASI_BATCH_SIZE, targets/batch.py): as one -cc1
-    # (frontend_spec) or, where that cannot be, as one driver run with several sources (driver_batches).
-    batch_compiles: bool = True
+    # Whether one clang driver run may compile several sources (WASI_BATCH_SIZE, targets/batch.py), where a batch
+    # cannot run as one -cc1 (frontend_spec); without, those batches compile file by file.
     driver_batches: bool = True
 
     def __init__(self, host: str | None = None, emulator: str | None = None) -> None:
@@ -142,14 +141,17 @@ class ZiglangProvider(LlvmProvider):
     def clang_headers(self) -> str:
         return "llvm/ziglang/lib/include"
 
+    # zig picks clang from argv[1] (started as libexec/clang, so that it speaks as clang:), and clang its -cc1 mode
+    # from the next word: `… clang -cc1 …`.
+    CLANG = (f"{TOP}/libexec/clang", "clang")
+
     def frontend_spec(self) -> ToolSpec | None:
-        # zig picks clang from argv[1] and clang its -cc1 mode from the next word: `zig clang -cc1 …`.
-        return emulated(((f"{TOP}/libexec/clang", "clang"), ()), self.emulator)
+        return emulated((self.CLANG, ()), self.emulator)
 
     def tools(self) -> dict[str, ToolSpec | None]:
         zig = f"{TOP}/llvm/ziglang/zig"
         return {
-            "clang": ((f"{TOP}/libexec/clang", "clang", "-resource-dir", f"{TOP}/resource"), ()),
+            "clang": ((*self.CLANG, "-resource-dir", f"{TOP}/resource"), ()),
             "wasm-ld": ((zig, "wasm-ld"), ()),
             "llvm-ar": ((zig, "ar"), ()),
             "llvm-ranlib": ((zig, "ranlib"), ()),
@@ -238,10 +240,12 @@ class DebianProvider(LlvmProvider):
     def clang_headers(self) -> str:
         return f"llvm/{self.PREFIX}/lib/clang/{self.CLANG_MAJOR}/include"
 
+    def _tool(self, name: str, *args: str) -> ToolSpec:
+        """``<PREFIX>/bin/<name> <args>``, started through the pinned loader."""
+        return loader_tool_spec(self.host or "", "llvm", f"{self.PREFIX}/bin/{name}", (f"{self.PREFIX}/lib",), *args)
+
     def tools(self) -> dict[str, ToolSpec | None]:
-        def tool(name: str, *args: str) -> ToolSpec:
-            return loader_tool_spec(self.host or "", "llvm", f"{self.PREFIX}/bin/{name}", (f"{self.PREFIX}/lib",),
-                                    *args)
+        tool = self._tool
 
         # --no-default-config: clang 16+ reads <triple>-clang.cfg / clang.cfg from its own bin dir and from
         # configured system and user dirs; an installed build must not pick up flags from the host.
@@ -261,8 +265,7 @@ class DebianProvider(LlvmProvider):
     def frontend_spec(self) -> ToolSpec | None:
         # The loader starts clang itself, whose first argument -cc1 selects its compiler mode: no driver, so no
         # /proc/self/exe to re-execute.
-        spec = loader_tool_spec(self.host or "", "llvm", f"{self.PREFIX}/bin/clang", (f"{self.PREFIX}/lib",))
-        return emulated(spec, self.emulator)
+        return emulated(self._tool("clang"), self.emulator)
 
     def install(self, files: Sequence[Path], entry: Path, builtins_archive: Path) -> None:
         super().install(files, entry, builtins_archive)
