@@ -298,7 +298,7 @@ class _RateGuard:
             poll = min(poll, 0.1)
         while not self._stopped.wait(poll):
             if self._lane is not None and self._lane.cancelled.is_set():
-                self._fail(FetchCancelled("stopped: another part of the build failed or was interrupted"))
+                self._fail(FetchCancelled())
                 return
             now = time.monotonic()
             awaiting, elapsed = self._awaiting, now - self._started

@@ -18,6 +18,9 @@ class FetchCancelled(Exception):
     """The lane was told to stop (another part of the build failed, or it was interrupted). Not a SourceFailed:
     no other source is tried, and the fetch ends as a failed one does (its partial file removed)."""
 
+    def __init__(self, message: str = "stopped: another part of the build failed or was interrupted") -> None:
+        super().__init__(message)
+
 
 # Seconds between two progress lines of a download in a lane (none for a download that ends sooner).
 PROGRESS_EVERY = 5.0
@@ -30,7 +33,7 @@ class Lane:
     def check(self) -> None:
         """Raise FetchCancelled if the lane was told to stop."""
         if self.cancelled.is_set():
-            raise FetchCancelled("stopped: another part of the build failed or was interrupted")
+            raise FetchCancelled()
 
     def sleep(self, seconds: float, sleep: Callable[[float], None]) -> None:
         """``sleep(seconds)`` (a retry's backoff), in slices, stopping early when the lane is cancelled."""

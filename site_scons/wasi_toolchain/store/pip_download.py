@@ -91,7 +91,7 @@ def _run_pip(command: list[str], temp_dir: Path, settings: Settings, interactive
             reader.join(0.1 if lane is not None else 0.25)
             if lane is not None and lane.cancelled.is_set():
                 process.kill()
-                raise FetchCancelled("stopped: another part of the build failed or was interrupted")
+                raise FetchCancelled()
             now = time.monotonic()
             elapsed = now - started
             if lane is not None and now - reported >= PROGRESS_EVERY and process.poll() is None:
